@@ -1,0 +1,128 @@
+package config
+
+import "time"
+
+// Config is one validated space: the whole config file with every default
+// applied and every per-app override merged. It is read-only once Load
+// returns it.
+type Config struct {
+	// File is the path the config was read from ("" for a built-in config).
+	File string
+	// Space is the space name (key "space"); free text, may be empty.
+	Space     string
+	Listen    Listen
+	Log       Log
+	Timeouts  Timeouts
+	Limits    Limits
+	Buffering Buffering
+	Apps      []App
+}
+
+// Listen holds the listener addresses; "" means that listener is off. At
+// least one of HTTP and HTTPS is set.
+type Listen struct {
+	HTTP  string // host:port of the plain HTTP listener
+	HTTPS string // host:port of the TLS listener
+	Admin string // host:port of the admin listener (/metrics, /healthz)
+}
+
+// Log says where router lines go and how the operational log is set.
+type Log struct {
+	// Router is "stdout" (default), "stderr" or a file path (appended to).
+	Router string
+	// Source is the token written before the fields; default "heroku[router]".
+	Source string
+	// Level is the zap level: debug, info (default), warn or error.
+	Level string
+	// Redact lists query parameter names whose values router lines write
+	// as REDACTED. Empty means none.
+	Redact []string
+}
+
+// Timeouts are the router's time limits. Every field is > 0 after Load.
+type Timeouts struct {
+	Connect       time.Duration // dyno connect -> H19; default 5s
+	Response      time.Duration // request sent -> response headers -> H12; default 30s
+	Idle          time.Duration // no dyno byte while relaying a body -> H15; default 55s
+	Client        time.Duration // no client byte mid-request -> H28; default 55s
+	Keepalive     time.Duration // idle client keep-alive connection closed; default 60s
+	DynoKeepalive time.Duration // idle pooled dyno connection closed; default 90s
+	Shutdown      time.Duration // drain limit on SIGTERM; default 30s
+}
+
+// Limits are the request and response size limits. Every field is > 0 after Load.
+type Limits struct {
+	RequestLineBytes   int // request/status line -> 414 (request) or 502 (response), H25; default 8192
+	MethodBytes        int // default 127
+	HeaderNameBytes    int // default 1000
+	HeaderBytes        int // one header field (name: value) -> H25 oversized header; default 524288
+	CookieBytes        int // one Cookie / Set-Cookie field -> H25 oversized cookies; default 524288
+	HeadersTotalBytes  int // all header fields of one message; default 1048576
+	HeaderCount        int // number of header fields; default 1000
+	ConcurrencyPerDyno int // requests in flight per up dyno -> H11; default 200
+}
+
+// Buffering bounds how long response bytes wait in the router.
+type Buffering struct {
+	Window time.Duration // longest a response byte waits; default 10ms
+	Bytes  int           // flush as soon as this much is waiting; default 16384
+}
+
+// App is one app of the space.
+type App struct {
+	// Name matches ^[a-z][a-z0-9-]{2,29}$ and is unique in the space.
+	Name string
+	// Domains are lower case, without a trailing dot, unique across apps.
+	// A wildcard is written "*.example.com" and matches one or more labels
+	// in front of example.com.
+	Domains []string
+	// TLS lists the certificate chains (RSA and/or ECDSA) of the app.
+	TLS []Cert
+	// Features are the feature names as written; FeatureSet holds the same
+	// for lookups. When the key is omitted, Features is
+	// [spaces-tls-salesforce].
+	Features    []string
+	FeatureSet  map[string]bool
+	Maintenance bool
+	// Timeouts are the global timeouts with the app's overrides applied.
+	Timeouts Timeouts
+	// ConfigVars are the app's config vars (ERROR_PAGE_URL,
+	// MAINTENANCE_PAGE_URL, HEROKU_EXTRA_RESOLVER, and any other).
+	ConfigVars map[string]string
+	Dynos      []Dyno
+}
+
+// Has reports whether the app has feature f on.
+func (a *App) Has(f string) bool { return a.FeatureSet[f] }
+
+// Cert is one certificate chain and its key, as file paths.
+type Cert struct {
+	Cert string // PEM file: leaf first, then intermediates
+	Key  string // PEM file with the private key
+}
+
+// Dyno states.
+const (
+	StateUp       = "up"
+	StateCrashed  = "crashed"
+	StateStarting = "starting"
+)
+
+// Dyno is one backend process of an app.
+type Dyno struct {
+	Name    string // web.1, web.2, …; unique within the app
+	Address string // host:port
+	State   string // up (default), crashed or starting
+}
+
+// Feature names (SPEC.md section 3).
+const (
+	FeatureTLSSalesforce          = "spaces-tls-salesforce"
+	FeatureTLSModern              = "spaces-tls-modern"
+	FeatureStrictTLS              = "spaces-strict-tls"
+	FeatureTLSLegacy              = "spaces-tls-legacy"
+	FeatureDisableHTTP2           = "http-disable-http2"
+	FeatureDisableKeepaliveToDyno = "http-disable-keepalive-to-dyno"
+	FeatureEndToEndContinue       = "http-end-to-end-continue"
+	FeatureExtraResolver          = "spaces-extra-resolver"
+)

@@ -1,0 +1,56 @@
+package logging
+
+import (
+	"time"
+
+	"github.com/spacerouter/spacerouter/errcodes"
+)
+
+// Protocol is the protocol= value of a router line.
+type Protocol uint8
+
+// Protocols.
+const (
+	HTTP10 Protocol = iota // http1.0
+	HTTP11                 // http1.1
+	HTTP20                 // http2.0
+)
+
+// Line is the data of one router line (SPEC.md section 7). The router fills
+// one per request in a reused struct; byte-slice fields may point into
+// connection buffers and are only read during Write.
+type Line struct {
+	// Time is when the line is written (the prefix timestamp).
+	Time time.Time
+	// Code is the router error, or errcodes.None for at=info without code.
+	Code errcodes.Code
+	// Method is the request method; Path the raw request target with its
+	// query string; Host the normalized host; RequestID the X-Request-Id
+	// sent to the dyno; Fwd the X-Forwarded-For sent to the dyno.
+	Method    []byte
+	Path      []byte
+	Host      []byte
+	RequestID []byte
+	Fwd       []byte
+	// Dyno is the dyno name, "" when no dyno was chosen.
+	Dyno string
+	// Connect and Service are written in whole milliseconds; a negative
+	// value writes the field empty.
+	Connect time.Duration
+	Service time.Duration
+	// Status is the status; 0 writes status= empty.
+	Status int
+	// Bytes is the response body bytes; negative writes bytes= empty.
+	Bytes int64
+	// Protocol of the client side; TLS and TLSVersion (crypto/tls
+	// VersionTLS11..13) of the client connection.
+	Protocol   Protocol
+	TLS        bool
+	TLSVersion uint16
+}
+
+// Reset clears l for reuse, leaving the empty-field markers set
+// (Connect, Service and Bytes negative).
+func (l *Line) Reset() {
+	*l = Line{Connect: -1, Service: -1, Bytes: -1}
+}
