@@ -1,0 +1,185 @@
+package h1
+
+import "bytes"
+
+// Limits bounds one message head. Every field must be > 0.
+type Limits struct {
+	StartLine   int // request line or status line, without its line end
+	Method      int // method bytes
+	FieldName   int // one field name
+	Field       int // one field line (name, colon, value), without its line end
+	Cookie      int // one Cookie or Set-Cookie field line
+	HeadersSize int // all field lines together, line ends included
+	FieldCount  int // number of field lines
+}
+
+// maxBuffer is the largest buffer a head of these limits needs.
+func (l *Limits) maxBuffer() int {
+	return l.StartLine + 2 + l.HeadersSize + 2 + 64
+}
+
+// Field is one header field as received: name and value (outer white
+// space trimmed), slices into the Reader's buffer.
+type Field struct {
+	Name  []byte
+	Value []byte
+	// Hop marks a field the router does not forward (hop-by-hop, framing,
+	// or one it replaces).
+	Hop bool
+}
+
+// readHead makes sure one whole message head is buffered and returns its
+// length from b.r (both line ends of the empty line included). Line limits
+// are checked while scanning, so an oversized head is refused as soon as
+// it is seen, without waiting for the rest.
+func (b *Reader) readHead(lim *Limits, cookieName []byte) (int, error) {
+	max := lim.maxBuffer()
+	lineStart := 0 // offset from b.r of the line being scanned
+	scan := 0      // offset from b.r up to which no LF was found
+	nLines := 0
+	firstLen := 0
+	for {
+		data := b.buf[b.r:b.w]
+		i := bytes.IndexByte(data[scan:], '\n')
+		if i < 0 {
+			scan = len(data)
+			if err := checkPartial(data[lineStart:], nLines, lim, cookieName); err != nil {
+				return 0, err
+			}
+			if nLines > 0 && len(data)-firstLen > lim.HeadersSize {
+				return 0, ErrHeaderTooLong
+			}
+			if _, err := b.Fill(max); err != nil {
+				if err == errFull {
+					return 0, ErrHeaderTooLong
+				}
+				return 0, err
+			}
+			continue
+		}
+		end := scan + i // offset of the LF
+		ln := data[lineStart:end]
+		if n := len(ln); n > 0 && ln[n-1] == '\r' {
+			ln = ln[:n-1]
+		}
+		if nLines > 0 && len(ln) == 0 {
+			return end + 1, nil
+		}
+		if err := checkLine(ln, nLines, lim, cookieName); err != nil {
+			return 0, err
+		}
+		if nLines == 0 {
+			firstLen = end + 1
+		} else if end+1-firstLen > lim.HeadersSize {
+			return 0, ErrHeaderTooLong
+		}
+		nLines++
+		lineStart = end + 1
+		scan = lineStart
+	}
+}
+
+// checkLine applies the size limits to one complete line (line end removed).
+func checkLine(ln []byte, idx int, lim *Limits, cookieName []byte) error {
+	if idx == 0 {
+		if len(ln) > lim.StartLine {
+			return ErrLineTooLong
+		}
+		return nil
+	}
+	if idx > lim.FieldCount {
+		return ErrHeaderTooLong
+	}
+	return checkField(ln, lim, cookieName)
+}
+
+// checkPartial applies the limits to a line whose end has not arrived yet.
+func checkPartial(ln []byte, idx int, lim *Limits, cookieName []byte) error {
+	if n := len(ln); n > 0 && ln[n-1] == '\r' {
+		ln = ln[:n-1]
+	}
+	if idx == 0 {
+		if len(ln) > lim.StartLine {
+			return ErrLineTooLong
+		}
+		return nil
+	}
+	if idx > lim.FieldCount {
+		return ErrHeaderTooLong
+	}
+	if bytes.IndexByte(ln, ':') < 0 {
+		if len(ln) > lim.FieldName {
+			return ErrHeaderTooLong
+		}
+		return nil
+	}
+	return checkField(ln, lim, cookieName)
+}
+
+// checkField applies the name, field and cookie limits to a field line.
+func checkField(ln []byte, lim *Limits, cookieName []byte) error {
+	colon := bytes.IndexByte(ln, ':')
+	if colon < 0 {
+		colon = len(ln)
+	}
+	if colon > lim.FieldName {
+		return ErrHeaderTooLong
+	}
+	if equalFold(ln[:colon], cookieName) {
+		if len(ln) > lim.Cookie {
+			return ErrCookieTooLong
+		}
+		return nil
+	}
+	if len(ln) > lim.Field {
+		return ErrHeaderTooLong
+	}
+	return nil
+}
+
+// nextLine splits head at the first LF, dropping one CR before it.
+func nextLine(head []byte) (line, rest []byte) {
+	i := bytes.IndexByte(head, '\n')
+	if i < 0 {
+		return head, nil
+	}
+	line, rest = head[:i], head[i+1:]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, rest
+}
+
+// parseField splits one field line into name and trimmed value, enforcing
+// RFC 9110/9112 syntax: a token name directly followed by a colon, and a
+// value without NUL, bare CR or other control bytes (HTAB allowed).
+func parseField(ln []byte) (Field, bool) {
+	if len(ln) == 0 || ln[0] == ' ' || ln[0] == '\t' {
+		return Field{}, false // obs-fold or empty
+	}
+	colon := bytes.IndexByte(ln, ':')
+	if colon <= 0 {
+		return Field{}, false
+	}
+	name := ln[:colon]
+	if !isToken(name) {
+		return Field{}, false
+	}
+	v := trimOWS(ln[colon+1:])
+	for _, c := range v {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return Field{}, false
+		}
+	}
+	return Field{Name: name, Value: v}, true
+}
+
+func trimOWS(v []byte) []byte {
+	for len(v) > 0 && (v[0] == ' ' || v[0] == '\t') {
+		v = v[1:]
+	}
+	for len(v) > 0 && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
+		v = v[:len(v)-1]
+	}
+	return v
+}

@@ -1,0 +1,203 @@
+package h1
+
+import (
+	"bytes"
+	"io"
+)
+
+// Response is one parsed response head from a dyno. It is reused; its
+// slices point into the Reader's buffer.
+type Response struct {
+	// Minor is the dyno's HTTP/1 minor version.
+	Minor int
+	// Status is the three-digit status code; Reason the reason phrase as
+	// sent (may be empty).
+	Status int
+	Reason []byte
+	Fields []Field
+	// ContentLength is the body length, or -1 when unknown.
+	ContentLength int64
+	// Chunked: the body is chunked.
+	Chunked bool
+	// Close: the dyno will close the connection after this response.
+	Close bool
+	// ConnUpgrade: the Connection field has the upgrade token.
+	ConnUpgrade bool
+	// ContentType is the Content-Type value; HasContentType says whether
+	// the field was there.
+	ContentType    []byte
+	HasContentType bool
+	HeadLen        int
+	connTokens     [][]byte
+}
+
+func (r *Response) reset() {
+	fields, tokens := r.Fields[:0], r.connTokens[:0]
+	*r = Response{Fields: fields, connTokens: tokens, ContentLength: -1}
+}
+
+var setCookieName = []byte("set-cookie")
+
+// ReadResponse reads one response head from b into r; the body stays in b.
+// It returns ErrEmpty when the connection ended before any byte,
+// io.ErrUnexpectedEOF when it ended inside the head, and the package's
+// errors for heads that break the limits or the syntax.
+func (b *Reader) ReadResponse(r *Response, lim *Limits) error {
+	r.reset()
+	if b.Buffered() == 0 {
+		if _, err := b.Fill(len(b.buf)); err != nil {
+			if err == io.EOF {
+				return ErrEmpty
+			}
+			return err
+		}
+	}
+	n, err := b.readHead(lim, setCookieName)
+	if err != nil {
+		if err == io.EOF {
+			return io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	head := b.buf[b.r : b.r+n]
+	b.r += n
+	r.HeadLen = n
+	line, rest := nextLine(head)
+	if !parseStatusLine(r, line) {
+		return ErrMalformed
+	}
+	for len(rest) > 0 {
+		line, rest = nextLine(rest)
+		if len(line) == 0 {
+			break
+		}
+		f, ok := parseField(line)
+		if !ok {
+			return ErrMalformed
+		}
+		r.Fields = append(r.Fields, f)
+	}
+	return r.interpret()
+}
+
+// parseStatusLine parses HTTP/1.x SP 3DIGIT [SP reason]. A missing reason
+// phrase is accepted (SPEC.md 4b).
+func parseStatusLine(r *Response, line []byte) bool {
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
+		return false
+	}
+	switch line[7] {
+	case '0':
+		r.Minor = 0
+	case '1':
+		r.Minor = 1
+	default:
+		return false
+	}
+	s := line[9:12]
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	r.Status = int(s[0]-'0')*100 + int(s[1]-'0')*10 + int(s[2]-'0')
+	if r.Status < 100 {
+		return false
+	}
+	rest := line[12:]
+	if len(rest) > 0 {
+		if rest[0] != ' ' {
+			return false
+		}
+		rest = rest[1:]
+	}
+	for _, c := range rest {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	r.Reason = rest
+	return true
+}
+
+// interpret checks the framing fields and marks hop-by-hop ones.
+func (r *Response) interpret() error {
+	nTE := 0
+	keepAlive := false
+	for i := range r.Fields {
+		f := &r.Fields[i]
+		switch {
+		case EqualFold(f.Name, "content-length"):
+			n, ok := parseLength(f.Value)
+			if !ok || (r.ContentLength >= 0 && r.ContentLength != n) {
+				return ErrMalformed
+			}
+			r.ContentLength = n
+			f.Hop = true
+		case EqualFold(f.Name, "transfer-encoding"):
+			nTE++
+			if !EqualFold(f.Value, "chunked") {
+				return ErrMalformed
+			}
+			f.Hop = true
+		case EqualFold(f.Name, "connection"):
+			f.Hop = true
+			for v := f.Value; len(v) > 0; {
+				var tok []byte
+				if j := bytes.IndexByte(v, ','); j >= 0 {
+					tok, v = trimOWS(v[:j]), v[j+1:]
+				} else {
+					tok, v = trimOWS(v), nil
+				}
+				switch {
+				case len(tok) == 0:
+				case EqualFold(tok, "close"):
+					r.Close = true
+				case EqualFold(tok, "keep-alive"):
+					keepAlive = true
+				case EqualFold(tok, "upgrade"):
+					r.ConnUpgrade = true
+				default:
+					r.connTokens = append(r.connTokens, tok)
+				}
+			}
+		case EqualFold(f.Name, "content-type"):
+			r.ContentType, r.HasContentType = f.Value, true
+		}
+	}
+	if nTE > 1 {
+		return ErrMalformed
+	}
+	if nTE == 1 {
+		// RFC 9112 section 6.3: Transfer-Encoding overrides Content-Length.
+		r.Chunked, r.ContentLength = true, -1
+	}
+	if r.Minor == 0 && !keepAlive {
+		r.Close = true
+	}
+	for i := range r.Fields {
+		f := &r.Fields[i]
+		if f.Hop {
+			continue
+		}
+		if isHopName(f.Name) || (r.Status != 101 && EqualFold(f.Name, "upgrade")) || r.namedInConnection(f.Name) {
+			f.Hop = true
+		}
+	}
+	return nil
+}
+
+func (r *Response) namedInConnection(name []byte) bool {
+	for _, t := range r.connTokens {
+		if len(t) == len(name) && bytes.EqualFold(t, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// BodyAllowed reports whether a response to a request with the given
+// method may carry a body (RFC 9110 section 6.4.1).
+func (r *Response) BodyAllowed(head bool) bool {
+	return !head && r.Status >= 200 && r.Status != 204 && r.Status != 304
+}
