@@ -2,7 +2,14 @@ package router
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -23,23 +30,245 @@ type Options struct {
 
 // Router is one running space.
 type Router struct {
-	cfg  *config.Config
-	opts Options
+	log   *zap.Logger
+	lines *logging.RouterLog
+	sp    atomic.Pointer[space]
+
+	pageClient *http.Client
+	stop       context.CancelFunc
+	stopCtx    context.Context
+
+	// mu guards backends, listeners, conns and httpAddr.
+	mu        sync.Mutex
+	backends  map[string]*backend
+	listeners []net.Listener
+	conns     map[*clientConn]struct{}
+	httpAddr  net.Addr
+
+	draining atomic.Bool
+	connWG   sync.WaitGroup // one per client connection goroutine
+	bgWG     sync.WaitGroup // background loops
 }
 
-// New builds a router for cfg. It fetches error pages and loads
-// certificates; it does not listen yet.
+// New builds a router for cfg. It fetches error pages; it does not listen
+// yet.
 func New(cfg *config.Config, opts Options) (*Router, error) {
-	return &Router{cfg: cfg, opts: opts}, nil
+	if cfg == nil {
+		return nil, errors.New("router: nil config")
+	}
+	r := &Router{
+		log:        opts.Logger,
+		lines:      opts.Lines,
+		backends:   map[string]*backend{},
+		conns:      map[*clientConn]struct{}{},
+		pageClient: &http.Client{Timeout: 5 * time.Second},
+	}
+	if r.log == nil {
+		r.log = zap.NewNop()
+	}
+	r.stopCtx, r.stop = context.WithCancel(context.Background())
+	sp := buildSpace(cfg, r.backendFor, newPages)
+	r.fetchPages(sp)
+	r.sp.Store(sp)
+	return r, nil
+}
+
+// backendFor returns the router-wide state of a dyno address.
+func (r *Router) backendFor(addr string) *backend {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	be := r.backends[addr]
+	if be == nil {
+		be = &backend{pool: newPool(addr)}
+		r.backends[addr] = be
+	}
+	return be
+}
+
+// fetchPages fetches every app's pages once, with a bound on the whole.
+func (r *Router) fetchPages(sp *space) {
+	ctx, cancel := context.WithTimeout(r.stopCtx, 10*time.Second)
+	defer cancel()
+	for _, a := range sp.apps {
+		a.pages.fetchAll(ctx, r.pageClient, r.log, a.name)
+	}
 }
 
 // Start opens the listeners named in the config and serves them in the
-// background. The addresses actually bound are given by HTTPAddr.
-func (r *Router) Start() error { return nil }
+// background. The bound addresses are given by HTTPAddr.
+func (r *Router) Start() error {
+	sp := r.sp.Load()
+	if sp.cfg.Listen.HTTP != "" {
+		ln, err := net.Listen("tcp", sp.cfg.Listen.HTTP)
+		if err != nil {
+			return fmt.Errorf("listening on listen.http %s: %w", sp.cfg.Listen.HTTP, err)
+		}
+		r.mu.Lock()
+		r.httpAddr = ln.Addr()
+		r.mu.Unlock()
+		r.Serve(ln)
+	}
+	r.bgWG.Add(1)
+	go r.sweepLoop()
+	return nil
+}
+
+// Serve accepts plain HTTP connections from ln in the background until
+// Shutdown.
+func (r *Router) Serve(ln net.Listener) {
+	r.mu.Lock()
+	r.listeners = append(r.listeners, ln)
+	r.mu.Unlock()
+	port := []byte("80")
+	if ta, ok := ln.Addr().(*net.TCPAddr); ok {
+		port = strconv.AppendInt(nil, int64(ta.Port), 10)
+	}
+	r.bgWG.Add(1)
+	go r.acceptLoop(ln, listenerInfo{proto: []byte("http"), port: port})
+	r.log.Info("listening", zap.String(logging.KeyListener, "http"), zap.String(logging.KeyAddr, ln.Addr().String()))
+}
+
+// listenerInfo describes what a listener tells the dyno about itself.
+type listenerInfo struct {
+	proto []byte // X-Forwarded-Proto
+	port  []byte // X-Forwarded-Port
+}
+
+func (r *Router) acceptLoop(ln net.Listener, li listenerInfo) {
+	defer r.bgWG.Done()
+	var backoff time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if r.draining.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off and go on.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			r.log.Error("accepting connection", zap.Error(err), zap.Duration(logging.KeyDuration, backoff))
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		cc := newClientConn(r, c, li)
+		if !r.track(cc) {
+			c.Close()
+			return
+		}
+		go cc.serve()
+	}
+}
+
+// track registers a connection; false when the router is draining.
+func (r *Router) track(cc *clientConn) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.draining.Load() {
+		return false
+	}
+	r.conns[cc] = struct{}{}
+	r.connWG.Add(1)
+	return true
+}
+
+func (r *Router) untrack(cc *clientConn) {
+	r.mu.Lock()
+	delete(r.conns, cc)
+	r.mu.Unlock()
+	r.connWG.Done()
+}
+
+// sweepLoop closes idle dyno connections past dyno_keepalive.
+func (r *Router) sweepLoop() {
+	defer r.bgWG.Done()
+	for {
+		sp := r.sp.Load()
+		every := max(sp.cfg.Timeouts.DynoKeepalive/4, 5*time.Millisecond)
+		every = min(every, time.Second)
+		t := time.NewTimer(every)
+		select {
+		case <-r.stopCtx.Done():
+			t.Stop()
+			return
+		case now := <-t.C:
+			r.mu.Lock()
+			pools := make([]*pool, 0, len(r.backends))
+			for _, be := range r.backends {
+				pools = append(pools, be.pool)
+			}
+			r.mu.Unlock()
+			for _, p := range pools {
+				p.sweep(now, sp.cfg.Timeouts.DynoKeepalive)
+			}
+		}
+	}
+}
 
 // HTTPAddr returns the bound address of the plain HTTP listener, or nil.
-func (r *Router) HTTPAddr() net.Addr { return nil }
+func (r *Router) HTTPAddr() net.Addr {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.httpAddr
+}
 
-// Shutdown stops accepting, lets requests in flight finish until ctx is
-// done, then closes every connection.
-func (r *Router) Shutdown(ctx context.Context) error { return nil }
+// Draining reports whether Shutdown has begun.
+func (r *Router) Draining() bool { return r.draining.Load() }
+
+// Shutdown stops accepting, closes idle client connections, lets requests
+// in flight finish until ctx is done, then closes every connection.
+func (r *Router) Shutdown(ctx context.Context) error {
+	r.mu.Lock()
+	r.draining.Store(true)
+	lns := r.listeners
+	r.listeners = nil
+	r.mu.Unlock()
+	for _, ln := range lns {
+		ln.Close()
+	}
+	done := make(chan struct{})
+	go func() {
+		r.connWG.Wait()
+		close(done)
+	}()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	var err error
+wait:
+	for {
+		r.closeIdleConns()
+		select {
+		case <-done:
+			break wait
+		case <-ctx.Done():
+			err = ctx.Err()
+			r.closeAllConns()
+			<-done
+			break wait
+		case <-tick.C:
+		}
+	}
+	r.stop()
+	r.bgWG.Wait()
+	r.mu.Lock()
+	for _, be := range r.backends {
+		be.pool.close()
+	}
+	r.mu.Unlock()
+	return err
+}
+
+func (r *Router) closeIdleConns() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for cc := range r.conns {
+		cc.closeIfIdle()
+	}
+}
+
+func (r *Router) closeAllConns() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for cc := range r.conns {
+		cc.c.Close()
+	}
+}

@@ -13,6 +13,9 @@ type Reader struct {
 	buf  []byte
 	r, w int
 	err  error // sticky read error, returned once the buffer is drained
+	// pin is the offset below which bytes must not move (0: none). Parsed
+	// heads live there while their body is read; see Pin.
+	pin int
 }
 
 // DefaultReaderSize is the initial buffer size of a Reader.
@@ -28,8 +31,17 @@ func NewReader(rd io.Reader, size int) *Reader {
 
 // Reset makes b read from rd, dropping what was buffered. The buffer is kept.
 func (b *Reader) Reset(rd io.Reader) {
-	b.rd, b.r, b.w, b.err = rd, 0, 0, nil
+	b.rd, b.r, b.w, b.err, b.pin = rd, 0, 0, nil, 0
 }
+
+// Pin keeps every byte consumed so far in place until Unpin, so slices of
+// the last parsed head stay valid while its body is read. Reads go on in
+// the space after it; when that is short the buffer grows into a new
+// array, leaving the old one (and the slices into it) untouched.
+func (b *Reader) Pin() { b.pin = b.r }
+
+// Unpin lets the buffer compact again.
+func (b *Reader) Unpin() { b.pin = 0 }
 
 // Buffered returns the number of bytes read from the connection and not yet
 // consumed.
@@ -55,18 +67,18 @@ func (b *Reader) Fill(max int) (int, error) {
 	if b.err != nil {
 		return 0, b.err
 	}
-	if b.r > 0 && (b.w == len(b.buf) || b.r == b.w) {
-		copy(b.buf, b.buf[b.r:b.w])
-		b.w -= b.r
-		b.r = 0
+	if b.r > b.pin && (b.w == len(b.buf) || b.r == b.w) {
+		copy(b.buf[b.pin:], b.buf[b.r:b.w])
+		b.w -= b.r - b.pin
+		b.r = b.pin
 	}
 	if b.w == len(b.buf) {
-		if len(b.buf) >= max {
+		if len(b.buf)-b.pin >= max {
 			return 0, errFull
 		}
 		n := 2 * len(b.buf)
-		if n > max {
-			n = max
+		if n > max+b.pin {
+			n = max + b.pin
 		}
 		nb := make([]byte, n)
 		copy(nb, b.buf[:b.w])
@@ -94,15 +106,15 @@ func (b *Reader) Read(p []byte) (int, error) {
 	if b.err != nil {
 		return 0, b.err
 	}
-	if len(p) >= len(b.buf) {
+	if len(p) >= len(b.buf)-b.pin {
 		n, err := b.rd.Read(p)
 		if err != nil {
 			b.err = err
 		}
 		return n, err
 	}
-	b.r, b.w = 0, 0
-	n, err := b.Fill(len(b.buf))
+	b.r, b.w = b.pin, b.pin
+	n, err := b.Fill(len(b.buf) - b.pin)
 	if n == 0 {
 		return 0, err
 	}

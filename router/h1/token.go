@@ -65,3 +65,9 @@ func EqualFold(a []byte, name string) bool {
 	}
 	return true
 }
+
+// HasPrefixFold reports whether b starts with the lower-case ASCII prefix,
+// ignoring the case of b.
+func HasPrefixFold(b []byte, prefix string) bool {
+	return len(b) >= len(prefix) && EqualFold(b[:len(prefix)], prefix)
+}

@@ -1,0 +1,181 @@
+package router
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/spacerouter/spacerouter/errcodes"
+	"github.com/spacerouter/spacerouter/router/h1"
+)
+
+// handle answers one parsed request: route, admit, proxy (SPEC.md 4.3–4.5).
+// It returns whether the connection may serve another request.
+func (cc *clientConn) handle(sp *space, start time.Time) bool {
+	req := &cc.req
+	l := &cc.line
+	l.Method, l.Path = req.Method, req.Target
+	cc.closeAfter = req.Close
+	if req.HasHost {
+		cc.host = normalizeHost(cc.host[:0], req.Host)
+	}
+	cc.buildXFF()
+	if string(req.Method) == "CONNECT" {
+		return cc.refuse(405, errcodes.None, nil, start)
+	}
+	if !req.HasHost {
+		// HTTP/1.0 without Host on plain HTTP: nothing to route by.
+		return cc.refuse(400, errcodes.BadHeader, nil, start)
+	}
+	a := sp.lookup(cc.host)
+	if a == nil {
+		return cc.refuse(404, errcodes.None, nil, start)
+	}
+	cc.buildRequestID(req)
+	if a.cfg.Maintenance {
+		return cc.refuse(503, errcodes.MaintenanceMode, a.pages.maintenancePage(), start)
+	}
+	if len(a.up) == 0 {
+		return cc.refuse(503, errcodes.AppCrashed, a.pages.errorPage(), start)
+	}
+	n := a.inflight.Add(1)
+	defer a.inflight.Add(-1)
+	if n > a.limit {
+		return cc.refuse(503, errcodes.BacklogTooDeep, a.pages.errorPage(), start)
+	}
+	return cc.proxy(sp, a, start)
+}
+
+// refuse answers a request the router does not forward. The connection is
+// kept only when no unread body follows.
+func (cc *clientConn) refuse(status int, code errcodes.Code, pg *page, start time.Time) bool {
+	if cc.req.HasBody() || code == errcodes.BadHeader {
+		cc.closeAfter = true
+	}
+	cc.line.Code = code
+	cc.line.Status = status
+	cc.writeSimple(status, pg, cc.closeAfter)
+	cc.finishLine(start)
+	return !cc.closeAfter
+}
+
+// writeSimple writes a complete router-made response: pg as the body, or
+// a one-line text body when pg is nil. HEAD gets the head only.
+func (cc *clientConn) writeSimple(status int, pg *page, closeConn bool) {
+	minor := cc.req.Minor
+	if len(cc.req.Method) == 0 {
+		minor = 1
+	}
+	ctype, body := "text/plain; charset=utf-8", []byte(nil)
+	if pg != nil {
+		ctype, body = pg.contentType, pg.body
+	}
+	b := h1.AppendStatusLine(cc.out[:0], minor, status, nil)
+	b = append(b, "Content-Type: "...)
+	b = append(b, ctype...)
+	b = append(b, "\r\nContent-Length: "...)
+	if pg == nil {
+		b = strconv.AppendInt(b, int64(len(h1.StatusText(status))+1), 10)
+	} else {
+		b = strconv.AppendInt(b, int64(len(body)), 10)
+	}
+	b = append(b, "\r\n"...)
+	b = appendConnection(b, minor, closeConn)
+	b = append(b, "\r\n"...)
+	n := 0
+	if string(cc.req.Method) != "HEAD" {
+		if pg == nil {
+			b = append(b, h1.StatusText(status)...)
+			b = append(b, '\n')
+			n = len(h1.StatusText(status)) + 1
+		} else {
+			b = append(b, body...)
+			n = len(body)
+		}
+	}
+	cc.out = b
+	cc.c.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if _, err := cc.c.Write(b); err == nil {
+		cc.line.Bytes = int64(n)
+	}
+	cc.respStarted = true
+}
+
+// writeTimeout bounds one write of a router-made response.
+const writeTimeout = 10 * time.Second
+
+// appendConnection appends the Connection field the client needs: close
+// for an HTTP/1.1 connection that ends, keep-alive for an HTTP/1.0 one that
+// stays.
+func appendConnection(b []byte, minor int, closeConn bool) []byte {
+	switch {
+	case closeConn && minor == 1:
+		return append(b, "Connection: close\r\n"...)
+	case !closeConn && minor == 0:
+		return append(b, "Connection: keep-alive\r\n"...)
+	}
+	return b
+}
+
+// buildXFF sets cc.xff: the client's X-Forwarded-For values, then the
+// client IP, joined with ", " (SPEC.md 4.7).
+func (cc *clientConn) buildXFF() {
+	x := cc.xff[:0]
+	for i := range cc.req.Fields {
+		f := &cc.req.Fields[i]
+		if len(f.Value) > 0 && h1.EqualFold(f.Name, "x-forwarded-for") {
+			x = append(x, f.Value...)
+			x = append(x, ", "...)
+		}
+	}
+	cc.xff = append(x, cc.ip...)
+}
+
+// buildRequestID sets cc.rid: the client's X-Request-Id when it is 20–200
+// bytes of A-Z a-z 0-9 + = / -, else a new UUID v4.
+func (cc *clientConn) buildRequestID(req *h1.Request) {
+	for i := range req.Fields {
+		f := &req.Fields[i]
+		if h1.EqualFold(f.Name, "x-request-id") {
+			if validRequestID(f.Value) {
+				cc.rid = append(cc.rid[:0], f.Value...)
+				return
+			}
+			break
+		}
+	}
+	cc.rid = appendUUID(cc.rid[:0], cc.rng)
+}
+
+func validRequestID(v []byte) bool {
+	if len(v) < 20 || len(v) > 200 {
+		return false
+	}
+	for _, c := range v {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '+', c == '=', c == '/', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// appendUUID appends a random lower-case UUID v4 (RFC 9562).
+func appendUUID(dst []byte, rng interface{ Uint64() uint64 }) []byte {
+	var u [16]byte
+	a, b := rng.Uint64(), rng.Uint64()
+	for i := 0; i < 8; i++ {
+		u[i] = byte(a >> (8 * i))
+		u[8+i] = byte(b >> (8 * i))
+	}
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	const hex = "0123456789abcdef"
+	for i, c := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			dst = append(dst, '-')
+		}
+		dst = append(dst, hex[c>>4], hex[c&0xf])
+	}
+	return dst
+}

@@ -1,0 +1,517 @@
+package router
+
+import (
+	"errors"
+	"io"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/spacerouter/spacerouter/errcodes"
+	"github.com/spacerouter/spacerouter/router/h1"
+)
+
+// maxTries bounds the connect attempts of one request (SPEC.md 4.6).
+const maxTries = 3
+
+// proxy forwards the admitted request to a dyno of a and relays the
+// response. It returns whether the client connection may go on.
+func (cc *clientConn) proxy(sp *space, a *app, start time.Time) bool {
+	l := &cc.line
+	var tried [maxTries]*dyno
+	var d *dyno
+	var dc *dynoConn
+	for try := 0; ; try++ {
+		now := time.Now()
+		d = pickDyno(a.up, tried[:try], cc.rng, now.UnixNano())
+		l.Dyno = d.name
+		dc = d.pool.get(now, sp.cfg.Timeouts.DynoKeepalive)
+		if dc != nil {
+			l.Connect = 0
+			break
+		}
+		var err error
+		dc, err = d.pool.dial(cc.rt.stopCtx, a.to.Connect, dynoReadBuf)
+		l.Connect = time.Since(now)
+		if err == nil {
+			break
+		}
+		d.skipUntil.Store(time.Now().Add(dynoSkip).UnixNano())
+		tried[try] = d
+		if try+1 < maxTries && hasUntried(a.up, tried[:try+1]) {
+			continue
+		}
+		code := errcodes.BackendConnectionRefused
+		var de *dialError
+		if errors.As(err, &de) && de.timeout {
+			code = errcodes.BackendConnectionTimeout
+		}
+		return cc.routerError(a, code, start)
+	}
+	d.inflight.Add(1)
+	defer d.inflight.Add(-1)
+	return cc.exchange(sp, a, d, dc, start)
+}
+
+// pickDyno chooses, of two up dynos drawn at random, the one with fewer
+// requests in flight (SPEC.md 4.5). Dynos tried already are left out, and
+// so are skipped ones while others remain.
+func pickDyno(up []*dyno, tried []*dyno, rng *rand.ChaCha8, now int64) *dyno {
+	var cand [2]*dyno
+	n := 0
+	for pass := 0; pass < 2 && n == 0; pass++ {
+		// Reservoir-sample two candidates in one walk, without allocating.
+		seen := 0
+		for _, d := range up {
+			if contains(tried, d) || (pass == 0 && d.skipUntil.Load() > now) {
+				continue
+			}
+			seen++
+			if n < 2 {
+				cand[n] = d
+				n++
+			} else if j := int(rng.Uint64() % uint64(seen)); j < 2 {
+				cand[j] = d
+			}
+		}
+	}
+	switch n {
+	case 0:
+		return up[int(rng.Uint64()%uint64(len(up)))]
+	case 1:
+		return cand[0]
+	}
+	if rng.Uint64()&1 == 0 {
+		cand[0], cand[1] = cand[1], cand[0]
+	}
+	if cand[1].inflight.Load() < cand[0].inflight.Load() {
+		return cand[1]
+	}
+	return cand[0]
+}
+
+func contains(ds []*dyno, d *dyno) bool {
+	for _, x := range ds {
+		if x == d {
+			return true
+		}
+	}
+	return false
+}
+
+func hasUntried(up []*dyno, tried []*dyno) bool {
+	for _, d := range up {
+		if !contains(tried, d) {
+			return true
+		}
+	}
+	return false
+}
+
+// routerError answers with a router-made 5xx carrying the error page.
+func (cc *clientConn) routerError(a *app, code errcodes.Code, start time.Time) bool {
+	status := code.Status()
+	cc.line.Code = code
+	cc.line.Status = status
+	if cc.req.HasBody() {
+		cc.closeAfter = true
+	}
+	if !cc.respStarted {
+		cc.writeSimple(status, a.pages.errorPage(), cc.closeAfter)
+	} else {
+		cc.closeAfter = true
+	}
+	cc.finishLine(start)
+	return !cc.closeAfter
+}
+
+// exchange sends the request on dc and relays the response.
+func (cc *clientConn) exchange(sp *space, a *app, d *dyno, dc *dynoConn, start time.Time) bool {
+	l := &cc.line
+	req := &cc.req
+	sendStart := time.Now()
+	keepDyno := false
+	defer func() {
+		if keepDyno {
+			dc.pool.put(dc, time.Now())
+		} else {
+			dc.c.Close()
+		}
+	}()
+	cc.out = cc.appendDynoHead(cc.out[:0], a, start)
+	// A body that is whole in the buffer goes out with the head.
+	inline := req.ContentLength > 0 && int64(cc.br.Buffered()) >= req.ContentLength && req.ContentLength <= copyBufSize && !req.Expect100
+	if inline {
+		cc.out = append(cc.out, cc.br.Bytes()[:req.ContentLength]...)
+	}
+	replayable := !req.HasBody() || inline
+	for attempt := 0; ; attempt++ {
+		_, err := dc.c.Write(cc.out)
+		if err == nil {
+			break
+		}
+		if dc.reused && attempt == 0 {
+			// A pooled connection that died under us: no byte reached the
+			// dyno's application, so a fresh connection is used in silence.
+			dc.c.Close()
+			if dc, err = d.pool.dial(cc.rt.stopCtx, a.to.Connect, dynoReadBuf); err == nil {
+				continue
+			}
+			d.skipUntil.Store(time.Now().Add(dynoSkip).UnixNano())
+			return cc.routerError(a, errcodes.BackendConnectionRefused, start)
+		}
+		return cc.backendInterrupted(a, start, sendStart)
+	}
+	if inline {
+		cc.br.Discard(int(req.ContentLength))
+	}
+	earlyResp := false
+	if req.HasBody() && !inline {
+		var ok bool
+		earlyResp, ok = cc.sendBody(sp, a, dc, start, sendStart)
+		if !ok {
+			return false
+		}
+	}
+	if !earlyResp {
+		err := cc.awaitResponse(sp, a, dc, sendStart)
+		if err != nil && replayable && dc.reused && errors.Is(err, h1.ErrEmpty) {
+			// The keep-alive race: the dyno closed the idle connection as the
+			// request went out. Nothing was processed; try a fresh one once.
+			dc.c.Close()
+			var derr error
+			if dc, derr = d.pool.dial(cc.rt.stopCtx, a.to.Connect, dynoReadBuf); derr != nil {
+				return cc.routerError(a, errcodes.BackendConnectionRefused, start)
+			}
+			if _, werr := dc.c.Write(cc.out); werr != nil {
+				return cc.backendInterrupted(a, start, sendStart)
+			}
+			err = cc.awaitResponse(sp, a, dc, sendStart)
+		}
+		if err != nil {
+			return cc.responseError(a, err, start, sendStart)
+		}
+	}
+	keepClient, kd := cc.relay(sp, a, dc, start, sendStart)
+	keepDyno = kd && a.keepaliveToDyno && !cc.resp.Close
+	_ = l
+	return keepClient
+}
+
+// backendInterrupted logs H18 for a dyno that went away while the request
+// was being sent.
+func (cc *clientConn) backendInterrupted(a *app, start, sendStart time.Time) bool {
+	cc.line.Service = time.Since(sendStart)
+	cc.closeAfter = true
+	return cc.routerError(a, errcodes.ServerRequestInterrupted, start)
+}
+
+// appendDynoHead appends the request head sent to the dyno (SPEC.md 4.7).
+func (cc *clientConn) appendDynoHead(b []byte, a *app, start time.Time) []byte {
+	req := &cc.req
+	b = append(b, req.Method...)
+	b = append(b, ' ')
+	b = append(b, req.Target...)
+	b = append(b, " HTTP/1.1\r\n"...)
+	lastVia := -1
+	for i := range req.Fields {
+		if h1.EqualFold(req.Fields[i].Name, "via") {
+			lastVia = i
+		}
+	}
+	for i := range req.Fields {
+		f := &req.Fields[i]
+		if f.Hop || replacedRequestField(f.Name) {
+			continue
+		}
+		b = append(b, f.Name...)
+		b = append(b, ':', ' ')
+		b = append(b, f.Value...)
+		if i == lastVia {
+			b = append(b, ", 1.1 spacerouter"...)
+		}
+		b = append(b, '\r', '\n')
+	}
+	b = append(b, "X-Request-Id: "...)
+	b = append(b, cc.rid...)
+	b = append(b, "\r\nX-Forwarded-For: "...)
+	b = append(b, cc.xff...)
+	b = append(b, "\r\nX-Forwarded-Proto: "...)
+	b = append(b, cc.li.proto...)
+	b = append(b, "\r\nX-Forwarded-Port: "...)
+	b = append(b, cc.li.port...)
+	b = append(b, "\r\nX-Request-Start: "...)
+	b = strconv.AppendInt(b, start.UnixMilli(), 10)
+	b = append(b, "\r\n"...)
+	if lastVia < 0 {
+		b = append(b, "Via: 1.1 spacerouter\r\n"...)
+	}
+	switch {
+	case req.Chunked:
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+	case req.ContentLength >= 0:
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, req.ContentLength, 10)
+		b = append(b, "\r\n"...)
+	}
+	if req.Expect100 && a.e2eContinue && req.HasBody() {
+		b = append(b, "Expect: 100-continue\r\n"...)
+	}
+	switch {
+	case req.Upgrade:
+		b = append(b, "Connection: Upgrade\r\n"...)
+	case !a.keepaliveToDyno:
+		b = append(b, "Connection: close\r\n"...)
+	}
+	return append(b, '\r', '\n')
+}
+
+// replacedRequestField reports the fields the router sets itself.
+func replacedRequestField(name []byte) bool {
+	switch len(name) {
+	case 12:
+		return h1.EqualFold(name, "x-request-id")
+	case 15:
+		return h1.EqualFold(name, "x-forwarded-for") || h1.EqualFold(name, "x-request-start")
+	case 16:
+		return h1.EqualFold(name, "x-forwarded-port")
+	case 17:
+		return h1.EqualFold(name, "x-forwarded-proto")
+	}
+	return false
+}
+
+// continueLine is the interim response the router sends for
+// Expect: 100-continue (SPEC.md 4.2).
+const continueLine = "HTTP/1.1 100 Continue\r\n\r\n"
+
+// expectContinueWait is how long an end-to-end 100-continue waits for the
+// dyno's 100 before the body is sent anyway, as clients do (RFC 9110
+// section 10.1.1).
+const expectContinueWait = time.Second
+
+// sendBody streams the request body to the dyno. earlyResp reports that
+// the dyno answered (end-to-end 100-continue) before the body was sent; ok
+// is false when the request ended with an error line already written.
+func (cc *clientConn) sendBody(sp *space, a *app, dc *dynoConn, start, sendStart time.Time) (earlyResp, ok bool) {
+	req := &cc.req
+	if req.Expect100 && req.Minor == 1 {
+		if a.e2eContinue {
+			got, final, err := cc.awaitContinue(sp, a, dc)
+			if err != nil {
+				return false, cc.responseError(a, err, start, sendStart)
+			}
+			if final {
+				cc.closeAfter = true // the body was never read
+				return true, true
+			}
+			if got && cc.br.Buffered() == 0 {
+				if _, err := cc.c.Write([]byte(continueLine)); err != nil {
+					return false, cc.clientGone(a, start, sendStart)
+				}
+			}
+		} else if cc.br.Buffered() == 0 {
+			if _, err := cc.c.Write([]byte(continueLine)); err != nil {
+				return false, cc.clientGone(a, start, sendStart)
+			}
+		}
+	}
+	var src io.Reader
+	if req.Chunked {
+		cc.chunk.Reset(cc.br)
+		src = &cc.chunk
+	} else {
+		cc.lenr.Reset(cc.br, req.ContentLength)
+		src = &cc.lenr
+	}
+	cc.cr.mode, cc.cr.timeout = readActive, a.to.Client
+	if cc.copyb == nil {
+		cc.copyb = make([]byte, copyBufSize)
+	}
+	defer dc.c.SetWriteDeadline(time.Time{})
+	for {
+		n, err := src.Read(cc.copyb)
+		if n > 0 {
+			dc.c.SetWriteDeadline(time.Now().Add(a.to.Idle))
+			if werr := cc.writeBodyChunk(dc, cc.copyb[:n], req.Chunked); werr != nil {
+				return false, cc.backendInterrupted(a, start, sendStart)
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return false, cc.requestBodyError(a, err, start, sendStart)
+		}
+	}
+	if req.Chunked {
+		if _, err := dc.c.Write([]byte(h1.LastChunk)); err != nil {
+			return false, cc.backendInterrupted(a, start, sendStart)
+		}
+	}
+	return false, true
+}
+
+// writeBodyChunk writes request body bytes to the dyno, re-chunked when
+// the request is chunked.
+func (cc *clientConn) writeBodyChunk(dc *dynoConn, p []byte, chunked bool) error {
+	if !chunked {
+		_, err := dc.c.Write(p)
+		return err
+	}
+	b := h1.AppendChunkHeader(cc.out[:0], len(p))
+	b = append(b, p...)
+	b = append(b, '\r', '\n')
+	cc.out = b
+	_, err := dc.c.Write(b)
+	return err
+}
+
+// requestBodyError ends a request whose body could not be read from the
+// client: a bad chunk (400 H26), an idle client (H28) or a gone one (H27).
+func (cc *clientConn) requestBodyError(a *app, err error, start, sendStart time.Time) bool {
+	cc.closeAfter = true
+	cc.line.Service = time.Since(sendStart)
+	switch {
+	case errors.Is(err, h1.ErrBadChunk):
+		cc.line.Code = errcodes.BadChunk
+		cc.line.Status = 400
+		cc.writeSimple(400, nil, true)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		cc.line.Code = errcodes.ClientIdle
+		cc.line.Status = 499
+		cc.writeSimple(408, nil, true)
+		cc.line.Bytes = -1
+	default:
+		return cc.clientGone(a, start, sendStart)
+	}
+	cc.finishLine(start)
+	return false
+}
+
+// clientGone logs H27: the client closed before its response was done.
+func (cc *clientConn) clientGone(a *app, start, sendStart time.Time) bool {
+	cc.closeAfter = true
+	cc.line.Code = errcodes.ClientInterrupted
+	cc.line.Status = 499
+	cc.line.Service = time.Since(sendStart)
+	cc.finishLine(start)
+	return false
+}
+
+// awaitContinue waits for the dyno's answer to an end-to-end Expect:
+// 100-continue: a 100 (got), a final response (final), or nothing within
+// expectContinueWait (neither: the body is sent anyway).
+func (cc *clientConn) awaitContinue(sp *space, a *app, dc *dynoConn) (got, final bool, err error) {
+	dc.c.SetReadDeadline(time.Now().Add(min(expectContinueWait, a.to.Response)))
+	err = dc.br.ReadResponse(&cc.resp, &sp.respLim)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		dc.br.ClearErr()
+		return false, false, nil
+	}
+	if err != nil {
+		return false, false, err
+	}
+	if cc.resp.Status == 100 {
+		return true, false, nil
+	}
+	return false, true, nil
+}
+
+// watchDelay is how long the router waits for response headers before it
+// starts watching the client connection for a close (H27): fast responses
+// never pay for the watcher.
+const watchDelay = 20 * time.Millisecond
+
+// awaitResponse reads the final response head (skipping or forwarding
+// 1xx) within the response timeout (H12).
+func (cc *clientConn) awaitResponse(sp *space, a *app, dc *dynoConn, sendStart time.Time) error {
+	deadline := time.Now().Add(a.to.Response)
+	first := time.Now().Add(min(watchDelay, a.to.Response))
+	dc.c.SetReadDeadline(first)
+	var w *watcher
+	defer func() {
+		if w != nil {
+			w.stop()
+		}
+	}()
+	for {
+		err := dc.br.ReadResponse(&cc.resp, &sp.respLim)
+		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) && w == nil && time.Now().Before(deadline) {
+			dc.br.ClearErr()
+			w = cc.watchClient(dc)
+			dc.c.SetReadDeadline(deadline)
+			continue
+		}
+		if err != nil {
+			if w != nil && w.gone.Load() {
+				return errClientGone
+			}
+			return err
+		}
+		st := cc.resp.Status
+		if st >= 200 || st == 101 {
+			return nil
+		}
+		// An interim response: the router's own 100 was sent already, and
+		// HTTP/1.0 clients never get a 1xx (SPEC.md 4b).
+		if st == 100 && !a.e2eContinue || cc.req.Minor == 0 {
+			continue
+		}
+		if err := cc.forwardInterim(); err != nil {
+			return errClientGone
+		}
+	}
+}
+
+var errClientGone = errors.New("client closed the connection")
+
+// forwardInterim passes a 1xx response on to the client.
+func (cc *clientConn) forwardInterim() error {
+	b := h1.AppendStatusLine(cc.out[:0], 1, cc.resp.Status, cc.resp.Reason)
+	for i := range cc.resp.Fields {
+		f := &cc.resp.Fields[i]
+		if !f.Hop {
+			b = h1.AppendField(b, f.Name, f.Value)
+		}
+	}
+	b = append(b, '\r', '\n')
+	cc.out = b
+	_, err := cc.c.Write(b)
+	return err
+}
+
+// responseError maps a failure to get a response head to its H code.
+func (cc *clientConn) responseError(a *app, err error, start, sendStart time.Time) bool {
+	cc.line.Service = time.Since(sendStart)
+	code := errcodes.ConnectionClosedWithoutResponse
+	switch {
+	case errors.Is(err, errClientGone):
+		return cc.clientGone(a, start, sendStart)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		code = errcodes.RequestTimeout
+	case errors.Is(err, h1.ErrLineTooLong):
+		code = errcodes.OversizedResponseStatusLine
+	case errors.Is(err, h1.ErrHeaderTooLong):
+		code = errcodes.OversizedResponseHeader
+	case errors.Is(err, h1.ErrCookieTooLong):
+		code = errcodes.OversizedResponseCookies
+	case errors.Is(err, h1.ErrMalformed):
+		code = errcodes.PoorlyFormattedResponse
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		code = errcodes.ServerRequestInterrupted
+	}
+	if cc.req.HasBody() && !cc.reqBodyDone() {
+		cc.closeAfter = true
+	}
+	return cc.routerError(a, code, start)
+}
+
+// reqBodyDone reports whether the request body was read whole.
+func (cc *clientConn) reqBodyDone() bool {
+	if cc.req.Chunked {
+		return cc.chunk.Done()
+	}
+	return cc.lenr.Left() == 0
+}

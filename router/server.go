@@ -1,0 +1,303 @@
+package router
+
+import (
+	crand "crypto/rand"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/spacerouter/spacerouter/errcodes"
+	"github.com/spacerouter/spacerouter/logging"
+	"github.com/spacerouter/spacerouter/router/h1"
+)
+
+// Client connection states, for drain (SPEC.md section 1).
+const (
+	connIdle    int32 = iota // waiting for the first byte of a request
+	connActive               // a request is being served
+	connClosing              // closed by Shutdown while idle
+)
+
+// Read modes of a client connection's reader.
+const (
+	readIdle   uint8 = iota // keep-alive wait: the deadline was set once
+	readActive              // mid-request: each read renews the client window
+	readWatch               // background watch for a client close: no deadline
+)
+
+// clientConn serves one client connection: requests one at a time,
+// pipelined ones in order (SPEC.md 4b).
+type clientConn struct {
+	rt    *Router
+	c     net.Conn
+	li    listenerInfo
+	ip    []byte // the client IP, for X-Forwarded-For
+	state atomic.Int32
+
+	cr   connReader
+	br   *h1.Reader
+	req  h1.Request
+	resp h1.Response
+	line logging.Line
+	rng  *rand.ChaCha8
+
+	// Per-request scratch, reused.
+	host      []byte // normalized Host
+	rid       []byte // X-Request-Id sent to the dyno
+	xff       []byte // X-Forwarded-For sent to the dyno
+	out       []byte // bytes on their way to the client or the dyno
+	pend      []byte // response body bytes waiting to be flushed
+	copyb     []byte // request body copy buffer
+	lenr      h1.LengthReader
+	chunk     h1.ChunkedReader
+	dynoLen   h1.LengthReader
+	dynoChunk h1.ChunkedReader
+
+	// respStarted: some of the response reached the client.
+	respStarted bool
+	// closeAfter: the connection ends after this response.
+	closeAfter bool
+}
+
+// connReader sets the client deadlines around each read.
+type connReader struct {
+	cc      *clientConn
+	mode    uint8
+	timeout time.Duration // the client window in readActive
+	got     bool          // a byte of the current request arrived
+}
+
+func (r *connReader) Read(p []byte) (int, error) {
+	if r.mode == readActive {
+		r.cc.c.SetReadDeadline(time.Now().Add(r.timeout))
+	}
+	n, err := r.cc.c.Read(p)
+	if n > 0 && r.mode == readIdle {
+		r.mode = readActive
+		r.got = true
+		r.cc.state.CompareAndSwap(connIdle, connActive)
+	}
+	return n, err
+}
+
+// Buffer sizes.
+const (
+	clientReadBuf = 4096
+	dynoReadBuf   = 32 * 1024
+	copyBufSize   = 32 * 1024
+)
+
+func newClientConn(rt *Router, c net.Conn, li listenerInfo) *clientConn {
+	cc := &clientConn{rt: rt, c: c, li: li}
+	cc.cr.cc = cc
+	cc.br = h1.NewReader(&cc.cr, clientReadBuf)
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		cc.ip = []byte(ta.IP.String())
+	} else if h, _, err := net.SplitHostPort(c.RemoteAddr().String()); err == nil {
+		cc.ip = []byte(h)
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+	}
+	var seed [32]byte
+	crand.Read(seed[:])
+	cc.rng = rand.NewChaCha8(seed)
+	cc.line.Reset()
+	return cc
+}
+
+// closeIfIdle closes the connection when it waits between requests.
+func (cc *clientConn) closeIfIdle() {
+	if cc.state.CompareAndSwap(connIdle, connClosing) {
+		cc.c.SetReadDeadline(aLongTimeAgo)
+	}
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+func (cc *clientConn) serve() {
+	defer cc.rt.untrack(cc)
+	defer cc.c.Close()
+	for {
+		if !cc.serveOne() {
+			return
+		}
+	}
+}
+
+// serveOne reads and answers one request; false ends the connection.
+func (cc *clientConn) serveOne() (keep bool) {
+	sp := cc.rt.sp.Load()
+	to := &sp.cfg.Timeouts
+	cc.cr.got = cc.br.Buffered() > 0
+	if cc.cr.got {
+		cc.cr.mode = readActive
+	} else {
+		cc.cr.mode = readIdle
+		cc.c.SetReadDeadline(time.Now().Add(to.Keepalive))
+	}
+	cc.cr.timeout = to.Client
+	if cc.state.Load() == connClosing {
+		return false
+	}
+	err := cc.br.ReadRequest(&cc.req, &sp.reqLim)
+	start := time.Now()
+	cc.resetRequest()
+	if err != nil {
+		return cc.headError(sp, err, start)
+	}
+	cc.state.CompareAndSwap(connIdle, connActive)
+	defer func() {
+		if p := recover(); p != nil {
+			cc.platformError(p, start)
+			keep = false
+		}
+	}()
+	cc.br.Pin()
+	keep = cc.handle(sp, start)
+	cc.br.Unpin()
+	if cc.rt.draining.Load() {
+		keep = false
+	}
+	if keep {
+		cc.state.CompareAndSwap(connActive, connIdle)
+	}
+	return keep
+}
+
+// resetRequest clears the per-request state.
+func (cc *clientConn) resetRequest() {
+	cc.line.Reset()
+	cc.respStarted = false
+	cc.closeAfter = false
+	cc.host = cc.host[:0]
+	cc.rid = cc.rid[:0]
+	cc.xff = cc.xff[:0]
+	cc.lenr.Reset(nil, 0)
+}
+
+// headError answers a request whose head could not be read. It returns
+// false: the connection always ends (SPEC.md 4b).
+func (cc *clientConn) headError(sp *space, err error, start time.Time) bool {
+	switch {
+	case errors.Is(err, h1.ErrEmpty):
+		return false
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		if !cc.cr.got || cc.state.Load() == connClosing {
+			return false // keep-alive idle close, or drain: quiet (SPEC.md 2)
+		}
+		cc.salvageRequestLine()
+		cc.line.Status = 499
+		cc.line.Code = errcodes.ClientIdle
+		cc.writeSimple(408, nil, true)
+		cc.finishLine(start)
+		return false
+	case errors.Is(err, io.ErrUnexpectedEOF), isConnError(err):
+		cc.salvageRequestLine()
+		cc.line.Status = 499
+		cc.line.Code = errcodes.ClientInterrupted
+		cc.finishLine(start)
+		return false
+	}
+	code, status := errcodes.BadHeader, 400
+	switch {
+	case errors.Is(err, h1.ErrLineTooLong):
+		code, status = errcodes.OversizedRequestLine, 414
+	case errors.Is(err, h1.ErrMethodTooLong):
+		code, status = errcodes.OversizedRequestLine, 400
+	case errors.Is(err, h1.ErrHeaderTooLong):
+		code = errcodes.OversizedRequestHeader
+	case errors.Is(err, h1.ErrCookieTooLong):
+		code = errcodes.OversizedRequestCookies
+	case errors.Is(err, h1.ErrUnsupportedExpect):
+		code, status = errcodes.UnsupportedExpect, 417
+	}
+	cc.salvageRequestLine()
+	if cc.req.HasHost {
+		cc.host = normalizeHost(cc.host[:0], cc.req.Host)
+	}
+	cc.line.Code = code
+	cc.writeSimple(status, nil, true)
+	cc.line.Status = status
+	cc.finishLine(start)
+	return false
+}
+
+// salvageRequestLine fills the line's method and path from whatever of the
+// request line was read, for the line of a request that was refused.
+func (cc *clientConn) salvageRequestLine() {
+	if len(cc.req.Method) > 0 {
+		cc.line.Method, cc.line.Path = cc.req.Method, cc.req.Target
+		return
+	}
+	b := cc.br.Bytes()
+	if i := indexByte(b, '\n'); i >= 0 {
+		b = b[:i]
+	}
+	const most = 1024
+	if len(b) > most {
+		b = b[:most]
+	}
+	sp := indexByte(b, ' ')
+	if sp < 0 {
+		return
+	}
+	cc.line.Method = b[:sp]
+	rest := b[sp+1:]
+	if sp2 := indexByte(rest, ' '); sp2 >= 0 {
+		rest = rest[:sp2]
+	}
+	cc.line.Path = rest
+}
+
+// platformError answers a recovered panic with H99 (SPEC.md section 6).
+func (cc *clientConn) platformError(p any, start time.Time) {
+	cc.rt.log.Error("recovered panic in request", zap.Any("panic", p), zap.ByteString("stack", debug.Stack()))
+	cc.line.Code = errcodes.PlatformError
+	cc.line.Status = 503
+	if !cc.respStarted {
+		cc.writeSimple(503, builtinErrorPage, true)
+	}
+	cc.finishLine(start)
+}
+
+// finishLine completes the router line and writes it.
+func (cc *clientConn) finishLine(start time.Time) {
+	l := &cc.line
+	if l.Host == nil {
+		l.Host = cc.host
+	}
+	if len(cc.rid) == 0 {
+		cc.buildRequestID(&cc.req)
+	}
+	if l.RequestID == nil {
+		l.RequestID = cc.rid
+	}
+	if l.Fwd == nil {
+		l.Fwd = cc.xff
+	}
+	if len(cc.xff) == 0 {
+		l.Fwd = cc.ip
+	}
+	switch {
+	case cc.req.Minor == 0 && len(cc.req.Method) > 0:
+		l.Protocol = logging.HTTP10
+	default:
+		l.Protocol = logging.HTTP11
+	}
+	l.Time = time.Now()
+	cc.rt.lines.Write(l)
+}
+
+// isConnError reports a connection reset or broken pipe.
+func isConnError(err error) bool {
+	var ne *net.OpError
+	return errors.As(err, &ne) && !ne.Timeout()
+}

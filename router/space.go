@@ -1,0 +1,170 @@
+package router
+
+import (
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/spacerouter/spacerouter/config"
+	"github.com/spacerouter/spacerouter/router/h1"
+)
+
+// space is one loaded config turned into lookup tables. It is immutable
+// once built; a reload builds a new one (issue 4) while requests in flight
+// keep the one they started with.
+type space struct {
+	cfg     *config.Config
+	exact   map[string]*app
+	wild    []wildDomain // longest suffix first
+	apps    []*app
+	reqLim  h1.Limits
+	respLim h1.Limits
+}
+
+// wildDomain is "*.example.com" stored as its suffix ".example.com".
+type wildDomain struct {
+	suffix string
+	app    *app
+}
+
+// app is one app of a space.
+type app struct {
+	cfg   *config.App
+	name  string
+	dynos []*dyno // every dyno, in file order
+	up    []*dyno // the dynos in state up
+	// inflight counts the app's requests between admission and the end of
+	// the response (SPEC.md 4.4).
+	inflight *atomic.Int64
+	limit    int64
+	to       config.Timeouts
+	pages    *pages
+
+	keepaliveToDyno bool
+	e2eContinue     bool
+}
+
+// dyno is one backend of an app.
+type dyno struct {
+	name string
+	addr string
+	pool *pool
+	// inflight is shared by every app and space naming the same address,
+	// so least-loaded choice sees all of its load.
+	inflight *atomic.Int64
+	// skipUntil is when a failed connect stops excluding the dyno
+	// (UnixNano; SPEC.md 4.6: skipped for 5 s).
+	skipUntil *atomic.Int64
+}
+
+// dynoSkip is how long a dyno that failed to connect is passed over.
+const dynoSkip = 5 * time.Second
+
+// backend is the router-wide state of one dyno address: its pool and its
+// counters, kept across reloads.
+type backend struct {
+	pool      *pool
+	inflight  atomic.Int64
+	skipUntil atomic.Int64
+}
+
+// buildSpace makes the lookup tables of cfg. backendFor returns the shared
+// state of a dyno address; pagesFor the error pages of an app.
+func buildSpace(cfg *config.Config, backendFor func(addr string) *backend, pagesFor func(a *config.App) *pages) *space {
+	sp := &space{cfg: cfg, exact: map[string]*app{}}
+	sp.reqLim = limitsOf(&cfg.Limits)
+	sp.respLim = sp.reqLim
+	for i := range cfg.Apps {
+		ac := &cfg.Apps[i]
+		a := &app{
+			cfg:             ac,
+			name:            ac.Name,
+			inflight:        new(atomic.Int64),
+			to:              ac.Timeouts,
+			pages:           pagesFor(ac),
+			keepaliveToDyno: !ac.Has(config.FeatureDisableKeepaliveToDyno),
+			e2eContinue:     ac.Has(config.FeatureEndToEndContinue),
+		}
+		for _, dc := range ac.Dynos {
+			be := backendFor(dc.Address)
+			d := &dyno{name: dc.Name, addr: dc.Address, pool: be.pool, inflight: &be.inflight, skipUntil: &be.skipUntil}
+			a.dynos = append(a.dynos, d)
+			if dc.State == config.StateUp || dc.State == "" {
+				a.up = append(a.up, d)
+			}
+		}
+		a.limit = int64(cfg.Limits.ConcurrencyPerDyno) * int64(len(a.up))
+		for _, dom := range ac.Domains {
+			if s, ok := strings.CutPrefix(dom, "*"); ok {
+				sp.wild = append(sp.wild, wildDomain{suffix: s, app: a})
+			} else {
+				sp.exact[dom] = a
+			}
+		}
+		sp.apps = append(sp.apps, a)
+	}
+	sort.SliceStable(sp.wild, func(i, j int) bool { return len(sp.wild[i].suffix) > len(sp.wild[j].suffix) })
+	return sp
+}
+
+// limitsOf turns the config limits into parser limits.
+func limitsOf(l *config.Limits) h1.Limits {
+	return h1.Limits{
+		StartLine:   l.RequestLineBytes,
+		Method:      l.MethodBytes,
+		FieldName:   l.HeaderNameBytes,
+		Field:       l.HeaderBytes,
+		Cookie:      l.CookieBytes,
+		HeadersSize: l.HeadersTotalBytes,
+		FieldCount:  l.HeaderCount,
+	}
+}
+
+// lookup returns the app serving the normalized host, exact domains first
+// (SPEC.md 4.3).
+func (sp *space) lookup(host []byte) *app {
+	if a, ok := sp.exact[string(host)]; ok {
+		return a
+	}
+	for i := range sp.wild {
+		w := &sp.wild[i]
+		if len(host) > len(w.suffix) && string(host[len(host)-len(w.suffix):]) == w.suffix {
+			return w.app
+		}
+	}
+	return nil
+}
+
+// normalizeHost appends the routing form of a Host value to dst: port
+// dropped, ASCII case folded, one trailing dot dropped. An IPv6 literal
+// keeps its brackets.
+func normalizeHost(dst, host []byte) []byte {
+	h := host
+	if len(h) > 0 && h[0] == '[' {
+		if i := indexByte(h, ']'); i >= 0 {
+			h = h[:i+1]
+		}
+	} else if i := indexByte(h, ':'); i >= 0 {
+		h = h[:i]
+	}
+	if n := len(h); n > 0 && h[n-1] == '.' {
+		h = h[:n-1]
+	}
+	for _, c := range h {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}
