@@ -19,6 +19,9 @@ func (cc *clientConn) handle(sp *space, start time.Time) bool {
 		cc.host = normalizeHost(cc.host[:0], req.Host)
 	}
 	cc.buildXFF()
+	if h := cc.rt.hookHandle; h != nil {
+		h()
+	}
 	if string(req.Method) == "CONNECT" {
 		return cc.refuse(405, errcodes.None, nil, start)
 	}

@@ -46,6 +46,9 @@ type Router struct {
 	httpAddr  net.Addr
 
 	draining atomic.Bool
+	// hookHandle, when set (by tests only), runs before each request is
+	// routed; it lets a test make the request path panic (H99).
+	hookHandle func()
 	connWG   sync.WaitGroup // one per client connection goroutine
 	bgWG     sync.WaitGroup // background loops
 }
@@ -108,9 +111,26 @@ func (r *Router) Start() error {
 		r.mu.Unlock()
 		r.Serve(ln)
 	}
-	r.bgWG.Add(1)
+	r.bgWG.Add(2)
 	go r.sweepLoop()
+	go r.pageLoop()
 	return nil
+}
+
+// pageLoop fetches the error and maintenance pages again every
+// pageRefresh (SPEC.md section 9: refreshed in the background).
+func (r *Router) pageLoop() {
+	defer r.bgWG.Done()
+	t := time.NewTicker(pageRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stopCtx.Done():
+			return
+		case <-t.C:
+			r.fetchPages(r.sp.Load())
+		}
+	}
 }
 
 // Serve accepts plain HTTP connections from ln in the background until
