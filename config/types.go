@@ -16,6 +16,9 @@ type Config struct {
 	Limits    Limits
 	Buffering Buffering
 	Apps      []App
+
+	// warnings are the non-fatal notes found by Parse; see Warnings.
+	warnings []Problem
 }
 
 // Listen holds the listener addresses; "" means that listener is off. At

@@ -1,6 +1,7 @@
 package logging
 
 import (
+	"crypto/tls"
 	"time"
 
 	"github.com/spacerouter/spacerouter/errcodes"
@@ -15,6 +16,36 @@ const (
 	HTTP11                 // http1.1
 	HTTP20                 // http2.0
 )
+
+// String returns the protocol= value: "http1.0", "http1.1", "http2.0", or
+// "unknown" for a value outside the constants.
+func (p Protocol) String() string {
+	switch p {
+	case HTTP10:
+		return "http1.0"
+	case HTTP11:
+		return "http1.1"
+	case HTTP20:
+		return "http2.0"
+	}
+	return "unknown"
+}
+
+// tlsVersionName returns the tls_version= value of a crypto/tls version
+// constant, or "unknown".
+func tlsVersionName(v uint16) string {
+	switch v {
+	case tls.VersionTLS10:
+		return "tls1.0"
+	case tls.VersionTLS11:
+		return "tls1.1"
+	case tls.VersionTLS12:
+		return "tls1.2"
+	case tls.VersionTLS13:
+		return "tls1.3"
+	}
+	return "unknown"
+}
 
 // Line is the data of one router line (SPEC.md section 7). The router fills
 // one per request in a reused struct; byte-slice fields may point into

@@ -1,7 +1,241 @@
 package logging
 
-// RouterLog writes router lines. (Placeholder: being written.)
-type RouterLog struct{}
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
 
-// Write writes one router line.
-func (rl *RouterLog) Write(l *Line) {}
+	"go.uber.org/zap"
+)
+
+// ErrClosed is the error of a write to, or Reopen of, a closed RouterLog.
+var ErrClosed = errors.New("router log closed")
+
+// Buffer sizes of the line pool. A line is usually a few hundred bytes; a
+// buffer that grew past maxLineBuf for one huge request target is dropped
+// rather than pooled, so it does not pin memory.
+const (
+	lineBufSize = 1024
+	maxLineBuf  = 64 << 10
+)
+
+// linePool holds *[]byte line buffers for RouterLog.Write.
+var linePool = sync.Pool{
+	New: func() any {
+		b := make([]byte, 0, lineBufSize)
+		return &b
+	},
+}
+
+// RouterLog writes router lines to one target. Each line is rendered into a
+// pooled buffer and written with a single Write call under a mutex, so
+// lines from concurrent requests never interleave. It is safe for
+// concurrent use, and a nil *RouterLog discards everything.
+type RouterLog struct {
+	source string
+	// path is the file a file target reopens; "" for stdout, stderr and
+	// writers given to NewRouterLog.
+	path   string
+	redact atomic.Pointer[[]string]
+	logger atomic.Pointer[zap.Logger]
+	errs   atomic.Uint64
+
+	// mu guards w, f, burst and closed, and serializes writes to w.
+	mu     sync.Mutex
+	w      io.Writer // nil once closed
+	f      *os.File  // the open file of a file target, else nil
+	burst  uint64    // failed writes since the last successful one
+	closed bool
+}
+
+// NewRouterLog returns a RouterLog that writes lines to w, with source as
+// the token after the time ("heroku[router]") and the values of the query
+// parameters named in redact written as REDACTED. Close does not close w.
+func NewRouterLog(w io.Writer, source string, redact []string) *RouterLog {
+	rl := &RouterLog{source: source, w: w}
+	rl.SetRedact(redact)
+	return rl
+}
+
+// OpenRouterLog returns a RouterLog for the log.router target of the config:
+// "stdout", "stderr" or a file path. A file is opened for appending and
+// created (mode 0644) if missing; Reopen opens the path again after the
+// file has been rotated. The error names the path.
+func OpenRouterLog(target, source string, redact []string) (*RouterLog, error) {
+	switch target {
+	case "stdout":
+		return NewRouterLog(os.Stdout, source, redact), nil
+	case "stderr":
+		return NewRouterLog(os.Stderr, source, redact), nil
+	case "":
+		return nil, errors.New("opening router log: empty target (want stdout, stderr or a file path)")
+	}
+	f, err := openLogFile(target)
+	if err != nil {
+		return nil, err
+	}
+	rl := NewRouterLog(f, source, redact)
+	rl.path, rl.f = target, f
+	return rl, nil
+}
+
+// openLogFile opens path for appending router lines.
+func openLogFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		// err is an *os.PathError, which names the path.
+		return nil, fmt.Errorf("opening router log: %w", err)
+	}
+	return f, nil
+}
+
+// SetRedact replaces the names of the query parameters whose values are
+// written as REDACTED. It is safe to call while lines are being written; a
+// line uses either the old or the new list.
+func (rl *RouterLog) SetRedact(names []string) {
+	if rl == nil {
+		return
+	}
+	cp := append([]string(nil), names...)
+	rl.redact.Store(&cp)
+}
+
+// SetLogger sets the operational logger that reports write failures, once
+// per run of consecutive failures; nil turns reporting off.
+func (rl *RouterLog) SetLogger(l *zap.Logger) {
+	if rl == nil {
+		return
+	}
+	rl.logger.Store(l)
+}
+
+// WriteErrors returns how many lines could not be written.
+func (rl *RouterLog) WriteErrors() uint64 {
+	if rl == nil {
+		return 0
+	}
+	return rl.errs.Load()
+}
+
+// Write writes the router line of l. l is only read, and only during the
+// call; a zero l.Time is written as the current time. A failed write is
+// counted (WriteErrors) and reported to the logger set by SetLogger once
+// per run of failures; the line is lost. Write does not allocate in steady
+// state.
+func (rl *RouterLog) Write(l *Line) {
+	if rl == nil || l == nil {
+		return
+	}
+	t := l.Time
+	if t.IsZero() {
+		t = time.Now()
+	}
+	var redact []string
+	if p := rl.redact.Load(); p != nil {
+		redact = *p
+	}
+	bp := linePool.Get().(*[]byte)
+	b := appendLine((*bp)[:0], l, t, rl.source, redact)
+	began, recovered, err := rl.writeLine(b)
+	if cap(b) <= maxLineBuf {
+		*bp = b[:0]
+		linePool.Put(bp)
+	}
+	if began || recovered > 0 {
+		rl.report(began, recovered, err)
+	}
+}
+
+// writeLine writes b with one Write call under mu. began reports that this
+// failure starts a run of failures; recovered is the length of the run this
+// success ends.
+func (rl *RouterLog) writeLine(b []byte) (began bool, recovered uint64, err error) {
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	if rl.w == nil {
+		err = ErrClosed
+	} else {
+		var n int
+		n, err = rl.w.Write(b)
+		if err == nil && n < len(b) {
+			err = io.ErrShortWrite
+		}
+	}
+	if err != nil {
+		rl.errs.Add(1)
+		rl.burst++
+		return rl.burst == 1, 0, err
+	}
+	recovered, rl.burst = rl.burst, 0
+	return false, recovered, nil
+}
+
+// report logs the start or the end of a run of write failures.
+func (rl *RouterLog) report(began bool, recovered uint64, err error) {
+	lg := rl.logger.Load()
+	if lg == nil {
+		return
+	}
+	target := rl.path
+	if target == "" {
+		target = "writer"
+	}
+	if began {
+		lg.Error("writing router lines; lines are lost until a write succeeds",
+			zap.String(KeyTarget, target), zap.Error(err))
+		return
+	}
+	lg.Warn("writing router lines again",
+		zap.String(KeyTarget, target), zap.Uint64(KeyCount, recovered))
+}
+
+// Reopen opens the file target again and writes the following lines to it,
+// for log rotation: after logrotate renames the file, Reopen creates a new
+// one at the path. On error the old file stays in use. For stdout, stderr
+// and NewRouterLog writers Reopen does nothing.
+func (rl *RouterLog) Reopen() error {
+	if rl == nil || rl.path == "" {
+		return nil
+	}
+	f, err := openLogFile(rl.path)
+	if err != nil {
+		return err
+	}
+	rl.mu.Lock()
+	if rl.closed {
+		rl.mu.Unlock()
+		_ = f.Close() // never written to
+		return ErrClosed
+	}
+	old := rl.f
+	rl.f, rl.w = f, f
+	rl.mu.Unlock()
+	if err := old.Close(); err != nil {
+		return fmt.Errorf("closing rotated router log: %w", err)
+	}
+	return nil
+}
+
+// Close stops writing: later lines are counted as write errors. It closes
+// the file of a file target; stdout, stderr and NewRouterLog writers stay
+// open. Closing twice is not an error.
+func (rl *RouterLog) Close() error {
+	if rl == nil {
+		return nil
+	}
+	rl.mu.Lock()
+	f := rl.f
+	rl.w, rl.f, rl.closed = nil, nil, true
+	rl.mu.Unlock()
+	if f == nil {
+		return nil
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("closing router log: %w", err)
+	}
+	return nil
+}

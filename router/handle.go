@@ -100,6 +100,7 @@ func (cc *clientConn) writeSimple(status int, pg *page, closeConn bool) {
 	if _, err := cc.c.Write(b); err == nil {
 		cc.line.Bytes = int64(n)
 	}
+	cc.c.SetWriteDeadline(time.Time{})
 	cc.respStarted = true
 }
 
