@@ -45,7 +45,10 @@ func newPool(addr string) *pool { return &pool{addr: addr} }
 // get returns a live idle connection, or nil when there is none. Idle
 // connections older than maxIdle, or found closed, are dropped in silence
 // (SPEC.md 4.6: a dead pooled connection is replaced without a trace).
-func (p *pool) get(now time.Time, maxIdle time.Duration) *dynoConn {
+// With peek false the liveness probe (one syscall) is left to the caller's
+// retry: a request that can be sent again on a fresh connection when the
+// pooled one turns out dead before any response byte.
+func (p *pool) get(now time.Time, maxIdle time.Duration, peek bool) *dynoConn {
 	for {
 		p.mu.Lock()
 		n := len(p.idle)
@@ -57,7 +60,7 @@ func (p *pool) get(now time.Time, maxIdle time.Duration) *dynoConn {
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
-		if now.Sub(dc.idleAt) < maxIdle && dc.alive() {
+		if now.Sub(dc.idleAt) < maxIdle && dc.br.Buffered() == 0 && (!peek || dc.alive()) {
 			dc.reused = true
 			return dc
 		}

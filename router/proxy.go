@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/spacerouter/spacerouter/errcodes"
@@ -26,7 +27,7 @@ func (cc *clientConn) proxy(sp *space, a *app, start time.Time) bool {
 		now := time.Now()
 		d = pickDyno(a.up, tried[:try], cc.rng, now.UnixNano())
 		l.Dyno = d.name
-		dc = d.pool.get(now, sp.cfg.Timeouts.DynoKeepalive)
+		dc = d.pool.get(now, sp.cfg.Timeouts.DynoKeepalive, !cc.replayable())
 		if dc != nil {
 			l.Connect = 0
 			break
@@ -145,7 +146,7 @@ func (cc *clientConn) exchange(sp *space, a *app, d *dyno, dc *dynoConn, start t
 	if inline {
 		cc.out = append(cc.out, cc.br.Bytes()[:req.ContentLength]...)
 	}
-	replayable := !req.HasBody() || inline
+	replayable := cc.replayable()
 	for attempt := 0; ; attempt++ {
 		_, err := dc.c.Write(cc.out)
 		if err == nil {
@@ -176,7 +177,7 @@ func (cc *clientConn) exchange(sp *space, a *app, d *dyno, dc *dynoConn, start t
 	}
 	if !earlyResp {
 		err := cc.awaitResponse(sp, a, dc, sendStart)
-		if err != nil && replayable && dc.reused && errors.Is(err, h1.ErrEmpty) {
+		if err != nil && replayable && dc.reused && deadBeforeResponse(err) {
 			// The keep-alive race: the dyno closed the idle connection as the
 			// request went out. Nothing was processed; try a fresh one once.
 			dc.c.Close()
@@ -197,6 +198,26 @@ func (cc *clientConn) exchange(sp *space, a *app, d *dyno, dc *dynoConn, start t
 	keepDyno = kd && a.keepaliveToDyno && !cc.resp.Close
 	_ = l
 	return keepClient
+}
+
+// replayable reports whether the request may be sent again on a fresh
+// connection when a pooled one proves dead before any response byte: an
+// idempotent method (RFC 9110 section 9.2.2) and no body.
+func (cc *clientConn) replayable() bool {
+	if cc.req.HasBody() || cc.req.Upgrade {
+		return false
+	}
+	switch string(cc.req.Method) {
+	case "GET", "HEAD", "OPTIONS", "TRACE":
+		return true
+	}
+	return false
+}
+
+// deadBeforeResponse reports a dyno connection that ended before any byte
+// of a response: closed or reset.
+func deadBeforeResponse(err error) bool {
+	return errors.Is(err, h1.ErrEmpty) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // backendInterrupted logs H18 for a dyno that went away while the request

@@ -49,8 +49,8 @@ type Router struct {
 	// hookHandle, when set (by tests only), runs before each request is
 	// routed; it lets a test make the request path panic (H99).
 	hookHandle func()
-	connWG   sync.WaitGroup // one per client connection goroutine
-	bgWG     sync.WaitGroup // background loops
+	connWG     sync.WaitGroup // one per client connection goroutine
+	bgWG       sync.WaitGroup // background loops
 }
 
 // New builds a router for cfg. It fetches error pages; it does not listen

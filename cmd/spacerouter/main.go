@@ -1,0 +1,223 @@
+// Command spacerouter is the HTTP edge router of a private space (SPEC.md).
+//
+//	spacerouter                              the built-in demo space
+//	spacerouter -config space.yaml           the space the file describes
+//	spacerouter -config space.yaml -check    validate the file and exit
+//	spacerouter -version                     print the version
+//
+// main only wires: flags, the config file, the logs, the router, signals.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+
+	"github.com/spacerouter/spacerouter/config"
+	"github.com/spacerouter/spacerouter/demo"
+	"github.com/spacerouter/spacerouter/logging"
+	"github.com/spacerouter/spacerouter/router"
+)
+
+// version is printed by -version; release builds set it with
+// -ldflags "-X main.version=1.2.3".
+var version = "dev"
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitFail  = 1 // the router could not start
+	exitUsage = 2 // bad flags or an invalid config file
+)
+
+// demoHTTPAddr is where the demo space listens unless the port is taken.
+const demoHTTPAddr = "127.0.0.1:8080"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is the whole command: it parses args, does what they say, and returns
+// the exit code. Router lines go where the config's log.router says, not to
+// stdout here.
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("spacerouter", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "run the space described by the YAML `FILE` (without it: the built-in demo space)")
+	check := fs.Bool("check", false, "validate the -config file and exit: 0 when valid, 2 with one line per problem")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "Usage:\n"+
+			"  spacerouter                             run the built-in demo space\n"+
+			"  spacerouter -config FILE                run the space FILE describes\n"+
+			"  spacerouter -config FILE -check         validate FILE and exit\n"+
+			"  spacerouter -version                    print the version\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "spacerouter: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return exitUsage
+	}
+
+	switch {
+	case *showVersion:
+		fmt.Fprintf(stdout, "spacerouter %s\n", version)
+		return exitOK
+	case *check && *configPath == "":
+		fmt.Fprintln(stderr, "spacerouter: -check needs -config FILE")
+		fs.Usage()
+		return exitUsage
+	case *check:
+		return checkConfig(*configPath, stdout, stderr)
+	case *configPath == "":
+		return runDemo(stderr)
+	default:
+		cfg, err := config.Load(*configPath)
+		if err != nil {
+			printConfigError(stderr, err)
+			return exitUsage
+		}
+		return serve(cfg, stderr, nil)
+	}
+}
+
+// checkConfig is -check: it loads path and prints "path: ok" or the problems.
+func checkConfig(path string, stdout, stderr io.Writer) int {
+	cfg, err := config.Load(path)
+	if err != nil {
+		printConfigError(stderr, err)
+		return exitUsage
+	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", path)
+	return exitOK
+}
+
+// printConfigError prints one line per problem (file:line: key: msg), or
+// the error itself when it is not a list of problems (an unreadable file).
+func printConfigError(w io.Writer, err error) {
+	if errs, ok := errors.AsType[*config.Errors](err); ok && len(errs.Problems) > 0 {
+		for _, p := range errs.Problems {
+			fmt.Fprintln(w, p.String())
+		}
+		return
+	}
+	fmt.Fprintf(w, "spacerouter: %v\n", err)
+}
+
+// runDemo runs the built-in demo space (SPEC.md section 1): two demo dynos
+// in this process and app demo on localhost and demo.localhost.
+func runDemo(stderr io.Writer) int {
+	dynoAddrs, stopDynos, err := demo.StartDynos(context.Background())
+	if err != nil {
+		fmt.Fprintf(stderr, "spacerouter: starting the demo dynos: %v\n", err)
+		return exitFail
+	}
+	// Deferred, so the dynos stop only after the router has drained.
+	defer stopDynos()
+
+	httpAddr := demoHTTPAddr
+	if ln, err := net.Listen("tcp", httpAddr); err != nil {
+		httpAddr = "127.0.0.1:0" // 8080 is taken: any free port
+	} else {
+		_ = ln.Close()
+	}
+	cfg, err := config.Parse("demo.yaml", demo.Config(httpAddr, dynoAddrs))
+	if err != nil {
+		printConfigError(stderr, err)
+		return exitFail
+	}
+	return serve(cfg, stderr, func(r *router.Router) { printDemoHelp(stderr, r, httpAddr) })
+}
+
+// printDemoHelp tells a person where the demo space answers.
+func printDemoHelp(w io.Writer, r *router.Router, httpAddr string) {
+	_, port, _ := net.SplitHostPort(httpAddr)
+	if a, ok := r.HTTPAddr().(*net.TCPAddr); ok {
+		port = strconv.Itoa(a.Port)
+	}
+	fmt.Fprintf(w, "\nThe spacerouter demo space is up: app %q with dynos %s and %s.\n",
+		demo.App, demo.DynoName(0), demo.DynoName(1))
+	fmt.Fprintf(w, "  http://localhost:%s/\n  http://demo.localhost:%s/\n", port, port)
+	fmt.Fprintf(w, "Try:\n  curl -i http://localhost:%s/headers\n", port)
+	fmt.Fprintf(w, "Router lines follow on stdout. Ctrl-C stops.\n\n")
+}
+
+// serve runs the space cfg until SIGTERM or SIGINT, then drains for up to
+// timeouts.shutdown. started, if set, is called once the router serves.
+func serve(cfg *config.Config, stderr io.Writer, started func(*router.Router)) int {
+	logger, err := logging.New(cfg.Log.Level)
+	if err != nil {
+		fmt.Fprintf(stderr, "spacerouter: building the operational log: %v\n", err)
+		return exitFail
+	}
+	defer func() { _ = logger.Sync() }()
+	for _, w := range cfg.Warnings() {
+		logger.Warn(w) // already "file:line: key: msg"
+	}
+
+	lines, err := logging.OpenRouterLog(cfg.Log.Router, cfg.Log.Source, cfg.Log.Redact)
+	if err != nil {
+		logger.Error("opening the router log", zap.String(logging.KeyTarget, cfg.Log.Router), zap.Error(err))
+		return exitFail
+	}
+	lines.SetLogger(logger)
+	defer func() {
+		if err := lines.Close(); err != nil {
+			logger.Error("closing the router log", zap.Error(err))
+		}
+	}()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	r, err := router.New(cfg, router.Options{Logger: logger, Lines: lines, Registry: reg})
+	if err != nil {
+		logger.Error("building the router", zap.Error(err))
+		return exitFail
+	}
+
+	// TODO(issue 4): SIGHUP reloads the config file and reopens the router
+	// log (SPEC.md section 1). Until then SIGHUP is not caught.
+	ctx, stopSignals := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stopSignals()
+
+	if err := r.Start(); err != nil {
+		logger.Error("starting the router", zap.Error(err))
+		return exitFail
+	}
+	logger.Info("serving", zap.String(logging.KeySpace, cfg.Space), zap.String(logging.KeyFile, cfg.File),
+		zap.String(logging.KeyVersion, version))
+	if started != nil {
+		started(r)
+	}
+
+	<-ctx.Done()
+	stopSignals() // a second signal kills at once
+	logger.Info("shutting down", zap.Duration(logging.KeyDuration, cfg.Timeouts.Shutdown))
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Timeouts.Shutdown)
+	defer cancel()
+	if err := r.Shutdown(sctx); err != nil {
+		logger.Warn("timeouts.shutdown reached: requests in flight cut", zap.Error(err))
+	}
+	return exitOK
+}
