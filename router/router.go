@@ -261,6 +261,7 @@ wait:
 			break wait
 		case <-ctx.Done():
 			err = ctx.Err()
+			r.stop() // cancels dials in progress too
 			r.closeAllConns()
 			<-done
 			break wait

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The ROUTER_CMD that ../shared/peerbench runs for spacerouter: writes a
+# one-app space for the harness's backend and execs the router in the
+# foreground (the harness reads its CPU and memory by PID). Environment from
+# peerbench: ROUTER_PORT, BACKEND_ADDR, PEERBENCH_LOG, PEERBENCH_ACCESS_LOG;
+# SPACEROUTER_BIN names the binary.
+set -euo pipefail
+cfg="$(mktemp --suffix=.yaml)"
+log="${PEERBENCH_ACCESS_LOG:-}"
+if [[ "${PEERBENCH_LOG:-on}" == off || -z "$log" ]]; then
+	log=/dev/null
+fi
+cat >"$cfg" <<YAML
+space: peerbench
+listen:
+  http: 127.0.0.1:${ROUTER_PORT}
+log:
+  router: "${log}"
+  level: warn
+apps:
+  - name: bench
+    domains: [localhost]
+    dynos:
+      - {name: web.1, address: "${BACKEND_ADDR}"}
+YAML
+exec "${SPACEROUTER_BIN:?}" -config "$cfg"
