@@ -1,0 +1,23 @@
+// Package config owns spacerouter's config file: it reads the YAML (or
+// JSON) file of SPEC.md section 2, applies every default in one place
+// (Defaults), merges each app's timeout overrides into the global ones, and
+// validates the result. What it returns is a complete, read-only *Config:
+// other packages never apply defaults or re-validate.
+//
+// Every problem names the file, the line and the key path
+// ("space.yaml:12: apps[0].features: unknown feature \"x\": ..."), and all
+// problems of a file are reported together, in file order, as *Errors.
+// Unknown keys, wrong types, bad durations, addresses, domains, URLs and
+// features are all problems; nothing is ignored in silence. Notes that do
+// not stop the config (a deprecated feature, a certificate that covers none
+// of its app's domains) are kept for Config.Warnings.
+//
+// Relative paths in the file (certificates, a router log file) are resolved
+// against the directory of the config file. Certificates are loaded once
+// with tls.LoadX509KeyPair to prove they are usable; the parsed keys are not
+// kept, as package tlsconfig builds the *tls.Config.
+//
+// The package does not watch the file or handle SIGHUP (cmd/spacerouter
+// calls Load again), does not open listeners or log files, does not fetch
+// error pages, and does not log: it returns problems and warnings.
+package config

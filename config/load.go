@@ -1,0 +1,251 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Load reads the config file at path and parses it with Parse, so problems
+// name path as given. A file that cannot be read is an error wrapping the
+// os error (errors.Is(err, fs.ErrNotExist) works); a file that is not a
+// valid config is an *Errors.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse parses and validates the config file data; name is the file's name,
+// used in problems, as Config.File and, through its directory, to resolve
+// relative paths in the file. On success the Config has every default
+// applied and every app's timeouts merged. Otherwise the error is an
+// *Errors listing every problem in file order.
+func Parse(name string, data []byte) (*Config, error) {
+	d := &decoder{
+		file:     name,
+		dir:      filepath.Dir(name),
+		appNames: make(map[string]string),
+		domains:  make(map[string]owner),
+	}
+	c := Defaults()
+	c.File = name
+	if root := d.document(data); root != nil {
+		d.config(root, &c)
+	}
+	if len(d.probs) > 0 {
+		sortByLine(d.probs)
+		return nil, &Errors{Problems: d.probs}
+	}
+	sortByLine(d.warns)
+	c.warnings = d.warns
+	return &c, nil
+}
+
+// Warnings returns the non-fatal notes found while loading, one line each
+// in the shape of a problem (FILE:LINE: KEY: MSG): a deprecated feature, a
+// certificate that covers none of its app's domains. cmd logs them.
+func (c *Config) Warnings() []string {
+	out := make([]string, len(c.warnings))
+	for i, w := range c.warnings {
+		out[i] = w.String()
+	}
+	return out
+}
+
+// App returns the app named name, or nil.
+func (c *Config) App(name string) *App {
+	for i := range c.Apps {
+		if c.Apps[i].Name == name {
+			return &c.Apps[i]
+		}
+	}
+	return nil
+}
+
+// syntaxLine splits yaml.v3's "yaml: line 3: did not find expected key".
+var syntaxLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// document parses data as exactly one YAML document and returns its root
+// node, or nil after recording why there is none.
+func (d *decoder) document(data []byte) *yaml.Node {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			d.problem(nil, "", "empty file: want a mapping with at least listen and apps")
+		} else {
+			d.syntax(err)
+		}
+		return nil
+	}
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		d.syntax(err)
+	default:
+		d.problem(&next, "", "a second YAML document: want exactly one")
+	}
+	if len(doc.Content) == 0 {
+		d.problem(&doc, "", "empty document: want a mapping with at least listen and apps")
+		return nil
+	}
+	if !d.checkAliases(doc.Content[0]) {
+		return nil
+	}
+	return doc.Content[0]
+}
+
+// syntax records a YAML syntax error at its line.
+func (d *decoder) syntax(err error) {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	p := Problem{File: d.file, Msg: "bad YAML: " + msg}
+	if m := syntaxLine.FindStringSubmatch(err.Error()); m != nil {
+		p.Line, _ = strconv.Atoi(m[1])
+		p.Msg = "bad YAML: " + m[2]
+	}
+	d.probs = append(d.probs, p)
+}
+
+// config decodes the top-level mapping into c. Apps come last, whatever
+// their place in the file, so that they merge the final global timeouts.
+func (d *decoder) config(root *yaml.Node, c *Config) {
+	var apps *yaml.Node
+	seen, ok := d.fields("", root, []field{
+		{"space", func(k string, v *yaml.Node) { c.Space = d.str(k, v) }},
+		{"listen", func(k string, v *yaml.Node) { d.listen(k, v, &c.Listen) }},
+		{"log", func(k string, v *yaml.Node) { d.log(k, v, &c.Log) }},
+		{"timeouts", func(k string, v *yaml.Node) { d.timeouts(k, v, &c.Timeouts) }},
+		{"limits", func(k string, v *yaml.Node) { d.limits(k, v, &c.Limits) }},
+		{"buffering", func(k string, v *yaml.Node) { d.buffering(k, v, &c.Buffering) }},
+		{"apps", func(_ string, v *yaml.Node) { apps = v }},
+	})
+	if !ok {
+		return
+	}
+	d.needListener(root, seen, c.Listen)
+	d.apps(root, apps, c)
+}
+
+// listen decodes the listener addresses. Port 0 is allowed (tests bind to
+// any free port).
+func (d *decoder) listen(key string, n *yaml.Node, l *Listen) {
+	addr := func(dst *string) func(string, *yaml.Node) {
+		return func(k string, v *yaml.Node) {
+			*dst = d.str(k, v)
+			if msg := addrProblem(*dst, 0); *dst != "" && msg != "" {
+				d.problem(v, k, "%s", msg)
+			}
+		}
+	}
+	d.section(key, n, []field{
+		{"http", addr(&l.HTTP)},
+		{"https", addr(&l.HTTPS)},
+		{"admin", addr(&l.Admin)},
+	})
+}
+
+// needListener refuses a config with neither listen.http nor listen.https,
+// and two listeners on one fixed address.
+func (d *decoder) needListener(root *yaml.Node, seen map[string]pair, l Listen) {
+	at := root
+	if p, ok := seen["listen"]; ok {
+		at = p.k
+	}
+	if l.HTTP == "" && l.HTTPS == "" {
+		d.problem(at, "listen", "no listener: set http, https or both, such as http: 127.0.0.1:8080")
+	}
+	addrs := []struct{ name, addr string }{{"http", l.HTTP}, {"https", l.HTTPS}, {"admin", l.Admin}}
+	for i, a := range addrs {
+		for _, b := range addrs[:i] {
+			if a.addr != "" && a.addr == b.addr && !anyPort(a.addr) {
+				d.problem(at, "listen."+a.name, "address %q is also listen.%s: want one address per listener", a.addr, b.name)
+			}
+		}
+	}
+}
+
+// logLevels are the zap levels log.level may name.
+var logLevels = []string{"debug", "info", "warn", "error"}
+
+// log decodes where router lines go and the operational log level.
+func (d *decoder) log(key string, n *yaml.Node, l *Log) {
+	d.section(key, n, []field{
+		{"router", func(k string, v *yaml.Node) {
+			l.Router = d.str(k, v)
+			switch l.Router {
+			case "":
+				d.problem(v, k, "empty: want stdout, stderr or a file path")
+			case "stdout", "stderr":
+			default:
+				l.Router = d.path(l.Router)
+			}
+		}},
+		{"source", func(k string, v *yaml.Node) {
+			l.Source = d.str(k, v)
+			if !isToken(l.Source) {
+				d.problem(v, k, "bad source %q: want one word without spaces, such as heroku[router]", l.Source)
+			}
+		}},
+		{"level", func(k string, v *yaml.Node) {
+			l.Level = d.str(k, v)
+			d.oneOf(v, k, "level", l.Level, logLevels)
+		}},
+		{"redact", func(k string, v *yaml.Node) { l.Redact = d.strList(k, v, "parameter name") }},
+	})
+}
+
+// timeouts overlays the timeout keys present in n onto t. The global
+// timeouts and each app's overrides share it, so they share key names and
+// checks.
+func (d *decoder) timeouts(key string, n *yaml.Node, t *Timeouts) {
+	dur := func(name string, dst *time.Duration) field {
+		return field{name, func(k string, v *yaml.Node) { d.duration(k, v, dst) }}
+	}
+	d.section(key, n, []field{
+		dur("connect", &t.Connect),
+		dur("response", &t.Response),
+		dur("idle", &t.Idle),
+		dur("client", &t.Client),
+		dur("keepalive", &t.Keepalive),
+		dur("dyno_keepalive", &t.DynoKeepalive),
+		dur("shutdown", &t.Shutdown),
+	})
+}
+
+// limits overlays the size limits present in n onto l.
+func (d *decoder) limits(key string, n *yaml.Node, l *Limits) {
+	size := func(name string, dst *int) field {
+		return field{name, func(k string, v *yaml.Node) { d.size(k, v, dst) }}
+	}
+	d.section(key, n, []field{
+		size("request_line_bytes", &l.RequestLineBytes),
+		size("method_bytes", &l.MethodBytes),
+		size("header_name_bytes", &l.HeaderNameBytes),
+		size("header_bytes", &l.HeaderBytes),
+		size("cookie_bytes", &l.CookieBytes),
+		size("headers_total_bytes", &l.HeadersTotalBytes),
+		size("header_count", &l.HeaderCount),
+		size("concurrency_per_dyno", &l.ConcurrencyPerDyno),
+	})
+}
+
+// buffering overlays the response buffering bounds present in n onto b.
+func (d *decoder) buffering(key string, n *yaml.Node, b *Buffering) {
+	d.section(key, n, []field{
+		{"window", func(k string, v *yaml.Node) { d.duration(k, v, &b.Window) }},
+		{"bytes", func(k string, v *yaml.Node) { d.size(k, v, &b.Bytes) }},
+	})
+}

@@ -1,0 +1,339 @@
+package config
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// app1 is a valid first app line, for cases about other keys.
+const app1 = "apps: [{name: shop, domains: [shop.example.com]}]\n"
+
+func TestParseProblems(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		src  string
+		want []string // every problem, exactly, in order
+	}{
+		// The file as a whole.
+		{"empty file", "", []string{
+			`t.yaml: empty file: want a mapping with at least listen and apps`}},
+		{"comments only", "# nothing\n", []string{
+			`t.yaml: empty file: want a mapping with at least listen and apps`}},
+		{"root is a list", "- a\n- b\n", []string{
+			`t.yaml:1: want a mapping with keys space, listen, log, timeouts, limits, buffering, apps, got a list`}},
+		{"two documents", "listen: {http: \":0\"}\n" + app1 + "---\nspace: x\n", []string{
+			`t.yaml:3: a second YAML document: want exactly one`}},
+		{"unknown top-level key", "listen: {http: \":0\"}\n" + app1 + "lisen: {}\n", []string{
+			`t.yaml:3: unknown key "lisen": allowed keys are space, listen, log, timeouts, limits, buffering, apps`}},
+		{"duplicate key", "listen: {http: \":0\"}\n" + app1 + "listen: {http: \":1\"}\n", []string{
+			`t.yaml:3: listen: key given twice: first at line 1`}},
+		{"alias inside its anchor", "listen: &a {http: [*a]}\n" + app1, []string{
+			`t.yaml:1: alias *a is inside its own anchor: want an anchor that does not contain itself`}},
+		{"bad merge", "listen: {http: \":0\"}\n" + app1 + "log: {<<: 5}\n", []string{
+			`t.yaml:3: log: bad merge key "<<": want a mapping or a list of mappings, got "5"`}},
+
+		// listen
+		{"no listen", app1, []string{
+			`t.yaml:1: listen: no listener: set http, https or both, such as http: 127.0.0.1:8080`}},
+		{"admin only", "listen: {admin: \":0\"}\n" + app1, []string{
+			`t.yaml:1: listen: no listener: set http, https or both, such as http: 127.0.0.1:8080`}},
+		{"unknown listen key", "listen:\n  http: \":0\"\n  htp: \":1\"\n" + app1, []string{
+			`t.yaml:3: listen: unknown key "htp": allowed keys are http, https, admin`}},
+		{"listen not a mapping", "listen: \":0\"\n" + app1, []string{
+			`t.yaml:1: listen: want a mapping with keys http, https, admin, got ":0"`,
+			`t.yaml:1: listen: no listener: set http, https or both, such as http: 127.0.0.1:8080`}},
+		{"listen address without port", "listen: {http: 127.0.0.1}\n" + app1, []string{
+			`t.yaml:1: listen.http: bad address "127.0.0.1": want host:port such as 127.0.0.1:8080`}},
+		{"listen port too big", "listen: {https: \"127.0.0.1:65536\"}\n" + app1, []string{
+			`t.yaml:1: listen.https: bad port "65536" in "127.0.0.1:65536": want a number from 0 to 65535`}},
+		{"listen port by name", "listen: {http: \":0\", admin: \"localhost:http\"}\n" + app1, []string{
+			`t.yaml:1: listen.admin: bad port "http" in "localhost:http": want a number from 0 to 65535`}},
+		{"listen bad host", "listen: {http: \"a..b:80\"}\n" + app1, []string{
+			`t.yaml:1: listen.http: bad host "a..b" in "a..b:80": empty label: want labels separated by single dots`}},
+		{"listen same address", "listen:\n  http: 127.0.0.1:8080\n  admin: 127.0.0.1:8080\n" + app1, []string{
+			`t.yaml:1: listen.admin: address "127.0.0.1:8080" is also listen.http: want one address per listener`}},
+		{"listen list", "listen: {http: [\":0\"]}\n" + app1, []string{
+			`t.yaml:1: listen.http: want a string, got a list`,
+			`t.yaml:1: listen: no listener: set http, https or both, such as http: 127.0.0.1:8080`}},
+
+		// log
+		{"log router empty", "listen: {http: \":0\"}\nlog: {router: \"\"}\n" + app1, []string{
+			`t.yaml:2: log.router: empty: want stdout, stderr or a file path`}},
+		{"log level", "listen: {http: \":0\"}\nlog: {level: verbose}\n" + app1, []string{
+			`t.yaml:2: log.level: bad level "verbose": want debug, info, warn or error`}},
+		{"log source", "listen: {http: \":0\"}\nlog: {source: \"heroku router\"}\n" + app1, []string{
+			`t.yaml:2: log.source: bad source "heroku router": want one word without spaces, such as heroku[router]`}},
+		{"log redact empty", "listen: {http: \":0\"}\nlog:\n  redact:\n    - token\n    - \"\"\n" + app1, []string{
+			`t.yaml:5: log.redact: empty parameter name in the list`}},
+		{"log redact string", "listen: {http: \":0\"}\nlog: {redact: token}\n" + app1, []string{
+			`t.yaml:2: log.redact: want a list, got "token"`}},
+		{"log not a mapping", "listen: {http: \":0\"}\nlog: [stdout]\n" + app1, []string{
+			`t.yaml:2: log: want a mapping with keys router, source, level, redact, got a list`}},
+
+		// timeouts, limits, buffering
+		{"bad duration", "listen: {http: \":0\"}\ntimeouts:\n  connect: 5x\n" + app1, []string{
+			`t.yaml:3: timeouts.connect: bad duration "5x": want a Go duration such as 10ms or 5s`}},
+		{"duration without unit", "listen: {http: \":0\"}\ntimeouts: {idle: 5}\n" + app1, []string{
+			`t.yaml:2: timeouts.idle: bad duration "5": want a Go duration such as 10ms or 5s`}},
+		{"zero duration", "listen: {http: \":0\"}\ntimeouts: {shutdown: 0s}\n" + app1, []string{
+			`t.yaml:2: timeouts.shutdown: bad duration "0s": want more than zero, such as 10ms or 5s`}},
+		{"negative duration", "listen: {http: \":0\"}\ntimeouts: {dyno_keepalive: -1s}\n" + app1, []string{
+			`t.yaml:2: timeouts.dyno_keepalive: bad duration "-1s": want more than zero, such as 10ms or 5s`}},
+		{"duration missing", "listen: {http: \":0\"}\ntimeouts:\n  client:\n" + app1, []string{
+			`t.yaml:3: timeouts.client: missing value: want a Go duration such as 10ms or 5s`}},
+		{"unknown timeout", "listen: {http: \":0\"}\ntimeouts: {read: 1s}\n" + app1, []string{
+			`t.yaml:2: timeouts: unknown key "read": allowed keys are connect, response, idle, client, keepalive, dyno_keepalive, shutdown`}},
+		{"limit not a number", "listen: {http: \":0\"}\nlimits: {header_count: abc}\n" + app1, []string{
+			`t.yaml:2: limits.header_count: bad number "abc": want a whole number greater than zero, such as 8192`}},
+		{"limit quoted", "listen: {http: \":0\"}\nlimits: {header_bytes: \"8192\"}\n" + app1, []string{
+			`t.yaml:2: limits.header_bytes: bad number "8192": want a whole number greater than zero, such as 8192`}},
+		{"limit float", "listen: {http: \":0\"}\nlimits: {method_bytes: 1.5}\n" + app1, []string{
+			`t.yaml:2: limits.method_bytes: bad number "1.5": want a whole number greater than zero, such as 8192`}},
+		{"limit zero", "listen: {http: \":0\"}\nlimits: {concurrency_per_dyno: 0}\n" + app1, []string{
+			`t.yaml:2: limits.concurrency_per_dyno: bad number "0": want a whole number greater than zero, such as 8192`}},
+		{"limit overflow", "listen: {http: \":0\"}\nlimits: {cookie_bytes: 99999999999999999999}\n" + app1, []string{
+			`t.yaml:2: limits.cookie_bytes: bad number "99999999999999999999": want a whole number greater than zero, such as 8192`}},
+		{"buffering window zero", "listen: {http: \":0\"}\nbuffering: {window: 0ms, bytes: -1}\n" + app1, []string{
+			`t.yaml:2: buffering.window: bad duration "0ms": want more than zero, such as 10ms or 5s`,
+			`t.yaml:2: buffering.bytes: bad number "-1": want a whole number greater than zero, such as 8192`}},
+
+		// apps
+		{"no apps key", "listen: {http: \":0\"}\n", []string{
+			`t.yaml:1: apps: no app: want a list with at least one app, each with name and domains`}},
+		{"empty apps", "listen: {http: \":0\"}\napps: []\n", []string{
+			`t.yaml:2: apps: no app: want a list with at least one app, each with name and domains`}},
+		{"apps not a list", "listen: {http: \":0\"}\napps: shop\n", []string{
+			`t.yaml:2: apps: want a list, got "shop"`}},
+		{"app not a mapping", "listen: {http: \":0\"}\napps: [shop]\n", []string{
+			`t.yaml:2: apps[0]: want a mapping with keys ` + appFields + `, got "shop"`}},
+		{"unknown app key", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    domain: x\n", []string{
+			`t.yaml:5: apps[0]: unknown key "domain": allowed keys are ` + appFields}},
+		{"app name missing", "listen: {http: \":0\"}\napps:\n  - domains: [shop.example.com]\n", []string{
+			`t.yaml:3: apps[0].name: missing: every app needs a name such as shop`}},
+		{"app name empty", "listen: {http: \":0\"}\napps:\n  - name: \"\"\n    domains: [shop.example.com]\n", []string{
+			`t.yaml:3: apps[0].name: missing value: every app needs a name such as shop`}},
+		{"app name upper case", "listen: {http: \":0\"}\napps: [{name: Shop, domains: [shop.example.com]}]\n", []string{
+			`t.yaml:2: apps[0].name: bad app name "Shop": want 3 to 30 characters of a-z, 0-9 and -, starting with a letter`}},
+		{"app name short", "listen: {http: \":0\"}\napps: [{name: ab, domains: [shop.example.com]}]\n", []string{
+			`t.yaml:2: apps[0].name: bad app name "ab": want 3 to 30 characters of a-z, 0-9 and -, starting with a letter`}},
+		{"app name long", "listen: {http: \":0\"}\napps: [{name: a234567890123456789012345678901, domains: [shop.example.com]}]\n", []string{
+			`t.yaml:2: apps[0].name: bad app name "a234567890123456789012345678901": want 3 to 30 characters of a-z, 0-9 and -, starting with a letter`}},
+		{"app name twice", "listen: {http: \":0\"}\napps:\n  - {name: shop, domains: [a.example.com]}\n  - {name: shop, domains: [b.example.com]}\n", []string{
+			`t.yaml:4: apps[1].name: app name "shop" is already the name of apps[0]: want unique names`}},
+		{"maintenance not a bool", "listen: {http: \":0\"}\napps: [{name: shop, domains: [shop.example.com], maintenance: yes}]\n", []string{
+			`t.yaml:2: apps[0].maintenance: bad value "yes": want true or false`}},
+
+		// domains
+		{"domains missing", "listen: {http: \":0\"}\napps:\n  - name: shop\n", []string{
+			`t.yaml:3: apps[0].domains: missing: every app needs at least one domain, such as [shop.example.com]`}},
+		{"domains empty", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: []\n", []string{
+			`t.yaml:4: apps[0].domains: missing: every app needs at least one domain, such as [shop.example.com]`}},
+		{"domains a string", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: shop.example.com\n", []string{
+			`t.yaml:4: apps[0].domains: want a list, got "shop.example.com"`}},
+		{"domain upper case", "listen: {http: \":0\"}\napps: [{name: shop, domains: [Shop.Example.com]}]\n", []string{
+			`t.yaml:2: apps[0].domains: domain "Shop.Example.com" is not lower case: write "shop.example.com"`}},
+		{"domain trailing dot", "listen: {http: \":0\"}\napps: [{name: shop, domains: [shop.example.com.]}]\n", []string{
+			`t.yaml:2: apps[0].domains: domain "shop.example.com." ends with a dot: write "shop.example.com"`}},
+		{"domain with port", "listen: {http: \":0\"}\napps: [{name: shop, domains: [\"shop.example.com:443\"]}]\n", []string{
+			`t.yaml:2: apps[0].domains: domain "shop.example.com:443" has a port: write the host name only, "shop.example.com"`}},
+		{"wildcard one label", "listen: {http: \":0\"}\napps: [{name: shop, domains: [\"*.com\"]}]\n", []string{
+			`t.yaml:2: apps[0].domains: wildcard domain "*.com": want "*." followed by at least two labels, such as "*.example.com"`}},
+		{"wildcard inside", "listen: {http: \":0\"}\napps: [{name: shop, domains: [\"a.*.example.com\", \"*example.com\"]}]\n", []string{
+			`t.yaml:2: apps[0].domains: domain "a.*.example.com": a wildcard is allowed only as a leading "*.", such as "*.example.com"`,
+			`t.yaml:2: apps[0].domains: domain "*example.com": a wildcard is allowed only as a leading "*.", such as "*.example.com"`}},
+		{"domain bad characters", "listen: {http: \":0\"}\napps: [{name: shop, domains: [shop_1.example.com]}]\n", []string{
+			`t.yaml:2: apps[0].domains: bad domain "shop_1.example.com": label "shop_1" has '_': want a-z, 0-9 and -`}},
+		{"domain label hyphen", "listen: {http: \":0\"}\napps: [{name: shop, domains: [-shop.example.com]}]\n", []string{
+			`t.yaml:2: apps[0].domains: bad domain "-shop.example.com": label "-shop" starts or ends with -`}},
+		{"domain label too long", "listen: {http: \":0\"}\napps: [{name: shop, domains: [" + strings.Repeat("a", 64) + ".com]}]\n", []string{
+			`t.yaml:2: apps[0].domains: bad domain "` + strings.Repeat("a", 64) + `.com": label "` + strings.Repeat("a", 64) + `" is longer than 63 characters`}},
+		{"domain too long", "listen: {http: \":0\"}\napps: [{name: shop, domains: [" + strings.Repeat("abcdefghi.", 26) + "com]}]\n", []string{
+			`t.yaml:2: apps[0].domains: domain "` + strings.Repeat("abcdefghi.", 26) + `com" is longer than 253 characters`}},
+		{"domain twice in an app", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains:\n      - shop.example.com\n      - shop.example.com\n", []string{
+			`t.yaml:6: apps[0].domains: domain "shop.example.com" is listed twice`}},
+		{"domain of another app", "listen: {http: \":0\"}\napps:\n  - {name: shop, domains: [\"*.example.com\"]}\n  - {name: blog, domains: [\"*.example.com\"]}\n", []string{
+			`t.yaml:4: apps[1].domains: domain "*.example.com" is already a domain of app "shop" (apps[0]): a domain belongs to one app`}},
+
+		// features
+		{"unknown feature", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    features: [x]\n", []string{
+			`t.yaml:5: apps[0].features: unknown feature "x": known features are spaces-tls-salesforce, spaces-tls-modern, ` +
+				`spaces-strict-tls, http-disable-http2, http-disable-keepalive-to-dyno, http-end-to-end-continue, spaces-extra-resolver`}},
+		{"legacy feature", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    features: [spaces-tls-legacy]\n", []string{
+			`t.yaml:5: apps[0].features: feature "spaces-tls-legacy" was retired in April 2023: choose spaces-tls-salesforce or spaces-tls-modern`}},
+		{"feature twice", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    features:\n      - http-disable-http2\n      - http-disable-http2\n", []string{
+			`t.yaml:7: apps[0].features: feature "http-disable-http2" is listed twice`}},
+		{"features a string", "listen: {http: \":0\"}\napps: [{name: shop, domains: [shop.example.com], features: spaces-tls-modern}]\n", []string{
+			`t.yaml:2: apps[0].features: want a list, got "spaces-tls-modern"`}},
+		{"extra resolver without var", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    features: [spaces-extra-resolver]\n", []string{
+			`t.yaml:5: apps[0].features: feature spaces-extra-resolver needs config var HEROKU_EXTRA_RESOLVER (IP or IP:port)`}},
+
+		// config_vars
+		{"error page relative", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    config_vars:\n      ERROR_PAGE_URL: /error.html\n", []string{
+			`t.yaml:6: apps[0].config_vars.ERROR_PAGE_URL: bad URL "/error.html": want an absolute http:// or https:// URL`}},
+		{"maintenance page ftp", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    config_vars:\n      MAINTENANCE_PAGE_URL: ftp://example.com/m.html\n", []string{
+			`t.yaml:6: apps[0].config_vars.MAINTENANCE_PAGE_URL: bad URL "ftp://example.com/m.html": want an absolute http:// or https:// URL`}},
+		{"resolver host name", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    config_vars:\n      HEROKU_EXTRA_RESOLVER: dns.internal:53\n", []string{
+			`t.yaml:6: apps[0].config_vars.HEROKU_EXTRA_RESOLVER: bad resolver "dns.internal:53": want IP or IP:port, such as 10.0.0.2, 10.0.0.2:53 or [fd00::2]:53`}},
+		{"resolver IPv6 without brackets", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    config_vars:\n      HEROKU_EXTRA_RESOLVER: \"fd00::2:53:x\"\n", []string{
+			`t.yaml:6: apps[0].config_vars.HEROKU_EXTRA_RESOLVER: bad resolver "fd00::2:53:x": want IP or IP:port, such as 10.0.0.2, 10.0.0.2:53 or [fd00::2]:53`}},
+		{"config var a list", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    config_vars:\n      X: [1]\n", []string{
+			`t.yaml:6: apps[0].config_vars.X: want a string, got a list`}},
+		{"config vars a list", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    config_vars: [X]\n", []string{
+			`t.yaml:5: apps[0].config_vars: want a mapping of config var names to values, got a list`}},
+
+		// dynos
+		{"dyno without name and address", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    dynos:\n      - state: up\n", []string{
+			`t.yaml:6: apps[0].dynos[0].name: missing: every dyno needs a name such as web.1`,
+			`t.yaml:6: apps[0].dynos[0].address: missing: every dyno needs an address host:port such as 127.0.0.1:5000`}},
+		{"dyno name twice", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    dynos:\n      - {name: web.1, address: \"127.0.0.1:5001\"}\n      - {name: web.1, address: \"127.0.0.1:5002\"}\n", []string{
+			`t.yaml:7: apps[0].dynos[1].name: dyno name "web.1" is already the name of apps[0].dynos[0]: want unique names in an app`}},
+		{"dyno bad name", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    dynos:\n      - {name: web 1, address: \"127.0.0.1:5001\"}\n", []string{
+			`t.yaml:6: apps[0].dynos[0].name: bad dyno name "web 1": want up to 100 characters of A-Z, a-z, 0-9, ., _ and -, such as web.1`}},
+		{"dyno port 0", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    dynos:\n      - name: web.1\n        address: 127.0.0.1:0\n", []string{
+			`t.yaml:7: apps[0].dynos[0].address: bad port "0" in "127.0.0.1:0": want a number from 1 to 65535`}},
+		{"dyno address without port", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    dynos:\n      - {name: web.1, address: dyno1.internal}\n", []string{
+			`t.yaml:6: apps[0].dynos[0].address: bad address "dyno1.internal": want host:port such as 127.0.0.1:8080`}},
+		{"dyno bad host", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    dynos:\n      - {name: web.1, address: \"dyno/1:5000\"}\n", []string{
+			`t.yaml:6: apps[0].dynos[0].address: bad host "dyno/1" in "dyno/1:5000": label "dyno/1" has '/': want a-z, 0-9, - and _`}},
+		{"dyno bad state", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    dynos:\n      - {name: web.1, address: \"127.0.0.1:5001\", state: down}\n", []string{
+			`t.yaml:6: apps[0].dynos[0].state: bad state "down": want up, crashed or starting`}},
+		{"dyno unknown key", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    dynos:\n      - name: web.1\n        adress: \"127.0.0.1:5001\"\n", []string{
+			`t.yaml:6: apps[0].dynos[0].address: missing: every dyno needs an address host:port such as 127.0.0.1:5000`,
+			`t.yaml:7: apps[0].dynos[0]: unknown key "adress": allowed keys are name, address, state`}},
+		{"dynos a mapping", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    dynos: {web.1: \"127.0.0.1:5001\"}\n", []string{
+			`t.yaml:5: apps[0].dynos: want a list, got a mapping`}},
+
+		// per-app timeouts
+		{"app timeouts unknown key", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    timeouts: {respnse: 1s}\n", []string{
+			`t.yaml:5: apps[0].timeouts: unknown key "respnse": allowed keys are connect, response, idle, client, keepalive, dyno_keepalive, shutdown`}},
+		{"app timeouts bad duration", "listen: {http: \":0\"}\napps:\n  - {name: shop, domains: [a.example.com]}\n  - name: blog\n    domains: [b.example.com]\n    timeouts:\n      response: 2 minutes\n", []string{
+			`t.yaml:7: apps[1].timeouts.response: bad duration "2 minutes": want a Go duration such as 10ms or 5s`}},
+
+		// tls, without files
+		{"tls without key", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    tls:\n      - cert: a.pem\n", []string{
+			`t.yaml:6: apps[0].tls[0].key: missing: every certificate needs key, a PEM file with the private key`}},
+		{"tls a mapping", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    tls: {cert: a.pem, key: a-key.pem}\n", []string{
+			`t.yaml:5: apps[0].tls: want a list, got a mapping`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := Parse("t.yaml", []byte(tc.src))
+			assert.Nil(t, c)
+			assert.Equal(t, tc.want, problems(t, err), "config:\n%s", tc.src)
+		})
+	}
+}
+
+func TestParseSyntaxError(t *testing.T) {
+	t.Parallel()
+	_, err := Parse("t.yaml", []byte("listen: {http: \":0\"}\napps: [\n  - x: : :\n"))
+	got := problems(t, err)
+	require.Len(t, got, 1)
+	assert.True(t, strings.HasPrefix(got[0], "t.yaml:"), got[0])
+	assert.Contains(t, got[0], "bad YAML: ")
+}
+
+func TestParseSyntaxErrorWithoutLine(t *testing.T) {
+	t.Parallel()
+	_, err := Parse("t.yaml", []byte("listen: \x01\n"))
+	got := problems(t, err)
+	require.Len(t, got, 1)
+	assert.True(t, strings.HasPrefix(got[0], "t.yaml: bad YAML: "), got[0])
+}
+
+func TestParseManyProblems(t *testing.T) {
+	t.Parallel()
+	src := `space: my-space
+listen:
+  http: 127.0.0.1
+timeouts:
+  connect: 5x
+apps:
+  - name: Shop
+    domains: [Shop.example.com]
+    features: [spaces-tls-legacy, x]
+    dynos:
+      - {name: web.1, address: "127.0.0.1:0", state: gone}
+  - name: blog
+    domains: []
+limits: {header_count: -5}
+`
+	_, err := Parse("space.yaml", []byte(src))
+	assert.Equal(t, []string{
+		`space.yaml:3: listen.http: bad address "127.0.0.1": want host:port such as 127.0.0.1:8080`,
+		`space.yaml:5: timeouts.connect: bad duration "5x": want a Go duration such as 10ms or 5s`,
+		`space.yaml:7: apps[0].name: bad app name "Shop": want 3 to 30 characters of a-z, 0-9 and -, starting with a letter`,
+		`space.yaml:8: apps[0].domains: domain "Shop.example.com" is not lower case: write "shop.example.com"`,
+		`space.yaml:9: apps[0].features: feature "spaces-tls-legacy" was retired in April 2023: choose spaces-tls-salesforce or spaces-tls-modern`,
+		`space.yaml:9: apps[0].features: unknown feature "x": known features are spaces-tls-salesforce, spaces-tls-modern, ` +
+			`spaces-strict-tls, http-disable-http2, http-disable-keepalive-to-dyno, http-end-to-end-continue, spaces-extra-resolver`,
+		`space.yaml:11: apps[0].dynos[0].address: bad port "0" in "127.0.0.1:0": want a number from 1 to 65535`,
+		`space.yaml:11: apps[0].dynos[0].state: bad state "gone": want up, crashed or starting`,
+		`space.yaml:13: apps[1].domains: missing: every app needs at least one domain, such as [shop.example.com]`,
+		`space.yaml:14: limits.header_count: bad number "-5": want a whole number greater than zero, such as 8192`,
+	}, problems(t, err))
+}
+
+func TestParseAliasBomb(t *testing.T) {
+	t.Parallel()
+	// Each level is ten aliases of the one before: 10^7 values in 200 bytes.
+	src := "l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n"
+	for i := 1; i <= 7; i++ {
+		prev := fmt.Sprintf("*l%d", i-1)
+		src += fmt.Sprintf("l%d: &l%d [%s]\n", i, i, strings.TrimSuffix(strings.Repeat(prev+", ", 10), ", "))
+	}
+	_, err := Parse("t.yaml", []byte(src))
+	assert.Equal(t, []string{
+		`t.yaml: aliases expand the file to more than 1000000 values: want fewer aliases`,
+	}, problems(t, err))
+}
+
+func TestParseJSONProblems(t *testing.T) {
+	t.Parallel()
+	src := `{
+  "listen": {"http": ":0"},
+  "apps": [
+    {"name": "shop", "domains": ["shop.example.com"], "featurs": []}
+  ]
+}`
+	_, err := Parse("space.json", []byte(src))
+	assert.Equal(t, []string{
+		`space.json:4: apps[0]: unknown key "featurs": allowed keys are ` + appFields,
+	}, problems(t, err))
+}
+
+func TestCertProblems(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeCert(t, dir, "a.pem", "a-key.pem", "shop.example.com")
+	writeCert(t, dir, "b.pem", "b-key.pem", "shop.example.com")
+	writeFile(t, dir, "junk.pem", []byte("not a certificate\n"))
+	path := filepath.Join(dir, "space.yaml")
+	_, err := Parse(path, []byte(`listen: {https: ":0"}
+apps:
+  - name: shop
+    domains: [shop.example.com]
+    tls:
+      - {cert: nope.pem, key: a-key.pem}
+      - {cert: a.pem, key: b-key.pem}
+      - {cert: junk.pem, key: a-key.pem}
+      - {cert: a.pem, key: .}
+`))
+	got := problems(t, err)
+	want := []string{
+		path + `:6: apps[0].tls[0].cert: stat ` + filepath.Join(dir, "nope.pem") + `: no such file or directory`,
+		path + `:7: apps[0].tls[1].cert: loading certificate and key: tls: private key does not match public key`,
+		path + `:8: apps[0].tls[2].cert: loading certificate and key: tls: failed to find any PEM data in certificate input`,
+		path + `:9: apps[0].tls[3].key: "` + dir + `" is not a regular file`,
+	}
+	// The messages after the key come from the os and crypto/tls packages;
+	// this is the one place that compares their text.
+	assert.Equal(t, want, got)
+}
