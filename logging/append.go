@@ -168,21 +168,17 @@ func appendEscaped[S ~string | ~[]byte](b []byte, s S) []byte {
 }
 
 // appendBare appends an unquoted value. Method, host, request ID and dyno
-// come validated from the parser and the config; as a last guard a space,
-// '"', '=', a control byte or 0x7f is written as \u00NN so that no value
-// can split the line or start a new field.
+// come validated from the parser and the config, but a request ID may hold
+// '=' (base64 padding) and nothing should split a line: a value with a
+// space, '"', '=', a control byte or 0x7f is written quoted instead, so
+// logfmt decoders read back its exact bytes.
 func appendBare[S ~string | ~[]byte](b []byte, s S) []byte {
-	start := 0
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c > ' ' && c != 0x7f && c != '"' && c != '=' {
-			continue
+		if c := s[i]; c <= ' ' || c == 0x7f || c == '"' || c == '=' {
+			return appendQuoted(b, s)
 		}
-		b = append(b, s[start:i]...)
-		b = appendUnicodeEscape(b, c)
-		start = i + 1
 	}
-	return append(b, s[start:]...)
+	return append(b, s...)
 }
 
 // appendUnicodeEscape appends c as \u00NN.

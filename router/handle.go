@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/spacerouter/spacerouter/errcodes"
+	"github.com/spacerouter/spacerouter/logging"
 	"github.com/spacerouter/spacerouter/router/h1"
 )
 
@@ -67,7 +68,11 @@ func (cc *clientConn) writeSimple(status int, pg *page, closeConn bool) {
 	minor := cc.req.Minor
 	if len(cc.req.Method) == 0 {
 		minor = 1
+		if cc.protoKnown && cc.line.Protocol == logging.HTTP10 {
+			minor = 0
+		}
 	}
+	cc.linger = cc.linger || closeConn
 	ctype, body := "text/plain; charset=utf-8", []byte(nil)
 	if pg != nil {
 		ctype, body = pg.contentType, pg.body

@@ -21,38 +21,51 @@ const maxTries = 3
 func (cc *clientConn) proxy(sp *space, a *app, start time.Time) bool {
 	l := &cc.line
 	var tried [maxTries]*dyno
-	var d *dyno
-	var dc *dynoConn
-	for try := 0; ; try++ {
+	var again *dyno // the dyno whose pooled connection proved dead
+	for try := 0; ; {
 		now := time.Now()
-		d = pickDyno(a.up, tried[:try], cc.rng, now.UnixNano())
+		d := again
+		if d == nil {
+			d = pickDyno(a.up, tried[:try], cc.rng, now.UnixNano())
+		}
 		l.Dyno = d.name
-		dc = d.pool.get(now, sp.cfg.Timeouts.DynoKeepalive, !cc.replayable())
+		var dc *dynoConn
+		if again == nil {
+			dc = d.pool.get(now, sp.cfg.Timeouts.DynoKeepalive, !cc.replayable())
+		}
+		again = nil
 		if dc != nil {
 			l.Connect = 0
-			break
+		} else {
+			var err error
+			dc, err = d.pool.dial(cc.rt.stopCtx, a.to.Connect, dynoReadBuf)
+			l.Connect = time.Since(now)
+			if err != nil {
+				d.skipUntil.Store(time.Now().Add(dynoSkip).UnixNano())
+				tried[try] = d
+				try++
+				if try < maxTries && hasUntried(a.up, tried[:try]) {
+					continue
+				}
+				code := errcodes.BackendConnectionRefused
+				var de *dialError
+				if errors.As(err, &de) && de.timeout {
+					code = errcodes.BackendConnectionTimeout
+				}
+				return cc.routerError(a, code, start)
+			}
 		}
-		var err error
-		dc, err = d.pool.dial(cc.rt.stopCtx, a.to.Connect, dynoReadBuf)
-		l.Connect = time.Since(now)
-		if err == nil {
-			break
+		d.inflight.Add(1)
+		keep, retry := cc.exchange(sp, a, dc, start)
+		d.inflight.Add(-1)
+		if !retry {
+			return keep
 		}
-		d.skipUntil.Store(time.Now().Add(dynoSkip).UnixNano())
-		tried[try] = d
-		if try+1 < maxTries && hasUntried(a.up, tried[:try+1]) {
-			continue
-		}
-		code := errcodes.BackendConnectionRefused
-		var de *dialError
-		if errors.As(err, &de) && de.timeout {
-			code = errcodes.BackendConnectionTimeout
-		}
-		return cc.routerError(a, code, start)
+		// The pooled connection was dead before the dyno saw the request:
+		// the same dyno again on a fresh connection, in silence (SPEC.md
+		// 4.6); this is no new try.
+		again = d
 	}
-	d.inflight.Add(1)
-	defer d.inflight.Add(-1)
-	return cc.exchange(sp, a, d, dc, start)
 }
 
 // pickDyno chooses, of two up dynos drawn at random, the one with fewer
@@ -127,9 +140,10 @@ func (cc *clientConn) routerError(a *app, code errcodes.Code, start time.Time) b
 	return !cc.closeAfter
 }
 
-// exchange sends the request on dc and relays the response.
-func (cc *clientConn) exchange(sp *space, a *app, d *dyno, dc *dynoConn, start time.Time) bool {
-	l := &cc.line
+// exchange sends the request on dc and relays the response. retry reports
+// a pooled connection found dead before the dyno saw any of the request:
+// nothing was answered and the request can go out again on a fresh one.
+func (cc *clientConn) exchange(sp *space, a *app, dc *dynoConn, start time.Time) (keep, retry bool) {
 	req := &cc.req
 	sendStart := time.Now()
 	keepDyno := false
@@ -146,23 +160,11 @@ func (cc *clientConn) exchange(sp *space, a *app, d *dyno, dc *dynoConn, start t
 	if inline {
 		cc.out = append(cc.out, cc.br.Bytes()[:req.ContentLength]...)
 	}
-	replayable := cc.replayable()
-	for attempt := 0; ; attempt++ {
-		_, err := dc.c.Write(cc.out)
-		if err == nil {
-			break
+	if _, err := dc.c.Write(cc.out); err != nil {
+		if dc.reused {
+			return false, true
 		}
-		if dc.reused && attempt == 0 {
-			// A pooled connection that died under us: no byte reached the
-			// dyno's application, so a fresh connection is used in silence.
-			dc.c.Close()
-			if dc, err = d.pool.dial(cc.rt.stopCtx, a.to.Connect, dynoReadBuf); err == nil {
-				continue
-			}
-			d.skipUntil.Store(time.Now().Add(dynoSkip).UnixNano())
-			return cc.routerError(a, errcodes.BackendConnectionRefused, start)
-		}
-		return cc.backendInterrupted(a, start, sendStart)
+		return cc.backendInterrupted(a, start, sendStart), false
 	}
 	if inline {
 		cc.br.Discard(int(req.ContentLength))
@@ -172,32 +174,23 @@ func (cc *clientConn) exchange(sp *space, a *app, d *dyno, dc *dynoConn, start t
 		var ok bool
 		earlyResp, ok = cc.sendBody(sp, a, dc, start, sendStart)
 		if !ok {
-			return false
+			return false, false
 		}
 	}
 	if !earlyResp {
 		err := cc.awaitResponse(sp, a, dc, sendStart)
-		if err != nil && replayable && dc.reused && deadBeforeResponse(err) {
-			// The keep-alive race: the dyno closed the idle connection as the
-			// request went out. Nothing was processed; try a fresh one once.
-			dc.c.Close()
-			var derr error
-			if dc, derr = d.pool.dial(cc.rt.stopCtx, a.to.Connect, dynoReadBuf); derr != nil {
-				return cc.routerError(a, errcodes.BackendConnectionRefused, start)
-			}
-			if _, werr := dc.c.Write(cc.out); werr != nil {
-				return cc.backendInterrupted(a, start, sendStart)
-			}
-			err = cc.awaitResponse(sp, a, dc, sendStart)
+		if err != nil && dc.reused && cc.replayable() && deadBeforeResponse(err) {
+			// The keep-alive race: the dyno closed the idle connection as
+			// the request went out. Nothing was processed.
+			return false, true
 		}
 		if err != nil {
-			return cc.responseError(a, err, start, sendStart)
+			return cc.responseError(a, err, start, sendStart), false
 		}
 	}
 	keepClient, kd := cc.relay(sp, a, dc, start, sendStart)
 	keepDyno = kd && a.keepaliveToDyno && !cc.resp.Close
-	_ = l
-	return keepClient
+	return keepClient, false
 }
 
 // replayable reports whether the request may be sent again on a fresh
@@ -328,7 +321,8 @@ func (cc *clientConn) sendBody(sp *space, a *app, dc *dynoConn, start, sendStart
 				return true, true
 			}
 			if got && cc.br.Buffered() == 0 {
-				if _, err := cc.c.Write([]byte(continueLine)); err != nil {
+				// The dyno's own 100 passes through, fields and all.
+				if err := cc.forwardInterim(); err != nil {
 					return false, cc.clientGone(a, start, sendStart)
 				}
 			}
@@ -463,6 +457,9 @@ func (cc *clientConn) awaitResponse(sp *space, a *app, dc *dynoConn, sendStart t
 			dc.br.ClearErr()
 			w = cc.watchClient(dc)
 			dc.c.SetReadDeadline(deadline)
+			if w.gone.Load() {
+				return errClientGone
+			}
 			continue
 		}
 		if err != nil {

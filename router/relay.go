@@ -112,8 +112,14 @@ func (cc *clientConn) stream(sp *space, a *app, dc *dynoConn, kind int, outChunk
 	pend := cc.pend[:0]
 	headSent := false
 	var relayed int64
-	var firstAt time.Time
-	lastByte := time.Now()
+	// firstAt is when the oldest byte still waiting arrived: the head
+	// counts, so it too goes out within the window even with no body yet.
+	firstAt := time.Now()
+	lastByte := firstAt
+	// The head's fields point into the dyno buffer: keep them in place
+	// while the body is read into it.
+	dc.br.Pin()
+	defer dc.br.Unpin()
 	flush := func(end bool) error {
 		b := cc.out[:0]
 		if !headSent {
@@ -144,17 +150,39 @@ func (cc *clientConn) stream(sp *space, a *app, dc *dynoConn, kind int, outChunk
 		return err
 	}
 	defer cc.c.SetWriteDeadline(time.Time{})
+	if sse {
+		// An event stream's head goes out as it came, like every read.
+		if err := flush(false); err != nil {
+			l.Service = time.Since(sendStart)
+			cc.clientGone(a, start, sendStart)
+			return false, false
+		}
+	}
+	// A client that goes away while the dyno is slow to send the rest is
+	// noticed at once, not at the next write (H27).
+	w := cc.watchClient(dc)
+	defer w.stop()
+	gone := func() (bool, bool) {
+		l.Service = time.Since(sendStart)
+		l.Bytes = relayed
+		cc.clientGone(a, start, sendStart)
+		return false, false
+	}
 	for {
 		now := time.Now()
 		dl := lastByte.Add(a.to.Idle)
-		if len(pend) > 0 && firstAt.Add(window).Before(dl) {
+		waiting := len(pend) > 0 || !headSent
+		if waiting && firstAt.Add(window).Before(dl) {
 			dl = firstAt.Add(window)
 		}
 		dc.c.SetReadDeadline(dl)
+		if w.gone.Load() {
+			return gone()
+		}
 		n, err := src.Read(pend[len(pend):cap(pend)])
 		if n > 0 {
 			now = time.Now()
-			if len(pend) == 0 {
+			if len(pend) == 0 && headSent {
 				firstAt = now
 			}
 			pend = pend[:len(pend)+n]
@@ -164,21 +192,19 @@ func (cc *clientConn) stream(sp *space, a *app, dc *dynoConn, kind int, outChunk
 		case err == io.EOF:
 			l.Service = time.Since(sendStart)
 			if ferr := flush(true); ferr != nil {
-				l.Bytes = relayed
-				cc.clientGone(a, start, sendStart)
-				return false, kind != srcEOF
+				return gone()
 			}
 			l.Bytes = relayed
 			cc.finishLine(start)
 			return !cc.closeAfter, kind != srcEOF
-		case err != nil && errors.Is(err, os.ErrDeadlineExceeded) && len(pend) > 0 && !time.Now().Before(firstAt.Add(window)):
+		case err != nil && errors.Is(err, os.ErrDeadlineExceeded) && (len(pend) > 0 || !headSent) && !time.Now().Before(firstAt.Add(window)):
 			dc.br.ClearErr()
 			if ferr := flush(false); ferr != nil {
-				l.Bytes = relayed
-				cc.clientGone(a, start, sendStart)
-				return false, false
+				return gone()
 			}
 			continue
+		case err != nil && w.gone.Load():
+			return gone()
 		case err != nil:
 			l.Service = time.Since(sendStart)
 			l.Bytes = relayed
@@ -203,10 +229,7 @@ func (cc *clientConn) stream(sp *space, a *app, dc *dynoConn, kind int, outChunk
 		}
 		if len(pend) >= bufBytes || len(pend) == cap(pend) || (sse && len(pend) > 0) {
 			if ferr := flush(false); ferr != nil {
-				l.Service = time.Since(sendStart)
-				l.Bytes = relayed
-				cc.clientGone(a, start, sendStart)
-				return false, false
+				return gone()
 			}
 		}
 	}

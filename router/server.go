@@ -64,6 +64,11 @@ type clientConn struct {
 	respStarted bool
 	// closeAfter: the connection ends after this response.
 	closeAfter bool
+	// linger: the connection ends after a router-made answer while unread
+	// client bytes may remain; see close.
+	linger bool
+	// protoKnown: line.Protocol was set from a salvaged request line.
+	protoKnown bool
 }
 
 // connReader sets the client deadlines around each read.
@@ -122,9 +127,28 @@ func (cc *clientConn) closeIfIdle() {
 
 var aLongTimeAgo = time.Unix(1, 0)
 
+// Lingering close bounds (as net/http's): closing a socket with unread
+// input makes the kernel send a reset, which can destroy the answer the
+// client has not read yet.
+const (
+	lingerTimeout  = 500 * time.Millisecond
+	maxLingerBytes = 256 << 10
+)
+
+// close closes the connection, after a half-close and a bounded drain of
+// what the client still sends when an answer might otherwise be lost.
+func (cc *clientConn) close() {
+	if tc, ok := cc.c.(*net.TCPConn); ok && cc.linger {
+		tc.CloseWrite()
+		tc.SetReadDeadline(time.Now().Add(lingerTimeout))
+		io.CopyN(io.Discard, tc, maxLingerBytes)
+	}
+	cc.c.Close()
+}
+
 func (cc *clientConn) serve() {
 	defer cc.rt.untrack(cc)
-	defer cc.c.Close()
+	defer cc.close()
 	for {
 		if !cc.serveOne() {
 			return
@@ -177,6 +201,7 @@ func (cc *clientConn) resetRequest() {
 	cc.line.Reset()
 	cc.respStarted = false
 	cc.closeAfter = false
+	cc.protoKnown = false
 	cc.host = cc.host[:0]
 	cc.rid = cc.rid[:0]
 	cc.xff = cc.xff[:0]
@@ -197,6 +222,7 @@ func (cc *clientConn) headError(sp *space, err error, start time.Time) bool {
 		cc.line.Status = 499
 		cc.line.Code = errcodes.ClientIdle
 		cc.writeSimple(408, nil, true)
+		cc.line.Bytes = -1 // 499 is the line's status: no response body
 		cc.finishLine(start)
 		return false
 	case errors.Is(err, io.ErrUnexpectedEOF), isConnError(err):
@@ -252,6 +278,9 @@ func (cc *clientConn) salvageRequestLine() {
 	cc.line.Method = b[:sp]
 	rest := b[sp+1:]
 	if sp2 := indexByte(rest, ' '); sp2 >= 0 {
+		if v := rest[sp2+1:]; len(v) >= 8 && string(v[:8]) == "HTTP/1.0" {
+			cc.line.Protocol, cc.protoKnown = logging.HTTP10, true
+		}
 		rest = rest[:sp2]
 	}
 	cc.line.Path = rest
@@ -287,6 +316,7 @@ func (cc *clientConn) finishLine(start time.Time) {
 		l.Fwd = cc.ip
 	}
 	switch {
+	case cc.protoKnown:
 	case cc.req.Minor == 0 && len(cc.req.Method) > 0:
 		l.Protocol = logging.HTTP10
 	default:

@@ -16,7 +16,8 @@ type ChunkedReader struct {
 	src      *Reader
 	left     int64 // bytes left in the current chunk
 	state    uint8
-	trailers int // trailer bytes read so far
+	bad      bool // ErrBadChunk was returned: the framing is lost for good
+	trailers int  // trailer bytes read so far
 }
 
 const (
@@ -34,9 +35,22 @@ func (c *ChunkedReader) Reset(src *Reader) { *c = ChunkedReader{src: src} }
 func (c *ChunkedReader) Done() bool { return c.state == chDone }
 
 // Read reads decoded body bytes. It returns io.EOF after the last chunk and
-// its trailers, ErrBadChunk for a malformed body, and io.ErrUnexpectedEOF
-// when the connection ends inside the body.
+// its trailers, ErrBadChunk for a malformed body (and on every later
+// call), and io.ErrUnexpectedEOF when the connection ends inside the body.
 func (c *ChunkedReader) Read(p []byte) (int, error) {
+	if c.bad {
+		return 0, ErrBadChunk
+	}
+	n, err := c.read(p)
+	if err == ErrBadChunk {
+		// The bad line may be consumed already; reading on would take
+		// what follows it for chunk framing.
+		c.bad = true
+	}
+	return n, err
+}
+
+func (c *ChunkedReader) read(p []byte) (int, error) {
 	for {
 		switch c.state {
 		case chSize:
@@ -176,7 +190,7 @@ func (l *LengthReader) Left() int64 { return l.left }
 // Read reads body bytes; io.EOF once all were read, io.ErrUnexpectedEOF
 // when the connection ends before.
 func (l *LengthReader) Read(p []byte) (int, error) {
-	if l.left == 0 {
+	if l.left <= 0 { // a negative length (unknown) reads as empty
 		return 0, io.EOF
 	}
 	if int64(len(p)) > l.left {

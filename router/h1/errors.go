@@ -27,6 +27,5 @@ var (
 	// ErrEmpty: the peer closed before sending any byte of a message.
 	ErrEmpty = errors.New("h1: connection closed before a message")
 
-	errLineTooLong = errors.New("h1: line too long")
-	errFull        = errors.New("h1: buffer full")
+	errFull = errors.New("h1: buffer full")
 )

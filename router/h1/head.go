@@ -37,17 +37,17 @@ func (b *Reader) readHead(lim *Limits, cookieName []byte) (int, error) {
 	lineStart := 0 // offset from b.r of the line being scanned
 	scan := 0      // offset from b.r up to which no LF was found
 	nLines := 0
-	firstLen := 0
+	firstLen := 0 // length of the start line with its line end
 	for {
 		data := b.buf[b.r:b.w]
 		i := bytes.IndexByte(data[scan:], '\n')
 		if i < 0 {
 			scan = len(data)
-			if err := checkPartial(data[lineStart:], nLines, lim, cookieName); err != nil {
+			// A CR at the end may be the first half of the line end (of
+			// the empty line, even), which is not the line's own.
+			ln := trimCR(data[lineStart:])
+			if err := checkLine(ln, len(ln), nLines, lineStart-firstLen, lim, cookieName); err != nil {
 				return 0, err
-			}
-			if nLines > 0 && len(data)-firstLen > lim.HeadersSize {
-				return 0, ErrHeaderTooLong
 			}
 			if _, err := b.Fill(max); err != nil {
 				if err == errFull {
@@ -58,20 +58,15 @@ func (b *Reader) readHead(lim *Limits, cookieName []byte) (int, error) {
 			continue
 		}
 		end := scan + i // offset of the LF
-		ln := data[lineStart:end]
-		if n := len(ln); n > 0 && ln[n-1] == '\r' {
-			ln = ln[:n-1]
-		}
+		ln := trimCR(data[lineStart:end])
 		if nLines > 0 && len(ln) == 0 {
 			return end + 1, nil
 		}
-		if err := checkLine(ln, nLines, lim, cookieName); err != nil {
+		if err := checkLine(ln, end+1-lineStart, nLines, lineStart-firstLen, lim, cookieName); err != nil {
 			return 0, err
 		}
 		if nLines == 0 {
 			firstLen = end + 1
-		} else if end+1-firstLen > lim.HeadersSize {
-			return 0, ErrHeaderTooLong
 		}
 		nLines++
 		lineStart = end + 1
@@ -79,48 +74,54 @@ func (b *Reader) readHead(lim *Limits, cookieName []byte) (int, error) {
 	}
 }
 
-// checkLine applies the size limits to one complete line (line end removed).
-func checkLine(ln []byte, idx int, lim *Limits, cookieName []byte) error {
-	if idx == 0 {
-		if len(ln) > lim.StartLine {
-			return ErrLineTooLong
-		}
-		return nil
+// trimCR drops one CR at the end of ln.
+func trimCR(ln []byte) []byte {
+	if n := len(ln); n > 0 && ln[n-1] == '\r' {
+		return ln[:n-1]
 	}
-	if idx > lim.FieldCount {
-		return ErrHeaderTooLong
-	}
-	return checkField(ln, lim, cookieName)
+	return ln
 }
 
-// checkPartial applies the limits to a line whose end has not arrived yet.
-func checkPartial(ln []byte, idx int, lim *Limits, cookieName []byte) error {
-	if n := len(ln); n > 0 && ln[n-1] == '\r' {
-		ln = ln[:n-1]
-	}
+// checkLine applies the size limits to line idx (0: the start line), whose
+// end may not have arrived yet. ln is the line without its line end; size
+// is what it adds to HeadersSize so far (its line end included once it
+// came), prev what the field lines before it added.
+//
+// A line over its own limit and over HeadersSize gets the error of the
+// limit a byte-by-byte read passes first, so the answer does not depend on
+// where the reads from the connection happened to end.
+func checkLine(ln []byte, size, idx, prev int, lim *Limits, cookieName []byte) error {
 	if idx == 0 {
 		if len(ln) > lim.StartLine {
 			return ErrLineTooLong
 		}
 		return nil
 	}
+	if len(ln) == 0 {
+		return nil // the empty line that ends the head, still arriving
+	}
 	if idx > lim.FieldCount {
 		return ErrHeaderTooLong
 	}
-	if bytes.IndexByte(ln, ':') < 0 {
+	err := checkField(ln, lim, cookieName)
+	if prev+size <= lim.HeadersSize {
+		return err
+	}
+	if err == ErrCookieTooLong && lim.Cookie <= lim.HeadersSize-prev {
+		return err
+	}
+	return ErrHeaderTooLong
+}
+
+// checkField applies the name, field and cookie limits to a field line. A
+// line without a colon (yet) is held to the name limit only.
+func checkField(ln []byte, lim *Limits, cookieName []byte) error {
+	colon := bytes.IndexByte(ln, ':')
+	if colon < 0 {
 		if len(ln) > lim.FieldName {
 			return ErrHeaderTooLong
 		}
 		return nil
-	}
-	return checkField(ln, lim, cookieName)
-}
-
-// checkField applies the name, field and cookie limits to a field line.
-func checkField(ln []byte, lim *Limits, cookieName []byte) error {
-	colon := bytes.IndexByte(ln, ':')
-	if colon < 0 {
-		colon = len(ln)
 	}
 	if colon > lim.FieldName {
 		return ErrHeaderTooLong
@@ -143,11 +144,7 @@ func nextLine(head []byte) (line, rest []byte) {
 	if i < 0 {
 		return head, nil
 	}
-	line, rest = head[:i], head[i+1:]
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
-	}
-	return line, rest
+	return trimCR(head[:i]), head[i+1:]
 }
 
 // parseField splits one field line into name and trimmed value, enforcing

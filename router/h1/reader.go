@@ -29,9 +29,13 @@ func NewReader(rd io.Reader, size int) *Reader {
 	return &Reader{rd: rd, buf: make([]byte, size)}
 }
 
-// Reset makes b read from rd, dropping what was buffered. The buffer is kept.
+// Reset makes b read from rd, dropping what was buffered. The buffer is
+// kept; a zero Reader gets one of DefaultReaderSize bytes.
 func (b *Reader) Reset(rd io.Reader) {
 	b.rd, b.r, b.w, b.err, b.pin = rd, 0, 0, nil, 0
+	if len(b.buf) == 0 {
+		b.buf = make([]byte, DefaultReaderSize)
+	}
 }
 
 // Pin keeps every byte consumed so far in place until Unpin, so slices of

@@ -55,7 +55,8 @@ const maxLeadingEmpty = 8
 // is consumed; the body, if any, is left in b. It returns ErrEmpty when the
 // connection ends before any byte, and one of the package's errors for a
 // head that breaks SPEC.md section 4.2. Any other error is the
-// connection's (a timeout, say); Started tells whether bytes had arrived.
+// connection's (a timeout, say); Buffered then tells whether bytes of the
+// request had arrived.
 func (b *Reader) ReadRequest(r *Request, lim *Limits) error {
 	r.reset()
 	if err := b.skipEmptyLines(); err != nil {
@@ -89,28 +90,38 @@ func (b *Reader) ReadRequest(r *Request, lim *Limits) error {
 	return r.interpret()
 }
 
-// skipEmptyLines drops CRLF or LF lines before a request line and makes
-// sure at least one byte is buffered.
+// skipEmptyLines drops empty lines (CRLF or a bare LF) before a request
+// line and makes sure at least one byte of the request line is buffered.
+// A CR not followed by LF is left for the request line to refuse.
 func (b *Reader) skipEmptyLines() error {
 	skipped := 0
 	for {
-		for b.r < b.w && skipped <= 2*maxLeadingEmpty {
-			c := b.buf[b.r]
-			if c != '\n' && c != '\r' {
+		for b.r < b.w {
+			n := 0
+			switch {
+			case b.buf[b.r] == '\n':
+				n = 1
+			case b.buf[b.r] != '\r':
+				return nil
+			case b.r+1 == b.w:
+				// A CR alone: its LF may be in the next read.
+			case b.buf[b.r+1] == '\n':
+				n = 2
+			default:
 				return nil
 			}
-			b.r++
+			if n == 0 {
+				break
+			}
+			if skipped == maxLeadingEmpty {
+				return ErrMalformed
+			}
+			b.r += n
 			skipped++
 		}
-		if skipped > 2*maxLeadingEmpty {
-			return ErrMalformed
-		}
-		if _, err := b.Fill(len(b.buf)); err != nil {
+		if _, err := b.Fill(max(len(b.buf), 2)); err != nil {
 			if err == io.EOF {
-				if skipped == 0 {
-					return ErrEmpty
-				}
-				return ErrEmpty
+				return ErrEmpty // nothing, or a lone CR, before the close
 			}
 			return err
 		}

@@ -122,7 +122,7 @@ func parseStatusLine(r *Response, line []byte) bool {
 
 // interpret checks the framing fields and marks hop-by-hop ones.
 func (r *Response) interpret() error {
-	nTE := 0
+	nTE, nCL := 0, 0
 	keepAlive := false
 	for i := range r.Fields {
 		f := &r.Fields[i]
@@ -133,6 +133,7 @@ func (r *Response) interpret() error {
 				return ErrMalformed
 			}
 			r.ContentLength = n
+			nCL++
 			f.Hop = true
 		case EqualFold(f.Name, "transfer-encoding"):
 			nTE++
@@ -170,7 +171,10 @@ func (r *Response) interpret() error {
 	}
 	if nTE == 1 {
 		// RFC 9112 section 6.3: Transfer-Encoding overrides Content-Length.
+		// Both together may be an attempt at response splitting, so the
+		// connection is not reused after this response.
 		r.Chunked, r.ContentLength = true, -1
+		r.Close = r.Close || nCL > 0
 	}
 	if r.Minor == 0 && !keepAlive {
 		r.Close = true
