@@ -163,6 +163,20 @@ func (dc *dynoConn) alive() bool {
 	return dc.peekN < 0 && errors.Is(dc.peekErr, syscall.EAGAIN)
 }
 
+// hasInput reports whether bytes (or the close) from the dyno wait in the
+// socket. A read deadline that fired while the goroutine was not running
+// can race with arriving data; this tells a real idle dyno from that.
+func (dc *dynoConn) hasInput() bool {
+	if dc.rc == nil {
+		return false
+	}
+	dc.peekN, dc.peekErr = 0, nil
+	if err := dc.rc.Read(dc.peekFn); err != nil {
+		return false
+	}
+	return dc.peekN >= 0
+}
+
 func (dc *dynoConn) peek(fd uintptr) bool {
 	n, _, err := syscall.Recvfrom(int(fd), dc.peekBuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 	dc.peekN, dc.peekErr = n, err

@@ -205,6 +205,10 @@ func (cc *clientConn) stream(sp *space, a *app, dc *dynoConn, kind int, outChunk
 			continue
 		case err != nil && w.gone.Load():
 			return gone()
+		case err != nil && errors.Is(err, os.ErrDeadlineExceeded) && dc.hasInput():
+			dc.br.ClearErr() // data came as the deadline fired: not idle
+			lastByte = time.Now()
+			continue
 		case err != nil:
 			l.Service = time.Since(sendStart)
 			l.Bytes = relayed

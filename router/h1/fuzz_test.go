@@ -263,6 +263,25 @@ func FuzzParseResponse(f *testing.F) {
 		if err != err1 {
 			t.Fatalf("sent %q: whole reads gave %s, one-byte reads %s", sent, sentinel(err), sentinel(err1))
 		}
+		// Timeouts every few bytes, each retried after ClearErr as the
+		// router does while it waits for a dyno: same outcome.
+		src := &stopReader{data: in, withData: len(in)%2 == 0, max: 3}
+		for at := 1; at <= len(in); at += 5 {
+			src.stops = append(src.stops, at)
+		}
+		b2 := NewReader(src, 4)
+		var r2 Response
+		err2 := b2.ReadResponse(&r2, &lim)
+		for isTimeout(err2) {
+			b2.ClearErr()
+			err2 = b2.ReadResponse(&r2, &lim)
+		}
+		if err != err2 {
+			t.Fatalf("sent %q: whole reads gave %s, reads with timeouts %s", sent, sentinel(err), sentinel(err2))
+		}
+		if err == nil && !equalSummary(summarizeResponse(&r), summarizeResponse(&r2)) {
+			t.Fatalf("sent %q: whole reads gave %+v, reads with timeouts %+v", sent, summarizeResponse(&r), summarizeResponse(&r2))
+		}
 		if err != nil {
 			return
 		}
@@ -301,11 +320,11 @@ func FuzzParseResponse(f *testing.F) {
 		}
 		again := serializeResponse(&r)
 		big := bigLimits()
-		var r2 Response
-		if err := NewReader(bytes.NewReader(again), 0).ReadResponse(&r2, &big); err != nil {
+		var r3 Response
+		if err := NewReader(bytes.NewReader(again), 0).ReadResponse(&r3, &big); err != nil {
 			t.Fatalf("sent %q, re-sent as %q: %v", sent, again, err)
 		}
-		if got2 := summarizeResponse(&r2); !equalSummary(got, got2) {
+		if got2 := summarizeResponse(&r3); !equalSummary(got, got2) {
 			t.Fatalf("sent %q: parsed %+v; re-sent as %q: parsed %+v", sent, got, again, got2)
 		}
 	})
@@ -348,6 +367,17 @@ func FuzzChunked(f *testing.F) {
 			if err != firstErr || !bytes.Equal(got, first) {
 				t.Fatalf("sent %q: %s decoded %q, %v; %s decoded %q, %v", clip(raw), feeds[0].name, first, firstErr, fd.name, got, err)
 			}
+		}
+		src := &stopReader{data: raw, withData: len(raw)%2 == 1, max: 4}
+		for at := 0; at <= len(raw); at += 3 {
+			src.stops = append(src.stops, at)
+		}
+		b := NewReader(src, 8)
+		var c ChunkedReader
+		c.Reset(b)
+		got, err := readAllRetry(&c, b)
+		if err != firstErr || !bytes.Equal(got, first) {
+			t.Fatalf("sent %q: %s decoded %q, %v; with timeouts %q, %v", clip(raw), feeds[0].name, first, firstErr, got, err)
 		}
 	})
 }
