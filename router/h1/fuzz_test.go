@@ -191,6 +191,9 @@ func FuzzParseRequest(f *testing.F) {
 			if framing && !f.Hop {
 				t.Fatalf("sent %q: %q not marked Hop", sent, f.Name)
 			}
+			if EqualFold(f.Name, "host") && f.Hop {
+				t.Fatalf("sent %q: Host marked Hop", sent)
+			}
 		}
 		for _, c := range r.Target {
 			if c <= ' ' || c == 0x7f {

@@ -117,7 +117,7 @@ func sentinel(err error) string {
 }
 
 // readAllRetry reads rd to io.EOF, calling b.ClearErr and going on after
-// each timeout, as the router does; it gives up after 1000 timeouts.
+// each timeout, as the router does; it gives up after a million timeouts.
 func readAllRetry(rd io.Reader, b *Reader) ([]byte, error) {
 	var out []byte
 	buf := make([]byte, 7)
@@ -127,7 +127,7 @@ func readAllRetry(rd io.Reader, b *Reader) ([]byte, error) {
 		switch {
 		case err == io.EOF:
 			return out, nil
-		case isTimeout(err) && timeouts < 1000:
+		case isTimeout(err) && timeouts < 1e6:
 			timeouts++
 			b.ClearErr()
 		case err != nil:

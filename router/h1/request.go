@@ -262,14 +262,17 @@ func (r *Request) connectionTokens(v []byte) (ok, closeTok, keepAlive, upgrade b
 }
 
 // markHop marks the hop-by-hop fields (RFC 9110 section 7.6.1) and the
-// ones named in Connection. Upgrade stays for an upgrade request.
+// ones named in Connection. Upgrade stays for an upgrade request. Host
+// stays even when Connection names it (which RFC 9110 forbids senders to
+// do): the dyno must get an HTTP/1.1 request with a Host.
 func (r *Request) markHop() {
 	for i := range r.Fields {
 		f := &r.Fields[i]
 		if f.Hop {
 			continue
 		}
-		if isHopName(f.Name) || (!r.Upgrade && EqualFold(f.Name, "upgrade")) || r.namedInConnection(f.Name) {
+		named := r.namedInConnection(f.Name) && !EqualFold(f.Name, "host")
+		if isHopName(f.Name) || (!r.Upgrade && EqualFold(f.Name, "upgrade")) || named {
 			f.Hop = true
 		}
 	}

@@ -312,6 +312,8 @@ func requestCases() []reqCase {
 			want: get11("(hop) Connection: keep-alive", "(hop) Keep-Alive: timeout=5")},
 		{name: "connection names fields", in: head11("X-A: 1", "Connection: x-a, X-B", "X-B: 2", "X-C: 3"),
 			want: get11("(hop) X-A: 1", "(hop) Connection: x-a, X-B", "(hop) X-B: 2", "X-C: 3")},
+		{name: "connection naming host", in: head11("Connection: Host, x-a", "X-A: 1"),
+			want: get11("(hop) Connection: Host, x-a", "(hop) X-A: 1")},
 		{name: "fixed hop fields", in: head11("Keep-Alive: 1", "TE: trailers", "Trailer: X", "Proxy-Connection: keep-alive", "Via: 1.0 x"),
 			want: get11("(hop) Keep-Alive: 1", "(hop) TE: trailers", "(hop) Trailer: X", "(hop) Proxy-Connection: keep-alive", "Via: 1.0 x")},
 		{name: "upgrade request", in: head11("Connection: Upgrade", "Upgrade: websocket"),
