@@ -13,12 +13,12 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// unansweredAddr returns a loopback address whose connects time out: a
+// dyUnansweredAddr returns a loopback address whose connects time out: a
 // socket listening with backlog 0 whose accept queue is filled with
 // connections never accepted, so Linux drops further SYNs. It checks that
 // one more dial does time out, and skips the test when the kernel answers
 // anyway.
-func unansweredAddr(t *testing.T) string {
+func dyUnansweredAddr(t *testing.T) string {
 	t.Helper()
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	require.NoError(t, err)
@@ -48,19 +48,19 @@ func unansweredAddr(t *testing.T) string {
 // timeouts.connect is H19 with 503; the line names the dyno, fills
 // connect= (about the timeout) and leaves service= empty.
 func TestDynoH19ConnectTimeout(t *testing.T) {
-	t.Parallel()
-	addr := unansweredAddr(t)
+	// Not parallel: it measures time, so it runs alone.
+	addr := dyUnansweredAddr(t)
 	tr := startRouter(t, "timeouts: {connect: 200ms}\n"+oneApp("", addr))
 	start := time.Now()
-	resp, body := tr.roundTrip(t, getShop, "GET")
+	resp, body := tr.roundTrip(t, dyGetShop, "GET")
 	took := time.Since(start)
-	assert.Equal(t, 503, resp.StatusCode, "sent %q to a dyno that never completes a connect; body %q", getShop, body)
+	assert.Equal(t, 503, resp.StatusCode, "sent %q to a dyno that never completes a connect; body %q", dyGetShop, body)
 	assert.Contains(t, body, "Application Error")
 	assert.True(t, took >= 190*time.Millisecond && took < 2*time.Second, "503 after %v; want about connect: 200ms", took)
 	line := tr.lines.wait(t, 0)
-	assertLineStart(t, line, `at=error code=H19 desc="Backend connection timeout"`, getShop)
+	dyAssertLineStart(t, line, `at=error code=H19 desc="Backend connection timeout"`, dyGetShop)
 	assert.Equal(t, "web.1", field(line, "dyno"), "line: %s", line)
-	assertMillis(t, line, "connect", 190*time.Millisecond, 2*time.Second)
+	dyAssertMillis(t, line, "connect", 190*time.Millisecond, 2*time.Second)
 	assert.Contains(t, line, " service= status=503 ", "service= is empty: no request was sent; line: %s", line)
 	assert.Equal(t, strconv.Itoa(len(body)), field(line, "bytes"), "line: %s", line)
 }

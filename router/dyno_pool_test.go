@@ -17,9 +17,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// idleDynoConns returns how many idle pooled connections the router holds
+// dyIdleConns returns how many idle pooled connections the router holds
 // to addr. It is the one place these tests look inside the router.
-func (tr *testRouter) idleDynoConns(addr string) int {
+func (tr *testRouter) dyIdleConns(addr string) int {
 	tr.mu.Lock()
 	be := tr.backends[addr]
 	tr.mu.Unlock()
@@ -29,15 +29,15 @@ func (tr *testRouter) idleDynoConns(addr string) int {
 	return be.pool.idleCount()
 }
 
-// waitIdleDynoConns waits up to 2 s until the router holds n idle
+// dyWaitIdleConns waits up to 2 s until the router holds n idle
 // connections to addr: the connection goes back to the pool just after
 // the response was written, so a client can be faster.
-func (tr *testRouter) waitIdleDynoConns(t *testing.T, addr string, n int) {
+func (tr *testRouter) dyWaitIdleConns(t *testing.T, addr string, n int) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Second)
-	for tr.idleDynoConns(addr) != n {
+	for tr.dyIdleConns(addr) != n {
 		if time.Now().After(deadline) {
-			t.Fatalf("the router holds %d idle connections to %s; want %d", tr.idleDynoConns(addr), addr, n)
+			t.Fatalf("the router holds %d idle connections to %s; want %d", tr.dyIdleConns(addr), addr, n)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -50,11 +50,11 @@ func TestDynoPoolReuse(t *testing.T) {
 	d := okDyno(t, "pooled")
 	tr := startRouter(t, oneApp("", d.addr()))
 	for i := 0; i < 8; i++ {
-		resp, body := tr.roundTrip(t, getShop, "GET") // a new client connection each time
+		resp, body := tr.roundTrip(t, dyGetShop, "GET") // a new client connection each time
 		require.Equal(t, 200, resp.StatusCode, "request %d", i)
 		require.Equal(t, "pooled", body, "request %d", i)
 		tr.lines.wait(t, i)
-		tr.waitIdleDynoConns(t, d.addr(), 1)
+		tr.dyWaitIdleConns(t, d.addr(), 1)
 	}
 	assert.Equal(t, 1, d.accepted(), "8 sequential requests from 8 client connections must reuse one dyno connection")
 }
@@ -68,7 +68,7 @@ func TestDynoPoolDisableKeepalive(t *testing.T) {
 	d := startRawDyno(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
 		for {
-			head := readRequest(br)
+			head := dyReadRequest(br)
 			if head == "" {
 				closed <- struct{}{}
 				return
@@ -82,7 +82,7 @@ func TestDynoPoolDisableKeepalive(t *testing.T) {
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	cbr := bufio.NewReader(c)
 	for i := 0; i < 3; i++ {
-		_, err := io.WriteString(c, getShop)
+		_, err := io.WriteString(c, dyGetShop)
 		require.NoError(t, err)
 		resp, err := http.ReadResponse(cbr, &http.Request{Method: "GET"})
 		require.NoError(t, err, "request %d", i)
@@ -105,11 +105,11 @@ func TestDynoPoolDisableKeepalive(t *testing.T) {
 // TestDynoPoolKeepaliveExpiry: an idle pooled connection is closed by the
 // router after timeouts.dyno_keepalive.
 func TestDynoPoolKeepaliveExpiry(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it measures time, so it runs alone.
 	idleFor := make(chan time.Duration, 1)
 	d := startRawDyno(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
-		if readRequest(br) == "" {
+		if dyReadRequest(br) == "" {
 			return
 		}
 		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok")
@@ -123,7 +123,7 @@ func TestDynoPoolKeepaliveExpiry(t *testing.T) {
 		idleFor <- time.Since(answered)
 	})
 	tr := startRouter(t, "timeouts: {dyno_keepalive: 200ms}\n"+oneApp("", d.addr()))
-	resp, _ := tr.roundTrip(t, getShop, "GET")
+	resp, _ := tr.roundTrip(t, dyGetShop, "GET")
 	require.Equal(t, 200, resp.StatusCode)
 	select {
 	case idle := <-idleFor:
@@ -152,7 +152,7 @@ func TestDynoPoolDeadIdleReplaced(t *testing.T) {
 				if n.Add(1) == 1 {
 					// The first connection answers one request keep-alive,
 					// then closes while the router holds it idle.
-					if readRequest(br) == "" {
+					if dyReadRequest(br) == "" {
 						return
 					}
 					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\none")
@@ -160,10 +160,10 @@ func TestDynoPoolDeadIdleReplaced(t *testing.T) {
 					close(firstClosed)
 					return
 				}
-				okHandler("two")(c)
+				dyOKHandler("two")(c)
 			})
 			tr := startRouter(t, oneApp("", d.addr()))
-			resp, body := tr.roundTrip(t, getShop, "GET")
+			resp, body := tr.roundTrip(t, dyGetShop, "GET")
 			require.Equal(t, 200, resp.StatusCode)
 			require.Equal(t, "one", body)
 			tr.lines.wait(t, 0)
@@ -172,12 +172,12 @@ func TestDynoPoolDeadIdleReplaced(t *testing.T) {
 			case <-time.After(2 * time.Second):
 				t.Fatal("the first dyno connection never closed")
 			}
-			tr.waitIdleDynoConns(t, d.addr(), 1) // the dead connection is pooled
+			tr.dyWaitIdleConns(t, d.addr(), 1) // the dead connection is pooled
 			resp, body = tr.roundTrip(t, second, strings.Fields(second)[0])
 			assert.Equal(t, 200, resp.StatusCode, "sent %q after the dyno closed the pooled connection; body %q", second, body)
 			assert.Equal(t, "two", body)
 			line := tr.lines.wait(t, 1)
-			assertLineStart(t, line, "at=info", second)
+			dyAssertLineStart(t, line, "at=info", second)
 			assert.Equal(t, "200", field(line, "status"), "line: %s", line)
 			assert.Equal(t, 2, tr.lines.count(), "one line per request, no error line")
 			assert.Equal(t, 2, d.accepted(), "the dead pooled connection is replaced by one new connection")
@@ -192,7 +192,7 @@ func TestDynoPoolConnectionClose(t *testing.T) {
 	routerClosed := make(chan struct{}, 4)
 	d := startRawDyno(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
-		if readRequest(br) == "" {
+		if dyReadRequest(br) == "" {
 			return
 		}
 		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
@@ -206,7 +206,7 @@ func TestDynoPoolConnectionClose(t *testing.T) {
 	})
 	tr := startRouter(t, oneApp("", d.addr()))
 	for i := 0; i < 2; i++ {
-		resp, body := tr.roundTrip(t, getShop, "GET")
+		resp, body := tr.roundTrip(t, dyGetShop, "GET")
 		require.Equal(t, 200, resp.StatusCode, "request %d", i)
 		require.Equal(t, "ok", body)
 		select {
@@ -218,19 +218,19 @@ func TestDynoPoolConnectionClose(t *testing.T) {
 	assert.Equal(t, 2, d.accepted(), "a connection the dyno said close on is never reused")
 }
 
-// killableDyno is a dyno that answers "A" until kill closes its listener
+// dyKillableDyno is a dyno that answers "A" until kill closes its listener
 // and every connection it accepted, as a crashed dyno process does.
-type killableDyno struct {
+type dyKillableDyno struct {
 	ln    net.Listener
 	mu    sync.Mutex
 	conns []net.Conn
 }
 
-func startKillableDyno(t *testing.T) *killableDyno {
+func dyStartKillableDyno(t *testing.T) *dyKillableDyno {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	k := &killableDyno{ln: ln}
+	k := &dyKillableDyno{ln: ln}
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -240,14 +240,14 @@ func startKillableDyno(t *testing.T) *killableDyno {
 			k.mu.Lock()
 			k.conns = append(k.conns, c)
 			k.mu.Unlock()
-			go okHandler("A")(c)
+			go dyOKHandler("A")(c)
 		}
 	}()
 	t.Cleanup(k.kill)
 	return k
 }
 
-func (k *killableDyno) kill() {
+func (k *dyKillableDyno) kill() {
 	k.ln.Close()
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -263,7 +263,7 @@ func (k *killableDyno) kill() {
 // every request succeeds.
 func TestDynoPoolDeadDynoRetried(t *testing.T) {
 	t.Parallel()
-	a := startKillableDyno(t)
+	a := dyStartKillableDyno(t)
 	b := okDyno(t, "B")
 	aAddr := a.ln.Addr().String()
 	// App warm reaches only dyno A, to leave an idle connection to it in
@@ -274,14 +274,14 @@ func TestDynoPoolDeadDynoRetried(t *testing.T) {
 	resp, body := tr.roundTrip(t, "GET / HTTP/1.1\r\nHost: warm.test\r\n\r\n", "GET")
 	require.Equal(t, 200, resp.StatusCode)
 	require.Equal(t, "A", body)
-	tr.waitIdleDynoConns(t, aAddr, 1)
+	tr.dyWaitIdleConns(t, aAddr, 1)
 	a.kill()
 
 	for i := 0; i < 10; i++ {
-		resp, body := tr.roundTrip(t, getShop, "GET")
+		resp, body := tr.roundTrip(t, dyGetShop, "GET")
 		line := tr.lines.wait(t, 1+i)
 		assert.Equal(t, 200, resp.StatusCode,
-			"request %d: %q with web.1 gone (its pooled connection dead, connects refused) and web.2 up; body %q; line: %s", i, getShop, body, line)
+			"request %d: %q with web.1 gone (its pooled connection dead, connects refused) and web.2 up; body %q; line: %s", i, dyGetShop, body, line)
 		assert.Equal(t, "B", body, "request %d", i)
 	}
 }

@@ -20,24 +20,24 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// timedRead is one Read of the client connection: when it returned and
+// dyTimedRead is one Read of the client connection: when it returned and
 // what it got.
-type timedRead struct {
+type dyTimedRead struct {
 	at   time.Time
 	data []byte
 }
 
-// readAllTimed reads c until EOF or until stop(all bytes so far) is true,
+// dyReadAllTimed reads c until EOF or until stop(all bytes so far) is true,
 // recording each read.
-func readAllTimed(t *testing.T, c net.Conn, stop func([]byte) bool) ([]timedRead, []byte) {
+func dyReadAllTimed(t *testing.T, c net.Conn, stop func([]byte) bool) ([]dyTimedRead, []byte) {
 	t.Helper()
-	var reads []timedRead
+	var reads []dyTimedRead
 	var all []byte
 	buf := make([]byte, 64<<10)
 	for !stop(all) {
 		n, err := c.Read(buf)
 		if n > 0 {
-			reads = append(reads, timedRead{at: time.Now(), data: append([]byte(nil), buf[:n]...)})
+			reads = append(reads, dyTimedRead{at: time.Now(), data: append([]byte(nil), buf[:n]...)})
 			all = append(all, buf[:n]...)
 		}
 		if err != nil {
@@ -47,16 +47,16 @@ func readAllTimed(t *testing.T, c net.Conn, stop func([]byte) bool) ([]timedRead
 	return reads, all
 }
 
-// flushSlack is how late a byte may reach the client past the point the
+// dyFlushSlack is how late a byte may reach the client past the point the
 // buffering rules say it must be flushed: room for a loaded CI machine.
 // The dynos of these tests wait for the client's ack with a fallback of a
 // second or more, so a router that holds bytes shows that fallback, well
 // over the slack.
-const flushSlack = 300 * time.Millisecond
+const dyFlushSlack = 300 * time.Millisecond
 
-// waitFor waits for ch (a signal from the test) or gives up after d, so a
+// dyWaitFor waits for ch (a signal from the test) or gives up after d, so a
 // dyno never hangs a failing test.
-func waitFor(ch <-chan struct{}, d time.Duration) {
+func dyWaitFor(ch <-chan struct{}, d time.Duration) {
 	select {
 	case <-ch:
 	case <-time.After(d):
@@ -67,24 +67,24 @@ func waitFor(ch <-chan struct{}, d time.Duration) {
 // dyno sends before pausing reach the client at once, not at the end of
 // the body. The dyno sends the rest only once the client has them.
 func TestDynoBufferFirstBytes(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it measures time, so it runs alone.
 	wrote := make(chan time.Time, 1)
 	ack := make(chan struct{})
 	d := startRawDyno(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
-		if readRequest(br) == "" {
+		if dyReadRequest(br) == "" {
 			return
 		}
 		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\nhello")
 		wrote <- time.Now()
-		waitFor(ack, 2*time.Second) // a stall the router must not wait out
+		dyWaitFor(ack, 2*time.Second) // a stall the router must not wait out
 		io.WriteString(c, "world")
-		drain(br)
+		dyDrain(br)
 	})
 	tr := startRouter(t, oneApp("", d.addr()))
 	c := tr.dial(t)
 	c.SetDeadline(time.Now().Add(5 * time.Second))
-	_, err := io.WriteString(c, getShop)
+	_, err := io.WriteString(c, dyGetShop)
 	require.NoError(t, err)
 	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: "GET"})
 	require.NoError(t, err)
@@ -95,7 +95,7 @@ func TestDynoBufferFirstBytes(t *testing.T) {
 	close(ack)
 	require.NoError(t, err)
 	assert.Equal(t, "hello", string(first))
-	assert.Less(t, got.Sub(w), flushSlack,
+	assert.Less(t, got.Sub(w), dyFlushSlack,
 		"the dyno wrote %q then paused; the client got it %v later; want within buffering.window (10ms) plus margin", "hello", got.Sub(w))
 	rest, err := io.ReadAll(resp.Body)
 	assert.NoError(t, err)
@@ -106,12 +106,12 @@ func TestDynoBufferFirstBytes(t *testing.T) {
 // 40 ms apart reach the client in fewer, larger pieces, the first before
 // the dyno wrote its last byte (the body takes 360ms, over three windows).
 func TestDynoBufferWindowCoalesces(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it measures time, so it runs alone.
 	const pieces, gap = 10, 40 * time.Millisecond
 	firstWrite, lastWrite := make(chan time.Time, 1), make(chan time.Time, 1)
 	d := startRawDyno(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
-		if readRequest(br) == "" {
+		if dyReadRequest(br) == "" {
 			return
 		}
 		// The head goes with the first byte (TestDynoHeadIntactWhenBodyLater
@@ -123,14 +123,14 @@ func TestDynoBufferWindowCoalesces(t *testing.T) {
 			c.Write([]byte{byte('a' + i)})
 		}
 		lastWrite <- time.Now()
-		drain(br)
+		dyDrain(br)
 	})
 	tr := startRouter(t, "buffering: {window: 100ms, bytes: 16384}\n"+oneApp("", d.addr()))
 	c := tr.dial(t)
 	c.SetDeadline(time.Now().Add(5 * time.Second))
-	_, err := io.WriteString(c, getShop)
+	_, err := io.WriteString(c, dyGetShop)
 	require.NoError(t, err)
-	reads, all := readAllTimed(t, c, func(b []byte) bool {
+	reads, all := dyReadAllTimed(t, c, func(b []byte) bool {
 		i := bytes.Index(b, []byte("\r\n\r\n"))
 		return i >= 0 && len(b)-(i+4) >= pieces
 	})
@@ -154,14 +154,14 @@ func TestDynoBufferWindowCoalesces(t *testing.T) {
 		sizes = append(sizes, n)
 	}
 	assert.Less(t, len(sizes), pieces, "10 writes 40ms apart with window 100ms must be coalesced; body pieces %v", sizes)
-	assert.GreaterOrEqual(t, max(0, slicesMax(sizes)), 2, "at least two bytes arrive together; body pieces %v", sizes)
+	assert.GreaterOrEqual(t, max(0, dyMaxInt(sizes)), 2, "at least two bytes arrive together; body pieces %v", sizes)
 	w, last := <-firstWrite, <-lastWrite
 	assert.True(t, firstBody.Before(last),
 		"the first body byte reached the client %v after the dyno wrote it, after the dyno's last byte (%v after the first): want it flushed once it is window (100ms) old",
 		firstBody.Sub(w), last.Sub(w))
 }
 
-func slicesMax(s []int) int {
+func dyMaxInt(s []int) int {
 	m := 0
 	for _, v := range s {
 		m = max(m, v)
@@ -172,25 +172,25 @@ func slicesMax(s []int) int {
 // TestDynoBufferBytesThreshold: with buffering.bytes 1000, a 2000-byte
 // burst is flushed at once, without waiting for a 2s window.
 func TestDynoBufferBytesThreshold(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it measures time, so it runs alone.
 	wrote := make(chan time.Time, 1)
 	ack := make(chan struct{})
 	burst := strings.Repeat("0123456789", 200)
 	d := startRawDyno(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
-		if readRequest(br) == "" {
+		if dyReadRequest(br) == "" {
 			return
 		}
 		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 4000\r\n\r\n"+burst)
 		wrote <- time.Now()
-		waitFor(ack, 3*time.Second)
+		dyWaitFor(ack, 3*time.Second)
 		io.WriteString(c, burst)
-		drain(br)
+		dyDrain(br)
 	})
 	tr := startRouter(t, "buffering: {window: 2s, bytes: 1000}\n"+oneApp("", d.addr()))
 	c := tr.dial(t)
 	c.SetDeadline(time.Now().Add(6 * time.Second))
-	_, err := io.WriteString(c, getShop)
+	_, err := io.WriteString(c, dyGetShop)
 	require.NoError(t, err)
 	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: "GET"})
 	require.NoError(t, err)
@@ -200,7 +200,7 @@ func TestDynoBufferBytesThreshold(t *testing.T) {
 	w := <-wrote
 	close(ack)
 	require.NoError(t, err)
-	assert.Less(t, got.Sub(w), flushSlack,
+	assert.Less(t, got.Sub(w), dyFlushSlack,
 		"2000 bytes waiting with buffering.bytes 1000 must be flushed at once; the first 1000 came %v after the dyno wrote them (window 2s)", got.Sub(w))
 	rest, err := io.ReadAll(resp.Body)
 	assert.NoError(t, err)
@@ -210,12 +210,12 @@ func TestDynoBufferBytesThreshold(t *testing.T) {
 // TestDynoBufferEventStream: a text/event-stream response is flushed on
 // every read, whatever the window.
 func TestDynoBufferEventStream(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it measures time, so it runs alone.
 	wrote := make(chan time.Time, 1)
 	ack := make(chan struct{}, 1)
 	d := startRawDyno(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
-		if readRequest(br) == "" {
+		if dyReadRequest(br) == "" {
 			return
 		}
 		// The head goes with the first event (TestDynoBufferHeadNotHeld
@@ -232,7 +232,7 @@ func TestDynoBufferEventStream(t *testing.T) {
 			}
 		}
 		io.WriteString(c, "0\r\n\r\n")
-		drain(br)
+		dyDrain(br)
 	})
 	tr := startRouter(t, "buffering: {window: 2s, bytes: 16384}\n"+oneApp("", d.addr()))
 	c := tr.dial(t)
@@ -255,7 +255,7 @@ func TestDynoBufferEventStream(t *testing.T) {
 		}
 		at := time.Now()
 		w := <-wrote
-		assert.Less(t, at.Sub(w), flushSlack, "event %d reached the client %v after the dyno wrote it (window 2s)", i, at.Sub(w))
+		assert.Less(t, at.Sub(w), dyFlushSlack, "event %d reached the client %v after the dyno wrote it (window 2s)", i, at.Sub(w))
 		ack <- struct{}{}
 	}
 	rest, err := io.ReadAll(resp.Body)
@@ -288,7 +288,7 @@ func TestDynoRechunked(t *testing.T) {
 	d := startRawDyno(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
 		split := rand.New(rand.NewPCG(3, 4))
-		for readRequest(br) != "" {
+		for dyReadRequest(br) != "" {
 			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n")
 			s := wire.String()
 			for len(s) > 0 { // in uneven writes, so chunks straddle reads
@@ -300,7 +300,7 @@ func TestDynoRechunked(t *testing.T) {
 	})
 	tr := startRouter(t, oneApp("", d.addr()))
 
-	resp, body := tr.roundTrip(t, getShop, "GET")
+	resp, body := tr.roundTrip(t, dyGetShop, "GET")
 	require.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, []string{"chunked"}, resp.TransferEncoding, "an HTTP/1.1 client gets the chunked body chunked")
 	assert.True(t, want.String() == body, "the re-chunked body must decode to the %d bytes the dyno sent; got %d bytes", want.Len(), len(body))
@@ -323,7 +323,7 @@ func TestDynoCloseDelimited(t *testing.T) {
 	payload := strings.Repeat("close-delimited body. ", 1500)
 	d := startRawDyno(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
-		if readRequest(br) == "" {
+		if dyReadRequest(br) == "" {
 			return
 		}
 		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n")
@@ -336,12 +336,12 @@ func TestDynoCloseDelimited(t *testing.T) {
 	})
 	tr := startRouter(t, oneApp("", d.addr()))
 
-	resp, body := tr.roundTrip(t, getShop, "GET")
+	resp, body := tr.roundTrip(t, dyGetShop, "GET")
 	require.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, []string{"chunked"}, resp.TransferEncoding, "a close-delimited body goes chunked to an HTTP/1.1 client")
 	assert.True(t, payload == body, "want the %d bytes the dyno sent before closing; got %d", len(payload), len(body))
 	line := tr.lines.wait(t, 0)
-	assertLineStart(t, line, "at=info", getShop)
+	dyAssertLineStart(t, line, "at=info", dyGetShop)
 	assert.Equal(t, fmt.Sprint(len(payload)), field(line, "bytes"), "line: %s", line)
 
 	const sent10 = "GET / HTTP/1.0\r\nHost: shop.test\r\n\r\n"
@@ -350,7 +350,7 @@ func TestDynoCloseDelimited(t *testing.T) {
 	assert.Empty(t, resp.TransferEncoding, "no chunking for an HTTP/1.0 client")
 	assert.True(t, payload == body, "sent %q: want the %d bytes the dyno sent; got %d", sent10, len(payload), len(body))
 	line = tr.lines.wait(t, 1)
-	assertLineStart(t, line, "at=info", sent10)
+	dyAssertLineStart(t, line, "at=info", sent10)
 }
 
 // TestDynoUpgradeTunnel: a WebSocket-style upgrade is tunnelled both ways;
@@ -411,7 +411,7 @@ func TestDynoUpgradeTunnel(t *testing.T) {
 
 	c.Close()
 	line := tr.lines.wait(t, 0)
-	assertLineStart(t, line, "at=info", sent)
+	dyAssertLineStart(t, line, "at=info", sent)
 	assert.Equal(t, "101", field(line, "status"), "line: %s", line)
 	assert.Equal(t, "web.1", field(line, "dyno"), "line: %s", line)
 	assert.Equal(t, fmt.Sprint(6+len(big)), field(line, "bytes"), "bytes= counts what the dyno sent through the tunnel; line: %s", line)
@@ -422,12 +422,12 @@ func TestDynoUpgradeTunnel(t *testing.T) {
 func TestDyno101WithoutUpgrade(t *testing.T) {
 	t.Parallel()
 	const dresp = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
-	d := onceDyno(t, dresp)
+	d := dyOnceDyno(t, dresp)
 	tr := startRouter(t, oneApp("", d.addr()))
-	resp, body := tr.roundTrip(t, getShop, "GET")
-	assert.Equal(t, 503, resp.StatusCode, "sent %q, dyno answered %q; body %q", getShop, dresp, body)
+	resp, body := tr.roundTrip(t, dyGetShop, "GET")
+	assert.Equal(t, 503, resp.StatusCode, "sent %q, dyno answered %q; body %q", dyGetShop, dresp, body)
 	line := tr.lines.wait(t, 0)
-	assertLineStart(t, line, `at=error code=H17 desc="Poorly formatted HTTP response"`, getShop)
+	dyAssertLineStart(t, line, `at=error code=H17 desc="Poorly formatted HTTP response"`, dyGetShop)
 	assert.Equal(t, "503", field(line, "status"), "line: %s", line)
 }
 
@@ -440,7 +440,7 @@ func TestDynoEarlyHints(t *testing.T) {
 	ack := make(chan struct{}, 1)
 	d := startRawDyno(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
-		for readRequest(br) != "" {
+		for dyReadRequest(br) != "" {
 			io.WriteString(c, hints)
 			select {
 			case <-ack: // the client saw the 103 before the final response
@@ -454,7 +454,7 @@ func TestDynoEarlyHints(t *testing.T) {
 	t.Run("HTTP/1.1", func(t *testing.T) {
 		c := tr.dial(t)
 		c.SetDeadline(time.Now().Add(5 * time.Second))
-		_, err := io.WriteString(c, getShop)
+		_, err := io.WriteString(c, dyGetShop)
 		require.NoError(t, err)
 		cbr := bufio.NewReader(c)
 		interim, err := http.ReadResponse(cbr, &http.Request{Method: "GET"})
@@ -492,37 +492,36 @@ func TestDynoEarlyHints(t *testing.T) {
 // flushed on every read). The dyno sends its body only once the client
 // has the head, or after 1 s.
 func TestDynoBufferHeadNotHeld(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it measures time, so it runs alone.
 	for _, tc := range []struct{ name, head, body string }{
 		{"content-length", "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\n", "hello"},
 		{"event-stream", "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n", "9\r\ndata: 1\n\n\r\n0\r\n\r\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
 			wrote := make(chan time.Time, 1)
 			ack := make(chan struct{})
 			d := startRawDyno(t, func(c net.Conn) {
 				br := bufio.NewReader(c)
-				if readRequest(br) == "" {
+				if dyReadRequest(br) == "" {
 					return
 				}
 				io.WriteString(c, tc.head)
 				wrote <- time.Now()
-				waitFor(ack, time.Second)
+				dyWaitFor(ack, time.Second)
 				io.WriteString(c, tc.body)
-				drain(br)
+				dyDrain(br)
 			})
 			tr := startRouter(t, oneApp("", d.addr()))
 			c := tr.dial(t)
 			c.SetDeadline(time.Now().Add(5 * time.Second))
-			_, err := io.WriteString(c, getShop)
+			_, err := io.WriteString(c, dyGetShop)
 			require.NoError(t, err)
 			resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: "GET"})
 			got := time.Now()
 			w := <-wrote
 			close(ack)
 			require.NoError(t, err)
-			assert.Less(t, got.Sub(w), flushSlack,
+			assert.Less(t, got.Sub(w), dyFlushSlack,
 				"the dyno sent the head %q and paused; the client got it %v later; want within buffering.window (10ms) plus margin", tc.head, got.Sub(w))
 			body, err := io.ReadAll(resp.Body)
 			assert.NoError(t, err)
@@ -534,7 +533,7 @@ func TestDynoBufferHeadNotHeld(t *testing.T) {
 // TestDynoUpgradeIdle: a tunnel stays open while either side sends, and
 // closes once neither sent a byte for timeouts.idle.
 func TestDynoUpgradeIdle(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it measures time, so it runs alone.
 	received := make(chan int, 1)
 	d := startRawDyno(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
@@ -585,9 +584,9 @@ func TestDynoResponseHopByHop(t *testing.T) {
 	const dresp = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: X-Secret, keep-alive\r\nX-Secret: 1\r\n" +
 		"Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nTE: trailers\r\nTrailer: X-T\r\nUpgrade: h2c\r\n" +
 		"Via: 1.1 vegur\r\nX-Kept: yes\r\nContent-Length: 2\r\n\r\nok"
-	d := onceDyno(t, dresp)
+	d := dyOnceDyno(t, dresp)
 	tr := startRouter(t, oneApp("", d.addr()))
-	resp, body := tr.roundTrip(t, getShop, "GET")
+	resp, body := tr.roundTrip(t, dyGetShop, "GET")
 	require.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, "ok", body)
 	for _, h := range []string{"X-Secret", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Upgrade"} {
@@ -612,9 +611,9 @@ func TestDynoContentTypeSniffed(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			d := onceDyno(t, tc.resp)
+			d := dyOnceDyno(t, tc.resp)
 			tr := startRouter(t, oneApp("", d.addr()))
-			resp, _ := tr.roundTrip(t, getShop, "GET")
+			resp, _ := tr.roundTrip(t, dyGetShop, "GET")
 			require.Equal(t, 200, resp.StatusCode)
 			assert.Equal(t, tc.want, resp.Header.Get("Content-Type"), "dyno sent %q", tc.resp)
 		})
@@ -628,7 +627,7 @@ func TestDynoNoBodyResponses(t *testing.T) {
 	d := startRawDyno(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
 		for {
-			head := readRequest(br)
+			head := dyReadRequest(br)
 			switch {
 			case head == "":
 				return
@@ -694,21 +693,21 @@ func TestDynoHeadIntactWhenBodyLater(t *testing.T) {
 			gotHead := make(chan struct{})
 			d := startRawDyno(t, func(c net.Conn) {
 				br := bufio.NewReader(c)
-				if readRequest(br) == "" {
+				if dyReadRequest(br) == "" {
 					return
 				}
 				io.WriteString(c, "HTTP/1.1 200 OK\r\n"+fields+tc.framing+"\r\n")
-				waitFor(gotHead, 100*time.Millisecond)
+				dyWaitFor(gotHead, 100*time.Millisecond)
 				io.WriteString(c, tc.wire)
 				if tc.framing == "" {
 					return // close: the end of the body
 				}
-				drain(br)
+				dyDrain(br)
 			})
 			tr := startRouter(t, oneApp("", d.addr()))
 			c := tr.dial(t)
 			c.SetDeadline(time.Now().Add(5 * time.Second))
-			_, err := io.WriteString(c, getShop)
+			_, err := io.WriteString(c, dyGetShop)
 			require.NoError(t, err)
 			cbr := bufio.NewReader(c)
 			var raw strings.Builder

@@ -88,16 +88,27 @@ func (b *Reader) Fill(max int) (int, error) {
 		copy(nb, b.buf[:b.w])
 		b.buf = nb
 	}
-	n, err := b.rd.Read(b.buf[b.w:])
-	b.w += n
-	if err != nil {
-		b.err = err
+	// A reader that keeps returning (0, nil) would make callers spin.
+	for range maxEmptyReads {
+		n, err := b.rd.Read(b.buf[b.w:])
+		b.w += n
+		if err != nil {
+			b.err = err
+			if n > 0 {
+				return n, nil
+			}
+			return 0, err
+		}
 		if n > 0 {
 			return n, nil
 		}
 	}
-	return n, err
+	b.err = io.ErrNoProgress
+	return 0, b.err
 }
+
+// maxEmptyReads bounds successive empty reads, as bufio does.
+const maxEmptyReads = 100
 
 // Read reads up to len(p) bytes: buffered bytes first, else straight from
 // the connection.
