@@ -111,6 +111,13 @@ func (r *Router) Start() error {
 		r.mu.Unlock()
 		r.Serve(ln)
 	}
+	// Not yet served: say so rather than ignore the keys in silence.
+	if sp.cfg.Listen.HTTPS != "" {
+		r.log.Warn("listen.https is not served yet: the TLS listener is not built", zap.String(logging.KeyAddr, sp.cfg.Listen.HTTPS))
+	}
+	if sp.cfg.Listen.Admin != "" {
+		r.log.Warn("listen.admin is not served yet: the admin listener is not built", zap.String(logging.KeyAddr, sp.cfg.Listen.Admin))
+	}
 	r.bgWG.Add(2)
 	go r.sweepLoop()
 	go r.pageLoop()
