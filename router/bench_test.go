@@ -65,22 +65,33 @@ func serveFixed(c net.Conn, resp []byte) {
 // connection → router → pooled dyno connection → 64-byte response, with
 // router lines written to a discarded writer.
 func BenchmarkProxyHTTP1(b *testing.B) {
-	dyno := fastDyno(b)
+	benchRoundTrips(b, startBenchRouter(b, fastDyno(b)))
+}
+
+// startBenchRouter starts a router for one app on dyno whose router lines
+// go to io.Discard (BENCH_LOG_STDOUT=1: to stdout), and returns its address.
+func startBenchRouter(tb testing.TB, dyno string) string {
 	cfg, err := config.Parse("bench.yaml", []byte("listen: {http: \"127.0.0.1:0\"}\n"+oneApp("", dyno)))
-	require.NoError(b, err)
+	require.NoError(tb, err)
 	rl := logging.NewRouterLog(io.Discard, "heroku[router]", nil)
 	if os.Getenv("BENCH_LOG_STDOUT") != "" {
 		rl = logging.NewRouterLog(os.Stdout, "heroku[router]", nil)
 	}
 	r, err := New(cfg, Options{Lines: rl})
-	require.NoError(b, err)
-	require.NoError(b, r.Start())
-	defer func() {
+	require.NoError(tb, err)
+	require.NoError(tb, r.Start())
+	tb.Cleanup(func() {
 		ctx, cancel := contextWithTimeout(2e9)
 		defer cancel()
 		r.Shutdown(ctx)
-	}()
-	c, err := net.Dial("tcp", r.HTTPAddr().String())
+	})
+	return r.HTTPAddr().String()
+}
+
+// benchRoundTrips sends b.N keep-alive requests to addr, one at a time,
+// each followed by reading its fixed-size response.
+func benchRoundTrips(b *testing.B, addr string) {
+	c, err := net.Dial("tcp", addr)
 	require.NoError(b, err)
 	defer c.Close()
 	req := []byte("GET /search?q=1 HTTP/1.1\r\nHost: shop.test\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
@@ -95,8 +106,7 @@ func BenchmarkProxyHTTP1(b *testing.B) {
 		if _, err := c.Write(req); err != nil {
 			b.Fatal(err)
 		}
-		got := 0
-		for got < respLen {
+		for got := 0; got < respLen; {
 			n, err := c.Read(buf[got:])
 			if err != nil {
 				b.Fatal(err)
@@ -123,28 +133,34 @@ func readResponse(tb testing.TB, c net.Conn, buf []byte) int {
 // BenchmarkDirectHTTP1 is the same client loop straight to the dyno: the
 // baseline for BenchmarkProxyHTTP1.
 func BenchmarkDirectHTTP1(b *testing.B) {
-	dyno := fastDyno(b)
-	c, err := net.Dial("tcp", dyno)
-	require.NoError(b, err)
+	benchRoundTrips(b, fastDyno(b))
+}
+
+// TestProxyAllocs pins the hot path's allocation budget: at most one
+// allocation per proxied keep-alive request in steady state (issue 2).
+func TestProxyAllocs(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("allocation counts need a plain, full run")
+	}
+	c, err := net.Dial("tcp", startBenchRouter(t, fastDyno(t)))
+	require.NoError(t, err)
 	defer c.Close()
-	req := []byte("GET /search?q=1 HTTP/1.1\r\nHost: shop.test\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
+	req := []byte("GET /search?q=1 HTTP/1.1\r\nHost: shop.test\r\nUser-Agent: bench\r\n\r\n")
 	buf := make([]byte, 4096)
 	_, err = c.Write(req)
-	require.NoError(b, err)
-	respLen := readResponse(b, c, buf)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
+	require.NoError(t, err)
+	respLen := readResponse(t, c, buf)
+	allocs := testing.AllocsPerRun(200, func() {
 		if _, err := c.Write(req); err != nil {
-			b.Fatal(err)
+			t.Fatal(err)
 		}
-		got := 0
-		for got < respLen {
+		for got := 0; got < respLen; {
 			n, err := c.Read(buf[got:])
 			if err != nil {
-				b.Fatal(err)
+				t.Fatal(err)
 			}
 			got += n
 		}
-	}
+	})
+	require.LessOrEqual(t, allocs, 1.0, "allocations per proxied request (router, dyno and client together)")
 }

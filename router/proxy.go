@@ -228,25 +228,7 @@ func (cc *clientConn) appendDynoHead(b []byte, a *app, start time.Time) []byte {
 	b = append(b, ' ')
 	b = append(b, req.Target...)
 	b = append(b, " HTTP/1.1\r\n"...)
-	lastVia := -1
-	for i := range req.Fields {
-		if h1.EqualFold(req.Fields[i].Name, "via") {
-			lastVia = i
-		}
-	}
-	for i := range req.Fields {
-		f := &req.Fields[i]
-		if f.Hop || replacedRequestField(f.Name) {
-			continue
-		}
-		b = append(b, f.Name...)
-		b = append(b, ':', ' ')
-		b = append(b, f.Value...)
-		if i == lastVia {
-			b = append(b, ", 1.1 spacerouter"...)
-		}
-		b = append(b, '\r', '\n')
-	}
+	b = appendForwardFields(b, req.Fields, replacedRequestField)
 	b = append(b, "X-Request-Id: "...)
 	b = append(b, cc.rid...)
 	b = append(b, "\r\nX-Forwarded-For: "...)
@@ -258,9 +240,6 @@ func (cc *clientConn) appendDynoHead(b []byte, a *app, start time.Time) []byte {
 	b = append(b, "\r\nX-Request-Start: "...)
 	b = strconv.AppendInt(b, start.UnixMilli(), 10)
 	b = append(b, "\r\n"...)
-	if lastVia < 0 {
-		b = append(b, "Via: 1.1 spacerouter\r\n"...)
-	}
 	switch {
 	case req.Chunked:
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
@@ -279,6 +258,38 @@ func (cc *clientConn) appendDynoHead(b []byte, a *app, start time.Time) []byte {
 		b = append(b, "Connection: close\r\n"...)
 	}
 	return append(b, '\r', '\n')
+}
+
+// viaValue is the router's Via entry (SPEC.md 4.7; HTTP/2 clients will
+// get "2.0 spacerouter").
+const viaValue = "1.1 spacerouter"
+
+// appendForwardFields appends the fields that pass through: not Hop, not
+// one skip names. Via is appended to the last Via field, or added.
+func appendForwardFields(b []byte, fields []h1.Field, skip func(name []byte) bool) []byte {
+	lastVia := -1
+	for i := range fields {
+		if h1.EqualFold(fields[i].Name, "via") {
+			lastVia = i
+		}
+	}
+	for i := range fields {
+		f := &fields[i]
+		if f.Hop || (skip != nil && skip(f.Name)) {
+			continue
+		}
+		b = append(b, f.Name...)
+		b = append(b, ':', ' ')
+		b = append(b, f.Value...)
+		if i == lastVia {
+			b = append(b, ", "+viaValue...)
+		}
+		b = append(b, '\r', '\n')
+	}
+	if lastVia < 0 {
+		b = append(b, "Via: "+viaValue+"\r\n"...)
+	}
+	return b
 }
 
 // replacedRequestField reports the fields the router sets itself.

@@ -246,28 +246,7 @@ func (cc *clientConn) appendRespHead(b []byte, body []byte, kind int, outChunked
 	resp := &cc.resp
 	minor := cc.req.Minor
 	b = h1.AppendStatusLine(b, minor, resp.Status, resp.Reason)
-	lastVia := -1
-	for i := range resp.Fields {
-		if h1.EqualFold(resp.Fields[i].Name, "via") {
-			lastVia = i
-		}
-	}
-	for i := range resp.Fields {
-		f := &resp.Fields[i]
-		if f.Hop {
-			continue
-		}
-		b = append(b, f.Name...)
-		b = append(b, ':', ' ')
-		b = append(b, f.Value...)
-		if i == lastVia {
-			b = append(b, ", 1.1 spacerouter"...)
-		}
-		b = append(b, '\r', '\n')
-	}
-	if lastVia < 0 {
-		b = append(b, "Via: 1.1 spacerouter\r\n"...)
-	}
+	b = appendForwardFields(b, resp.Fields, nil)
 	hasBody := kind != srcNone
 	if hasBody && !resp.HasContentType && len(body) > 0 {
 		b = append(b, "Content-Type: "...)

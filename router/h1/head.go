@@ -147,6 +147,24 @@ func nextLine(head []byte) (line, rest []byte) {
 	return trimCR(head[:i]), head[i+1:]
 }
 
+// appendFields parses the field lines of a head (after its start line) up
+// to the empty line and appends them to dst; false for a malformed one.
+func appendFields(dst []Field, rest []byte) ([]Field, bool) {
+	for len(rest) > 0 {
+		var line []byte
+		line, rest = nextLine(rest)
+		if len(line) == 0 {
+			break
+		}
+		f, ok := parseField(line)
+		if !ok {
+			return dst, false
+		}
+		dst = append(dst, f)
+	}
+	return dst, true
+}
+
 // parseField splits one field line into name and trimmed value, enforcing
 // RFC 9110/9112 syntax: a token name directly followed by a colon, and a
 // value without NUL, bare CR or other control bytes (HTAB allowed).

@@ -76,16 +76,9 @@ func (b *Reader) ReadRequest(r *Request, lim *Limits) error {
 	if err := parseRequestLine(r, line, lim); err != nil {
 		return err
 	}
-	for len(rest) > 0 {
-		line, rest = nextLine(rest)
-		if len(line) == 0 {
-			break
-		}
-		f, ok := parseField(line)
-		if !ok {
-			return ErrMalformed
-		}
-		r.Fields = append(r.Fields, f)
+	var ok bool
+	if r.Fields, ok = appendFields(r.Fields, rest); !ok {
+		return ErrMalformed
 	}
 	return r.interpret()
 }

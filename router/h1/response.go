@@ -66,16 +66,9 @@ func (b *Reader) ReadResponse(r *Response, lim *Limits) error {
 	if !parseStatusLine(r, line) {
 		return ErrMalformed
 	}
-	for len(rest) > 0 {
-		line, rest = nextLine(rest)
-		if len(line) == 0 {
-			break
-		}
-		f, ok := parseField(line)
-		if !ok {
-			return ErrMalformed
-		}
-		r.Fields = append(r.Fields, f)
+	var ok bool
+	if r.Fields, ok = appendFields(r.Fields, rest); !ok {
+		return ErrMalformed
 	}
 	return r.interpret()
 }
