@@ -17,6 +17,10 @@ listen:
 log:
   router: "${log}"
   level: warn
+limits:
+  # One dyno behind up to 256+ client connections: the default 200 in
+  # flight would answer H11, as it should, and measure nothing.
+  concurrency_per_dyno: 100000
 apps:
   - name: bench
     domains: [localhost]
