@@ -27,10 +27,18 @@ func (cc *clientConn) handle(sp *space, start time.Time) bool {
 		return cc.refuse(405, errcodes.None, nil, start)
 	}
 	if !req.HasHost {
-		// HTTP/1.0 without Host on plain HTTP: nothing to route by.
-		return cc.refuse(400, errcodes.BadHeader, nil, start)
+		if len(cc.sni) == 0 {
+			// HTTP/1.0 without Host on plain HTTP: nothing to route by.
+			return cc.refuse(400, errcodes.BadHeader, nil, start)
+		}
+		cc.host = append(cc.host[:0], cc.sni...)
 	}
 	a := sp.lookup(cc.host)
+	if cc.tlsVersion != 0 && (a == nil || sp.lookup(cc.sni) != a) {
+		// On TLS the Host must be a domain of the SNI name's app
+		// (SPEC.md 4.3 and the H31 row of section 6).
+		return cc.refuse(421, errcodes.MisdirectedRequest, nil, start)
+	}
 	if a == nil {
 		return cc.refuse(404, errcodes.None, nil, start)
 	}

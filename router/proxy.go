@@ -228,7 +228,13 @@ func (cc *clientConn) appendDynoHead(b []byte, a *app, start time.Time) []byte {
 	b = append(b, ' ')
 	b = append(b, req.Target...)
 	b = append(b, " HTTP/1.1\r\n"...)
-	b = appendForwardFields(b, req.Fields, replacedRequestField)
+	if !req.HasHost && len(cc.sni) > 0 {
+		// HTTP/1.0 without Host on TLS: the SNI name stands for it (SPEC.md 4.3).
+		b = append(b, "Host: "...)
+		b = append(b, cc.sni...)
+		b = append(b, '\r', '\n')
+	}
+	b = appendForwardFields(b, req.Fields, replacedRequestField, cc.via)
 	b = append(b, "X-Request-Id: "...)
 	b = append(b, cc.rid...)
 	b = append(b, "\r\nX-Forwarded-For: "...)
@@ -260,13 +266,15 @@ func (cc *clientConn) appendDynoHead(b []byte, a *app, start time.Time) []byte {
 	return append(b, '\r', '\n')
 }
 
-// viaValue is the router's Via entry (SPEC.md 4.7; HTTP/2 clients will
-// get "2.0 spacerouter").
-const viaValue = "1.1 spacerouter"
+// The router's Via entries (SPEC.md 4.7): by the client's protocol.
+const (
+	via11 = "1.1 spacerouter"
+	via20 = "2.0 spacerouter"
+)
 
 // appendForwardFields appends the fields that pass through: not Hop, not
 // one skip names. Via is appended to the last Via field, or added.
-func appendForwardFields(b []byte, fields []h1.Field, skip func(name []byte) bool) []byte {
+func appendForwardFields(b []byte, fields []h1.Field, skip func(name []byte) bool, via string) []byte {
 	lastVia := -1
 	for i := range fields {
 		if h1.EqualFold(fields[i].Name, "via") {
@@ -282,12 +290,15 @@ func appendForwardFields(b []byte, fields []h1.Field, skip func(name []byte) boo
 		b = append(b, ':', ' ')
 		b = append(b, f.Value...)
 		if i == lastVia {
-			b = append(b, ", "+viaValue...)
+			b = append(b, ", "...)
+			b = append(b, via...)
 		}
 		b = append(b, '\r', '\n')
 	}
 	if lastVia < 0 {
-		b = append(b, "Via: "+viaValue+"\r\n"...)
+		b = append(b, "Via: "...)
+		b = append(b, via...)
+		b = append(b, '\r', '\n')
 	}
 	return b
 }

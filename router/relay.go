@@ -246,7 +246,7 @@ func (cc *clientConn) appendRespHead(b []byte, body []byte, kind int, outChunked
 	resp := &cc.resp
 	minor := cc.req.Minor
 	b = h1.AppendStatusLine(b, minor, resp.Status, resp.Reason)
-	b = appendForwardFields(b, resp.Fields, nil)
+	b = appendForwardFields(b, resp.Fields, nil, cc.via)
 	hasBody := kind != srcNone
 	if hasBody && !resp.HasContentType && len(body) > 0 {
 		b = append(b, "Content-Type: "...)

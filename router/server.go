@@ -69,6 +69,14 @@ type clientConn struct {
 	linger bool
 	// protoKnown: line.Protocol was set from a salvaged request line.
 	protoKnown bool
+
+	// The client side's transport: TLS version (0 on plain HTTP), the
+	// normalized SNI name, HTTP/2 (a stream presented as HTTP/1.1), and
+	// the Via entry that goes with it.
+	tlsVersion uint16
+	sni        []byte
+	h2         bool
+	via        string
 }
 
 // connReader sets the client deadlines around each read.
@@ -100,7 +108,7 @@ const (
 )
 
 func newClientConn(rt *Router, c net.Conn, li listenerInfo) *clientConn {
-	cc := &clientConn{rt: rt, c: c, li: li}
+	cc := &clientConn{rt: rt, c: c, li: li, via: via11}
 	cc.cr.cc = cc
 	cc.br = h1.NewReader(&cc.cr, clientReadBuf)
 	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
@@ -315,7 +323,10 @@ func (cc *clientConn) finishLine(start time.Time) {
 	if len(cc.xff) == 0 {
 		l.Fwd = cc.ip
 	}
+	l.TLS, l.TLSVersion = cc.tlsVersion != 0, cc.tlsVersion
 	switch {
+	case cc.h2:
+		l.Protocol = logging.HTTP20
 	case cc.protoKnown:
 	case cc.req.Minor == 0 && len(cc.req.Method) > 0:
 		l.Protocol = logging.HTTP10

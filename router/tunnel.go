@@ -24,7 +24,9 @@ func (cc *clientConn) tunnel(a *app, dc *dynoConn, start, sendStart time.Time) {
 			b = h1.AppendField(b, f.Name, f.Value)
 		}
 	}
-	b = append(b, "Via: 1.1 spacerouter\r\nConnection: Upgrade\r\n\r\n"...)
+	b = append(b, "Via: "...)
+	b = append(b, cc.via...)
+	b = append(b, "\r\nConnection: Upgrade\r\n\r\n"...)
 	// Bytes the dyno sent after its head go out right behind it.
 	b = append(b, dc.br.Bytes()...)
 	early := dc.br.Buffered()
