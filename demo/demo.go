@@ -3,12 +3,21 @@ package demo
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"html"
 	"maps"
+	"math/big"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -94,27 +103,80 @@ func newServer(name string) *http.Server {
 	}
 }
 
-// Config returns the YAML of the demo space: space demo, plain HTTP on
-// httpAddr, router lines on stdout, and one app, demo, on the domains
-// localhost and demo.localhost, whose dynos web.1, web.2, … are at
-// dynoAddrs in that order. Its features key is omitted, so the app has the
-// default features of a new app.
-func Config(httpAddr string, dynoAddrs []string) []byte {
+// Listeners are where the demo space listens; HTTPS is on when Cert and
+// Key name a certificate (see SelfSigned).
+type Listeners struct {
+	HTTP, HTTPS string
+	Cert, Key   string
+}
+
+// Config returns the YAML of the demo space: space demo, plain HTTP (and
+// HTTPS when ln says) on loopback, router lines on stdout, and one app,
+// demo, on the domains localhost and demo.localhost, whose dynos web.1,
+// web.2, … are at dynoAddrs in that order. Its features key is omitted, so
+// the app has the default features of a new app.
+func Config(ln Listeners, dynoAddrs []string) []byte {
 	var b bytes.Buffer
 	b.WriteString("# The built-in demo space: spacerouter without -config.\n")
 	fmt.Fprintf(&b, "space: %s\n", Space)
 	b.WriteString("listen:\n")
-	fmt.Fprintf(&b, "  http: %s\n", strconv.Quote(httpAddr))
+	fmt.Fprintf(&b, "  http: %s\n", strconv.Quote(ln.HTTP))
+	if ln.HTTPS != "" {
+		fmt.Fprintf(&b, "  https: %s\n", strconv.Quote(ln.HTTPS))
+	}
 	b.WriteString("log:\n")
 	b.WriteString("  router: stdout\n")
 	b.WriteString("apps:\n")
 	fmt.Fprintf(&b, "  - name: %s\n", App)
 	b.WriteString("    domains: [localhost, demo.localhost]\n")
+	if ln.HTTPS != "" {
+		fmt.Fprintf(&b, "    tls: [{cert: %s, key: %s}]\n", strconv.Quote(ln.Cert), strconv.Quote(ln.Key))
+	}
 	b.WriteString("    dynos:\n")
 	for i, addr := range dynoAddrs {
 		fmt.Fprintf(&b, "      - {name: %s, address: %s}\n", DynoName(i), strconv.Quote(addr))
 	}
 	return b.Bytes()
+}
+
+// SelfSigned makes a self-signed ECDSA P-256 certificate for the demo's
+// domains (valid for 30 days) and writes it and its key into dir.
+func SelfSigned(dir string) (certFile, keyFile string, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", "", fmt.Errorf("generating key: %w", err)
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		return "", "", fmt.Errorf("generating serial: %w", err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: "localhost", Organization: []string{"spacerouter demo"}},
+		DNSNames:     []string{"localhost", "demo.localhost"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(30 * 24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return "", "", fmt.Errorf("creating certificate: %w", err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return "", "", fmt.Errorf("encoding key: %w", err)
+	}
+	certFile, keyFile = filepath.Join(dir, "demo.pem"), filepath.Join(dir, "demo-key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		return "", "", fmt.Errorf("writing certificate: %w", err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		return "", "", fmt.Errorf("writing key: %w", err)
+	}
+	return certFile, keyFile, nil
 }
 
 // dyno answers the requests of one demo dyno.

@@ -31,7 +31,7 @@ func TestConfig(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			data := Config(tc.httpAddr, tc.dynos)
+			data := Config(Listeners{HTTP: tc.httpAddr}, tc.dynos)
 			cfg, err := config.Parse("demo.yaml", data)
 			require.NoError(t, err, "config.Parse of the demo YAML:\n%s", data)
 			assert.Empty(t, cfg.Warnings(), "warnings for the demo YAML:\n%s", data)
@@ -53,6 +53,21 @@ func TestConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestConfigHTTPS: with a self-signed certificate the demo space also
+// serves HTTPS, and the certificate covers both demo domains.
+func TestConfigHTTPS(t *testing.T) {
+	t.Parallel()
+	cert, key, err := SelfSigned(t.TempDir())
+	require.NoError(t, err)
+	data := Config(Listeners{HTTP: "127.0.0.1:0", HTTPS: "127.0.0.1:0", Cert: cert, Key: key}, []string{"127.0.0.1:5001"})
+	cfg, err := config.Parse("demo.yaml", data)
+	require.NoError(t, err, "config.Parse of the demo YAML:\n%s", data)
+	assert.Empty(t, cfg.Warnings(), "a certificate that covers the demo domains, valid now:\n%s", data)
+	assert.Equal(t, "127.0.0.1:0", cfg.Listen.HTTPS)
+	require.Len(t, cfg.Apps[0].TLS, 1)
+	assert.Equal(t, cert, cfg.Apps[0].TLS[0].Cert)
 }
 
 // startDynos starts the demo dynos for one test and stops them after it.

@@ -13,9 +13,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"golang.org/x/net/http2"
 
 	"github.com/spacerouter/spacerouter/config"
 	"github.com/spacerouter/spacerouter/logging"
+	"github.com/spacerouter/spacerouter/tlsconfig"
 )
 
 // Options are the router's collaborators, made by the caller.
@@ -33,6 +35,8 @@ type Router struct {
 	log   *zap.Logger
 	lines *logging.RouterLog
 	sp    atomic.Pointer[space]
+	tls   *tlsconfig.Store // nil without listen.https
+	h2srv *http2.Server
 
 	pageClient *http.Client
 	stop       context.CancelFunc
@@ -42,8 +46,9 @@ type Router struct {
 	mu        sync.Mutex
 	backends  map[string]*backend
 	listeners []net.Listener
-	conns     map[*clientConn]struct{}
+	conns     map[tracked]struct{}
 	httpAddr  net.Addr
+	httpsAddr net.Addr
 
 	draining atomic.Bool
 	// hookHandle, when set (by tests only), runs before each request is
@@ -63,13 +68,26 @@ func New(cfg *config.Config, opts Options) (*Router, error) {
 		log:        opts.Logger,
 		lines:      opts.Lines,
 		backends:   map[string]*backend{},
-		conns:      map[*clientConn]struct{}{},
+		conns:      map[tracked]struct{}{},
 		pageClient: &http.Client{Timeout: 5 * time.Second},
 	}
 	if r.log == nil {
 		r.log = zap.NewNop()
 	}
 	r.stopCtx, r.stop = context.WithCancel(context.Background())
+	if cfg.Listen.HTTPS != "" {
+		st, err := newTLSStore(cfg, func(reason, sni string) {
+			r.log.Info("TLS handshake refused", zap.String(logging.KeyReason, reason), zap.String(logging.KeySNI, sni))
+		})
+		if err != nil {
+			return nil, fmt.Errorf("building TLS configs: %w", err)
+		}
+		r.tls = st
+		r.h2srv = newH2Server(cfg)
+		for _, w := range st.Warnings() {
+			r.log.Warn(w)
+		}
+	}
 	sp := buildSpace(cfg, r.backendFor, newPages)
 	r.fetchPages(sp)
 	r.sp.Store(sp)
@@ -111,10 +129,12 @@ func (r *Router) Start() error {
 		r.mu.Unlock()
 		r.Serve(ln)
 	}
-	// Not yet served: say so rather than ignore the keys in silence.
 	if sp.cfg.Listen.HTTPS != "" {
-		r.log.Warn("listen.https is not served yet: the TLS listener is not built", zap.String(logging.KeyAddr, sp.cfg.Listen.HTTPS))
+		if err := r.startTLS(sp.cfg.Listen.HTTPS); err != nil {
+			return fmt.Errorf("listening on listen.https %s: %w", sp.cfg.Listen.HTTPS, err)
+		}
 	}
+	// Not yet served: say so rather than ignore the key in silence.
 	if sp.cfg.Listen.Admin != "" {
 		r.log.Warn("listen.admin is not served yet: the admin listener is not built", zap.String(logging.KeyAddr, sp.cfg.Listen.Admin))
 	}
@@ -150,8 +170,19 @@ func (r *Router) Serve(ln net.Listener) {
 	if ta, ok := ln.Addr().(*net.TCPAddr); ok {
 		port = strconv.AppendInt(nil, int64(ta.Port), 10)
 	}
+	li := listenerInfo{proto: []byte("http"), port: port}
 	r.bgWG.Add(1)
-	go r.acceptLoop(ln, listenerInfo{proto: []byte("http"), port: port})
+	go func() {
+		defer r.bgWG.Done()
+		r.acceptLoop(ln, func(c net.Conn) {
+			cc := newClientConn(r, c, li)
+			if !r.track(cc) {
+				c.Close()
+				return
+			}
+			go cc.serve()
+		})
+	}()
 	r.log.Info("listening", zap.String(logging.KeyListener, "http"), zap.String(logging.KeyAddr, ln.Addr().String()))
 }
 
@@ -161,8 +192,9 @@ type listenerInfo struct {
 	port  []byte // X-Forwarded-Port
 }
 
-func (r *Router) acceptLoop(ln net.Listener, li listenerInfo) {
-	defer r.bgWG.Done()
+// acceptLoop accepts from ln until it is closed and hands each connection
+// to serve.
+func (r *Router) acceptLoop(ln net.Listener, serve func(c net.Conn)) {
 	var backoff time.Duration
 	for {
 		c, err := ln.Accept()
@@ -177,30 +209,32 @@ func (r *Router) acceptLoop(ln net.Listener, li listenerInfo) {
 			continue
 		}
 		backoff = 0
-		cc := newClientConn(r, c, li)
-		if !r.track(cc) {
-			c.Close()
-			return
-		}
-		go cc.serve()
+		serve(c)
 	}
 }
 
+// tracked is a client connection the drain can close: when it waits
+// between requests, or at once when the shutdown limit passes.
+type tracked interface {
+	closeIfIdle()
+	forceClose()
+}
+
 // track registers a connection; false when the router is draining.
-func (r *Router) track(cc *clientConn) bool {
+func (r *Router) track(t tracked) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.draining.Load() {
 		return false
 	}
-	r.conns[cc] = struct{}{}
+	r.conns[t] = struct{}{}
 	r.connWG.Add(1)
 	return true
 }
 
-func (r *Router) untrack(cc *clientConn) {
+func (r *Router) untrack(t tracked) {
 	r.mu.Lock()
-	delete(r.conns, cc)
+	delete(r.conns, t)
 	r.mu.Unlock()
 	r.connWG.Done()
 }
@@ -288,15 +322,15 @@ wait:
 func (r *Router) closeIdleConns() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for cc := range r.conns {
-		cc.closeIfIdle()
+	for t := range r.conns {
+		t.closeIfIdle()
 	}
 }
 
 func (r *Router) closeAllConns() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for cc := range r.conns {
-		cc.c.Close()
+	for t := range r.conns {
+		t.forceClose()
 	}
 }

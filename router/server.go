@@ -133,6 +133,9 @@ func (cc *clientConn) closeIfIdle() {
 	}
 }
 
+// forceClose closes the connection now (the shutdown limit passed).
+func (cc *clientConn) forceClose() { cc.c.Close() }
+
 var aLongTimeAgo = time.Unix(1, 0)
 
 // Lingering close bounds (as net/http's): closing a socket with unread

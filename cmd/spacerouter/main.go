@@ -41,8 +41,21 @@ const (
 	exitUsage = 2 // bad flags or an invalid config file
 )
 
-// demoHTTPAddr is where the demo space listens unless the port is taken.
-const demoHTTPAddr = "127.0.0.1:8080"
+// Where the demo space listens unless the ports are taken.
+const (
+	demoHTTPAddr  = "127.0.0.1:8080"
+	demoHTTPSAddr = "127.0.0.1:8443"
+)
+
+// freeOr returns addr when its port is free, else a port-0 address.
+func freeOr(addr string) string {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "127.0.0.1:0"
+	}
+	_ = ln.Close()
+	return addr
+}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -136,13 +149,19 @@ func runDemo(stderr io.Writer) int {
 	// Deferred, so the dynos stop only after the router has drained.
 	defer stopDynos()
 
-	httpAddr := demoHTTPAddr
-	if ln, err := net.Listen("tcp", httpAddr); err != nil {
-		httpAddr = "127.0.0.1:0" // 8080 is taken: any free port
-	} else {
-		_ = ln.Close()
+	httpAddr := freeOr(demoHTTPAddr)
+	ln := demo.Listeners{HTTP: httpAddr, HTTPS: freeOr(demoHTTPSAddr)}
+	dir, err := os.MkdirTemp("", "spacerouter-demo-")
+	if err != nil {
+		fmt.Fprintf(stderr, "spacerouter: making a directory for the demo certificate: %v\n", err)
+		return exitFail
 	}
-	cfg, err := config.Parse("demo.yaml", demo.Config(httpAddr, dynoAddrs))
+	defer os.RemoveAll(dir)
+	if ln.Cert, ln.Key, err = demo.SelfSigned(dir); err != nil {
+		fmt.Fprintf(stderr, "spacerouter: making the demo certificate: %v\n", err)
+		return exitFail
+	}
+	cfg, err := config.Parse("demo.yaml", demo.Config(ln, dynoAddrs))
 	if err != nil {
 		printConfigError(stderr, err)
 		return exitFail
@@ -158,8 +177,18 @@ func printDemoHelp(w io.Writer, r *router.Router, httpAddr string) {
 	}
 	fmt.Fprintf(w, "\nThe spacerouter demo space is up: app %q with dynos %s and %s.\n",
 		demo.App, demo.DynoName(0), demo.DynoName(1))
+	tlsPort := ""
+	if a, ok := r.HTTPSAddr().(*net.TCPAddr); ok {
+		tlsPort = strconv.Itoa(a.Port)
+	}
 	fmt.Fprintf(w, "  http://localhost:%s/\n  http://demo.localhost:%s/\n", port, port)
+	if tlsPort != "" {
+		fmt.Fprintf(w, "  https://localhost:%s/  (self-signed certificate)\n", tlsPort)
+	}
 	fmt.Fprintf(w, "Try:\n  curl -i http://localhost:%s/headers\n", port)
+	if tlsPort != "" {
+		fmt.Fprintf(w, "  curl -k --http2 -i https://localhost:%s/headers\n", tlsPort)
+	}
 	fmt.Fprintf(w, "Router lines follow on stdout. Ctrl-C stops.\n\n")
 }
 

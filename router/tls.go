@@ -1,0 +1,162 @@
+package router
+
+import (
+	"crypto/tls"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/net/http2"
+
+	"github.com/spacerouter/spacerouter/config"
+	"github.com/spacerouter/spacerouter/logging"
+	"github.com/spacerouter/spacerouter/tlsconfig"
+)
+
+// handshakeTimeout bounds a TLS handshake.
+const handshakeTimeout = 10 * time.Second
+
+// newTLSStore builds the per-app TLS configs of cfg (apps with
+// certificates only: a name of an app without one is unknown to TLS).
+// refused is told of every handshake refused for its SNI name.
+func newTLSStore(cfg *config.Config, refused func(reason, sni string)) (*tlsconfig.Store, error) {
+	var apps []tlsconfig.App
+	for i := range cfg.Apps {
+		a := &cfg.Apps[i]
+		if len(a.TLS) == 0 {
+			continue
+		}
+		ta := tlsconfig.App{Name: a.Name, Domains: a.Domains, Features: a.Features, DisableHTTP2: a.Has(config.FeatureDisableHTTP2)}
+		for _, c := range a.TLS {
+			ta.Certs = append(ta.Certs, tlsconfig.CertFiles{Cert: c.Cert, Key: c.Key})
+		}
+		apps = append(apps, ta)
+	}
+	return tlsconfig.New(apps, tlsconfig.Options{HTTP2: true, OnHandshakeFailure: refused})
+}
+
+// ServeTLS accepts TLS connections from ln in the background until
+// Shutdown: HTTP/1.1 or, by ALPN, HTTP/2.
+func (r *Router) ServeTLS(ln net.Listener) {
+	r.mu.Lock()
+	r.listeners = append(r.listeners, ln)
+	r.mu.Unlock()
+	port := []byte("443")
+	if ta, ok := ln.Addr().(*net.TCPAddr); ok {
+		port = strconv.AppendInt(nil, int64(ta.Port), 10)
+	}
+	li := listenerInfo{proto: []byte("https"), port: port}
+	r.bgWG.Add(1)
+	go func() {
+		defer r.bgWG.Done()
+		r.acceptLoop(ln, func(c net.Conn) { go r.serveTLSConn(c, li) })
+	}()
+	r.log.Info("listening", zap.String(logging.KeyListener, "https"), zap.String(logging.KeyAddr, ln.Addr().String()))
+}
+
+// pendingConn is a connection still in its TLS handshake.
+type pendingConn struct{ c net.Conn }
+
+func (p *pendingConn) closeIfIdle() { p.c.Close() }
+func (p *pendingConn) forceClose()  { p.c.Close() }
+
+// serveTLSConn runs the handshake and serves the connection by the
+// protocol ALPN chose.
+func (r *Router) serveTLSConn(c net.Conn, li listenerInfo) {
+	p := &pendingConn{c: c}
+	if !r.track(p) {
+		c.Close()
+		return
+	}
+	tc := tls.Server(c, r.tls.Config())
+	tc.SetDeadline(time.Now().Add(handshakeTimeout))
+	err := tc.HandshakeContext(r.stopCtx)
+	r.untrack(p)
+	if err != nil {
+		r.log.Debug("TLS handshake failed", zap.String(logging.KeyRemoteAddr, c.RemoteAddr().String()), zap.Error(err))
+		c.Close()
+		return
+	}
+	tc.SetDeadline(time.Time{})
+	st := tc.ConnectionState()
+	sni := normalizeHost(nil, []byte(st.ServerName))
+	if st.NegotiatedProtocol == http2.NextProtoTLS {
+		r.serveH2(tc, li, st.Version, sni)
+		return
+	}
+	cc := newClientConn(r, tc, li)
+	cc.tlsVersion, cc.sni = st.Version, sni
+	if !r.track(cc) {
+		tc.Close()
+		return
+	}
+	cc.serve()
+}
+
+// h2Tracked lets the drain close an HTTP/2 connection once its streams
+// are done.
+type h2Tracked struct {
+	h    *h2conn
+	c    net.Conn
+	once sync.Once
+}
+
+func (t *h2Tracked) closeIfIdle() {
+	if t.h.active.Load() == 0 {
+		t.forceClose()
+	}
+}
+func (t *h2Tracked) forceClose() { t.once.Do(func() { t.c.Close() }) }
+
+// serveH2 serves an HTTP/2 connection until it ends.
+func (r *Router) serveH2(tc *tls.Conn, li listenerInfo, version uint16, sni []byte) {
+	h := &h2conn{rt: r, li: li, tlsVersion: version, sni: sni, remote: tc.RemoteAddr()}
+	t := &h2Tracked{h: h, c: tc}
+	if !r.track(t) {
+		tc.Close()
+		return
+	}
+	defer r.untrack(t)
+	defer t.forceClose()
+	sp := r.sp.Load()
+	r.h2srv.ServeConn(tc, &http2.ServeConnOpts{
+		Context:    r.stopCtx,
+		Handler:    h,
+		BaseConfig: &http.Server{ErrorLog: logging.ServerErrorLog(r.log.Named("h2")), IdleTimeout: sp.cfg.Timeouts.Keepalive},
+	})
+}
+
+// newH2Server is the HTTP/2 server shared by every TLS connection.
+func newH2Server(cfg *config.Config) *http2.Server {
+	return &http2.Server{
+		IdleTimeout: cfg.Timeouts.Keepalive,
+		// ALPN already keeps h2 from clients with only CBC suites
+		// (SPEC.md 4b); what passed it is the profile's to allow.
+		PermitProhibitedCipherSuites: true,
+		MaxReadFrameSize:             1 << 20,
+	}
+}
+
+// startTLS opens listen.https.
+func (r *Router) startTLS(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.httpsAddr = ln.Addr()
+	r.mu.Unlock()
+	r.ServeTLS(ln)
+	return nil
+}
+
+// HTTPSAddr returns the bound address of the TLS listener, or nil.
+func (r *Router) HTTPSAddr() net.Addr {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.httpsAddr
+}
+

@@ -1,0 +1,280 @@
+package router
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/net/http2"
+)
+
+// testPKI is a CA and the PEM files of leaves it signed.
+type testPKI struct {
+	ca     *x509.Certificate
+	caKey  *ecdsa.PrivateKey
+	pool   *x509.CertPool
+	dir    string
+	serial int64
+}
+
+func newTestPKI(t testing.TB) *testPKI {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "spacerouter test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(365 * 24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	ca, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	return &testPKI{ca: ca, caKey: key, pool: pool, dir: t.TempDir(), serial: 1}
+}
+
+// leaf writes an ECDSA certificate for names (and its key) and returns the
+// YAML of a tls entry naming them.
+func (p *testPKI) leaf(t testing.TB, names ...string) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	p.serial++
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(p.serial), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(200 * 24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
+	require.NoError(t, err)
+	kder, err := x509.MarshalECPrivateKey(key)
+	require.NoError(t, err)
+	base := filepath.Join(p.dir, fmt.Sprintf("leaf%d", p.serial))
+	require.NoError(t, os.WriteFile(base+".pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	require.NoError(t, os.WriteFile(base+"-key.pem", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600))
+	return fmt.Sprintf("tls: [{cert: %q, key: %q}]", base+".pem", base+"-key.pem")
+}
+
+// tlsSpace returns the YAML of two apps with certificates: shop (shop.test,
+// *.shop.test) and blog (blog.test), each on its own dyno.
+func tlsSpace(t testing.TB, p *testPKI, shopDyno, blogDyno, shopExtra string) string {
+	return "listen: {http: \"127.0.0.1:0\", https: \"127.0.0.1:0\"}\n" +
+		oneApp(p.leaf(t, "shop.test", "*.shop.test")+"\n"+shopExtra, shopDyno) +
+		"  - name: blog\n    domains: [blog.test]\n    " + p.leaf(t, "blog.test") + "\n    dynos: [{name: web.1, address: \"" + blogDyno + "\"}]\n"
+}
+
+// echoHeadDyno answers each request with its own head as the body.
+func echoHeadDyno(t testing.TB) *rawDyno {
+	return startRawDyno(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			head := readRequestHead(br)
+			if head == "" {
+				return
+			}
+			req, err := http.ReadRequest(bufio.NewReader(strings.NewReader(head)))
+			var body []byte
+			if err == nil && (req.ContentLength > 0 || len(req.TransferEncoding) > 0) {
+				req.Body = io.NopCloser(br)
+				if req.ContentLength > 0 {
+					body, _ = io.ReadAll(io.LimitReader(br, req.ContentLength))
+				} else {
+					body, _ = io.ReadAll(httpChunked(br))
+				}
+			}
+			out := head + string(body)
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s", len(out), out)
+		}
+	})
+}
+
+// httpChunked decodes a chunked body with net/http's reader.
+func httpChunked(br *bufio.Reader) io.Reader {
+	resp, err := http.ReadResponse(bufio.NewReader(io.MultiReader(strings.NewReader("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"), br)), nil)
+	if err != nil {
+		return bytes.NewReader(nil)
+	}
+	return resp.Body
+}
+
+func (tr *testRouter) tlsClient(p *testPKI, sni string, h2 bool) *http.Client {
+	cfg := &tls.Config{RootCAs: p.pool, ServerName: sni}
+	addr := tr.HTTPSAddr().String()
+	dial := func(network, _ string) (net.Conn, error) { return net.Dial("tcp", addr) }
+	if h2 {
+		return &http.Client{Transport: &http2.Transport{TLSClientConfig: cfg,
+			DialTLS: func(network, _ string, c *tls.Config) (net.Conn, error) {
+				return tls.Dial("tcp", addr, c)
+			}}, Timeout: 5 * time.Second}
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, Dial: dial, ForceAttemptHTTP2: false,
+		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}}, Timeout: 5 * time.Second}
+}
+
+func TestTLSHTTP1(t *testing.T) {
+	p := newTestPKI(t)
+	shop, blog := echoHeadDyno(t), okDyno(t, "blog")
+	tr := startRouter(t, tlsSpace(t, p, shop.addr(), blog.addr(), ""))
+	c := tr.tlsClient(p, "shop.test", false)
+	resp, err := c.Get("https://shop.test/a?b=1")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, "HTTP/1.1", resp.Proto)
+	assert.Contains(t, string(body), "X-Forwarded-Proto: https\r\n")
+	_, port, _ := net.SplitHostPort(tr.HTTPSAddr().String())
+	assert.Contains(t, string(body), "X-Forwarded-Port: "+port+"\r\n")
+	line := tr.lines.wait(t, 0)
+	assert.Contains(t, line, " protocol=http1.1 tls=true tls_version=tls1.3\n")
+	assert.Contains(t, line, `path="/a?b=1" host=shop.test`)
+}
+
+func TestTLSMisdirected(t *testing.T) {
+	p := newTestPKI(t)
+	shop, blog := okDyno(t, "shop"), okDyno(t, "blog")
+	tr := startRouter(t, tlsSpace(t, p, shop.addr(), blog.addr(), ""))
+	conn, err := tls.Dial("tcp", tr.HTTPSAddr().String(), &tls.Config{RootCAs: p.pool, ServerName: "shop.test", NextProtos: []string{"http/1.1"}})
+	require.NoError(t, err)
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: blog.test\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	assert.Equal(t, 421, resp.StatusCode, "SNI shop.test with Host blog.test")
+	line := tr.lines.wait(t, 0)
+	assert.Contains(t, line, `at=error code=H31 desc="Misdirected Request" method=GET path="/" host=blog.test`)
+	assert.Contains(t, line, " dyno= connect= service= status=421 ")
+
+	// Another domain of the same app is fine.
+	conn2, err := tls.Dial("tcp", tr.HTTPSAddr().String(), &tls.Config{RootCAs: p.pool, ServerName: "www.shop.test", NextProtos: []string{"http/1.1"}})
+	require.NoError(t, err)
+	defer conn2.Close()
+	fmt.Fprintf(conn2, "GET / HTTP/1.1\r\nHost: shop.test\r\n\r\n")
+	resp, err = http.ReadResponse(bufio.NewReader(conn2), nil)
+	require.NoError(t, err)
+	assert.Equal(t, 200, resp.StatusCode, "SNI www.shop.test with Host shop.test: one app")
+}
+
+func TestTLSHTTP10WithoutHostUsesSNI(t *testing.T) {
+	p := newTestPKI(t)
+	shop, blog := echoHeadDyno(t), okDyno(t, "blog")
+	tr := startRouter(t, tlsSpace(t, p, shop.addr(), blog.addr(), ""))
+	conn, err := tls.Dial("tcp", tr.HTTPSAddr().String(), &tls.Config{RootCAs: p.pool, ServerName: "shop.test", NextProtos: []string{"http/1.1"}})
+	require.NoError(t, err)
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /old HTTP/1.0\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Contains(t, string(body), "Host: shop.test\r\n", "the dyno gets the SNI name as Host")
+	assert.Contains(t, tr.lines.wait(t, 0), "host=shop.test")
+}
+
+func TestTLSUnknownSNI(t *testing.T) {
+	p := newTestPKI(t)
+	shop, blog := okDyno(t, "shop"), okDyno(t, "blog")
+	tr := startRouter(t, tlsSpace(t, p, shop.addr(), blog.addr(), ""))
+	for _, sni := range []string{"nope.test", ""} {
+		_, err := tls.Dial("tcp", tr.HTTPSAddr().String(), &tls.Config{InsecureSkipVerify: true, ServerName: sni})
+		require.Error(t, err, "SNI %q", sni)
+		assert.Contains(t, err.Error(), "unrecognized name", "SNI %q: alert unrecognized_name", sni)
+	}
+}
+
+func TestH2(t *testing.T) {
+	p := newTestPKI(t)
+	shop, blog := echoHeadDyno(t), okDyno(t, "blog")
+	tr := startRouter(t, tlsSpace(t, p, shop.addr(), blog.addr(), ""))
+	c := tr.tlsClient(p, "shop.test", true)
+	resp, err := c.Get("https://shop.test/h2?x=1")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, "HTTP/2.0", resp.Proto)
+	assert.Equal(t, "2.0 spacerouter", resp.Header.Get("Via"))
+	assert.True(t, strings.HasPrefix(string(body), "GET /h2?x=1 HTTP/1.1\r\n"), "the dyno gets HTTP/1.1: %q", body)
+	assert.Contains(t, string(body), "Via: 2.0 spacerouter\r\n")
+	assert.Contains(t, string(body), "Host: shop.test\r\n", ":authority routes like Host")
+	line := tr.lines.wait(t, 0)
+	assert.Contains(t, line, `at=info method=GET path="/h2?x=1" host=shop.test`)
+	assert.Contains(t, line, " protocol=http2.0 tls=true tls_version=tls1.3\n")
+
+	// A streamed body of unknown length reaches the dyno whole.
+	pr, pw := io.Pipe()
+	go func() {
+		for i := 0; i < 10; i++ {
+			fmt.Fprintf(pw, "part%d;", i)
+		}
+		pw.Close()
+	}()
+	req, _ := http.NewRequest("POST", "https://shop.test/up", pr)
+	resp, err = c.Do(req)
+	require.NoError(t, err)
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.True(t, strings.HasSuffix(string(body), "part0;part1;part2;part3;part4;part5;part6;part7;part8;part9;"), "%q", body)
+}
+
+func TestH2Disabled(t *testing.T) {
+	p := newTestPKI(t)
+	shop, blog := okDyno(t, "shop"), okDyno(t, "blog")
+	tr := startRouter(t, tlsSpace(t, p, shop.addr(), blog.addr(), "features: [spaces-tls-modern, http-disable-http2]"))
+	conn, err := tls.Dial("tcp", tr.HTTPSAddr().String(), &tls.Config{RootCAs: p.pool, ServerName: "shop.test", NextProtos: []string{"h2", "http/1.1"}})
+	require.NoError(t, err)
+	defer conn.Close()
+	assert.Equal(t, "http/1.1", conn.ConnectionState().NegotiatedProtocol)
+	conn2, err := tls.Dial("tcp", tr.HTTPSAddr().String(), &tls.Config{RootCAs: p.pool, ServerName: "blog.test", NextProtos: []string{"h2", "http/1.1"}})
+	require.NoError(t, err)
+	defer conn2.Close()
+	assert.Equal(t, "h2", conn2.ConnectionState().NegotiatedProtocol, "HTTP/2 is on by default")
+}
+
+func TestH2Errors(t *testing.T) {
+	p := newTestPKI(t)
+	shop, blog := startRawDyno(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		readRequestHead(br)
+		// H13: close without a response.
+	}), okDyno(t, "blog")
+	tr := startRouter(t, tlsSpace(t, p, shop.addr(), blog.addr(), ""))
+	c := tr.tlsClient(p, "shop.test", true)
+	resp, err := c.Get("https://shop.test/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 503, resp.StatusCode)
+	line := tr.lines.wait(t, 0)
+	assert.Contains(t, line, `code=H13 desc="Connection closed without response"`)
+	assert.Contains(t, line, " protocol=http2.0 tls=true")
+
+	// Misdirected: :authority of another app.
+	req, _ := http.NewRequest("GET", "https://shop.test/", nil)
+	req.Host = "blog.test"
+	resp, err = c.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 421, resp.StatusCode)
+	assert.Contains(t, tr.lines.wait(t, 1), `code=H31`)
+}

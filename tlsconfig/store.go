@@ -1,0 +1,195 @@
+package tlsconfig
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// App is the TLS side of one app, as New needs it.
+type App struct {
+	// Name names the app in AppForSNI, Profile and warnings; unique.
+	Name string
+	// Domains are "shop.example.com" or "*.example.com"; a wildcard
+	// matches one or more labels in front of ".example.com". They are
+	// unique across apps; case and one trailing dot do not matter.
+	Domains []string
+	// Features is the app's feature list. The TLS profile features choose
+	// the profile (ProfileFor); the others are ignored here. An empty list
+	// means the default profile: turning an omitted features key into
+	// [spaces-tls-salesforce] is the config package's job.
+	Features []string
+	// Certs are the app's certificate chains, RSA and/or ECDSA. With none,
+	// a handshake for the app's domains is refused like an unknown name.
+	Certs []CertFiles
+	// DisableHTTP2 is the feature http-disable-http2: ALPN offers
+	// http/1.1 only.
+	DisableHTTP2 bool
+}
+
+// CertFiles names one certificate chain and its key.
+type CertFiles struct {
+	Cert string // PEM file: the leaf first, then the intermediates
+	Key  string // PEM file with the private key
+}
+
+// Options are the space-wide TLS settings.
+type Options struct {
+	// HTTP2 lets ALPN offer h2 to apps whose profile and features allow
+	// it. False: every app gets http/1.1 only.
+	HTTP2 bool
+	// OnHandshakeFailure, when set, is called once for every ClientHello
+	// refused by the SNI lookup, with a reason (ReasonNoSNI,
+	// ReasonUnknownSNI, ReasonNoCertificate) and the normalized SNI name
+	// ("" when none). It runs on the handshake's goroutine, concurrently
+	// with other handshakes, so it must be safe for that and must not block.
+	// The name is client input: log it, never use it as a metric label.
+	OnHandshakeFailure func(reason, sni string)
+}
+
+// Reasons a ClientHello is refused with the alert unrecognized_name (112),
+// as passed to Options.OnHandshakeFailure. The set is fixed, so it may
+// label a metric.
+const (
+	ReasonNoSNI         = "no_sni"         // the ClientHello has no server_name
+	ReasonUnknownSNI    = "unknown_sni"    // the name is no app's domain
+	ReasonNoCertificate = "no_certificate" // the name's app has no certificate
+)
+
+// ErrDuplicateDomain is returned by New when two apps, or one app twice,
+// list the same domain.
+var ErrDuplicateDomain = errors.New("domain listed twice")
+
+// ErrDuplicateApp is returned by New when two apps have the same name.
+var ErrDuplicateApp = errors.New("app listed twice")
+
+// Store holds every app's *tls.Config, built once by New, and picks one per
+// connection from the SNI name. It is read-only after New and safe for
+// concurrent use.
+type Store struct {
+	sites     map[string]*site // by app name
+	exact     map[string]*site // by exact domain
+	wild      []wildDomain     // longest suffix first
+	base      *tls.Config      // the listener's config (Config)
+	reject    *tls.Config      // makes crypto/tls send unrecognized_name
+	onFailure func(reason, sni string)
+	warnings  []string
+}
+
+// wildDomain is one "*.example.com" domain: suffix is ".example.com".
+type wildDomain struct {
+	suffix string
+	site   *site
+}
+
+// New builds, once, a *tls.Config for each app: versions and suites from
+// its profile, its certificates loaded (the whole chain is served), ALPN
+// from opts, the app's features and its profile. It refuses a retired or
+// broken profile, a certificate that does not load, and a domain or app
+// name listed twice. Warnings (a deprecated profile, a certificate that
+// expires within 75 days) are kept for Warnings.
+func New(apps []App, opts Options) (*Store, error) {
+	s := &Store{
+		sites:     make(map[string]*site, len(apps)),
+		exact:     make(map[string]*site),
+		reject:    rejectConfig(),
+		onFailure: opts.OnHandshakeFailure,
+	}
+	now := time.Now()
+	for i := range apps {
+		app := &apps[i]
+		if _, dup := s.sites[app.Name]; dup {
+			return nil, fmt.Errorf("app %s: %w", app.Name, ErrDuplicateApp)
+		}
+		st, warnings, err := newSite(app, opts.HTTP2, now)
+		if err != nil {
+			return nil, fmt.Errorf("app %s: %w", app.Name, err)
+		}
+		for _, w := range warnings {
+			s.warnings = append(s.warnings, "app "+app.Name+": "+w)
+		}
+		s.sites[app.Name] = st
+		if err := s.addDomains(st, app.Domains); err != nil {
+			return nil, fmt.Errorf("app %s: %w", app.Name, err)
+		}
+	}
+	slices.SortStableFunc(s.wild, func(a, b wildDomain) int { return len(b.suffix) - len(a.suffix) })
+	s.base = &tls.Config{GetConfigForClient: s.GetConfigForClient}
+	return s, nil
+}
+
+// rejectConfig returns the config for a refused ClientHello: no
+// certificates and a GetCertificate that finds none, so crypto/tls sends
+// unrecognized_name (112). An error from GetConfigForClient would send
+// internal_error (80) instead. TLS 1.0 is allowed so that every client gets
+// 112 rather than protocol_version first.
+func rejectConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion:     tls.VersionTLS10,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return nil, nil },
+	}
+}
+
+// Config returns the listener's config: its GetConfigForClient picks the
+// app's config from the SNI name. Its session ticket keys, managed and
+// rotated by crypto/tls, encrypt the tickets of every app. Do not modify it.
+func (s *Store) Config() *tls.Config { return s.base }
+
+// GetConfigForClient returns the config of the app whose domain is the
+// ClientHello's SNI name (exact domain before wildcard, ASCII case folded).
+// A missing or unknown name, or an app without certificates, gets a config
+// that fails the handshake with unrecognized_name (112), reported to
+// Options.OnHandshakeFailure. It never returns an error, since crypto/tls
+// would answer one with internal_error. A router that keeps its own
+// listener config (to swap Stores on reload) calls it from its own
+// GetConfigForClient.
+func (s *Store) GetConfigForClient(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+	if hello.ServerName == "" {
+		return s.refuse(ReasonNoSNI, ""), nil
+	}
+	name := normalizeSNI(hello.ServerName)
+	st := s.lookup(name)
+	switch {
+	case st == nil:
+		return s.refuse(ReasonUnknownSNI, name), nil
+	case len(st.certs) == 0:
+		return s.refuse(ReasonNoCertificate, name), nil
+	}
+	return st.configFor(hello), nil
+}
+
+// refuse reports a refused ClientHello and returns the reject config.
+func (s *Store) refuse(reason, name string) *tls.Config {
+	if s.onFailure != nil {
+		s.onFailure(reason, name)
+	}
+	return s.reject
+}
+
+// AppForSNI returns the name of the app that serves the SNI name, by the
+// same lookup as the handshake, for the router's SNI ↔ Host check.
+func (s *Store) AppForSNI(name string) (appName string, ok bool) {
+	if st := s.lookup(normalizeSNI(name)); st != nil {
+		return st.name, true
+	}
+	return "", false
+}
+
+// Profile returns the TLS profile of the named app, for metrics and logs.
+func (s *Store) Profile(appName string) (Profile, bool) {
+	st, ok := s.sites[appName]
+	if !ok {
+		return Profile{}, false
+	}
+	p := st.profile
+	p.Names, p.Versions, p.Suites = slices.Clone(p.Names), slices.Clone(p.Versions), slices.Clone(p.Suites)
+	return p, true
+}
+
+// Warnings returns the notes for the operational log found by New, each
+// starting "app NAME: ": a deprecated profile, a certificate that expires
+// within 75 days or has expired ("app shop: certificate shop.pem expires
+// 2027-01-01 (in 40 days)").
+func (s *Store) Warnings() []string { return slices.Clone(s.warnings) }
