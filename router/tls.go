@@ -159,4 +159,3 @@ func (r *Router) HTTPSAddr() net.Addr {
 	defer r.mu.Unlock()
 	return r.httpsAddr
 }
-
