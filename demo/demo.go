@@ -140,7 +140,8 @@ func Config(ln Listeners, dynoAddrs []string) []byte {
 }
 
 // SelfSigned makes a self-signed ECDSA P-256 certificate for the demo's
-// domains (valid for 30 days) and writes it and its key into dir.
+// domains and writes it and its key into dir. It is valid for a year, so
+// the router's 75-day expiry warning stays quiet.
 func SelfSigned(dir string) (certFile, keyFile string, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -157,7 +158,7 @@ func SelfSigned(dir string) (certFile, keyFile string, err error) {
 		DNSNames:     []string{"localhost", "demo.localhost"},
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(30 * 24 * time.Hour),
+		NotAfter:     now.Add(365 * 24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
