@@ -41,6 +41,9 @@ func newSite(app *App, http2 bool, now time.Time) (*site, []string, error) {
 	}
 	slices.SortStableFunc(certs, func(a, b servedCert) int { return boolRank(b.ecdsa) - boolRank(a.ecdsa) })
 	st := &site{name: app.Name, profile: p, certs: certs}
+	if !st.servesPre13() {
+		warnings = append(warnings, "no certificate fits the profile's TLS 1.2 suites: clients without TLS 1.3 will fail the handshake")
+	}
 	for _, id := range p.Suites {
 		if http2Allowed(id) && st.hasKind(ecdsaSigned(id)) {
 			st.h2Suites = append(st.h2Suites, id)
@@ -54,11 +57,24 @@ func newSite(app *App, http2 bool, now time.Time) (*site, []string, error) {
 	return st, warnings, nil
 }
 
+// boolRank orders true before false in a descending sort.
 func boolRank(b bool) int {
 	if b {
 		return 1
 	}
 	return 0
+}
+
+// servesPre13 reports whether one of the app's certificates can serve one
+// of its profile's TLS 1.2-and-older suites (an app without certificates or
+// a profile without those versions has nothing to serve). The salesforce
+// profile, for one, lists RSA-signed suites only: an app with an ECDSA
+// certificate alone serves only TLS 1.3 there.
+func (st *site) servesPre13() bool {
+	if len(st.certs) == 0 || st.profile.MinVersion > tls.VersionTLS12 {
+		return true
+	}
+	return slices.ContainsFunc(st.profile.Suites, func(id uint16) bool { return st.hasKind(ecdsaSigned(id)) })
 }
 
 // hasKind reports whether the app has an ECDSA (ecdsa true) or an RSA
@@ -75,7 +91,7 @@ func (st *site) tlsConfig(protos []string, h2 bool) *tls.Config {
 		MinVersion:   st.profile.MinVersion,
 		MaxVersion:   st.profile.MaxVersion,
 		CipherSuites: slices.Clone(st.profile.Suites),
-		NextProtos:   protos,
+		NextProtos:   slices.Clone(protos),
 		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 			return st.certificate(hello, h2), nil
 		},

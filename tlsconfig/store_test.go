@@ -118,3 +118,14 @@ func BenchmarkHandshake(b *testing.B) {
 		}
 	}
 }
+
+func TestWarnsWhenNoCertificateFitsTLS12(t *testing.T) {
+	t.Parallel()
+	p, dir := pkiFor(t), t.TempDir()
+	ecdsaOnly := []CertFiles{p.writeLeaf(t, dir, leafSpec{file: "ec", ecdsa: true, names: []string{"ec.example.com"}})}
+	s := newStore(t, Options{},
+		App{Name: "sf", Domains: []string{"sf.example.com"}, Features: []string{"spaces-tls-salesforce"}, Certs: ecdsaOnly},
+		App{Name: "mod", Domains: []string{"mod.example.com"}, Features: []string{"spaces-tls-modern"}, Certs: ecdsaOnly},
+	)
+	assert.Equal(t, []string{"app sf: no certificate fits the profile's TLS 1.2 suites: clients without TLS 1.3 will fail the handshake"}, s.Warnings())
+}
