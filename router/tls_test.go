@@ -3,9 +3,11 @@ package router
 import (
 	"bufio"
 	"bytes"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -17,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +27,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // testPKI is a CA and the PEM files of leaves it signed.
@@ -59,19 +63,31 @@ func (p *testPKI) leaf(t testing.TB, names ...string) string {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
+	return p.writeLeaf(t, key, names)
+}
+
+// leafRSA is leaf with an RSA-2048 key.
+func (p *testPKI) leafRSA(t testing.TB, names ...string) string {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	return p.writeLeaf(t, key, names)
+}
+
+func (p *testPKI) writeLeaf(t testing.TB, key crypto.Signer, names []string) string {
 	p.serial++
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(p.serial), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(200 * 24 * time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, key.Public(), p.caKey)
 	require.NoError(t, err)
-	kder, err := x509.MarshalECPrivateKey(key)
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
 	require.NoError(t, err)
 	base := filepath.Join(p.dir, fmt.Sprintf("leaf%d", p.serial))
 	require.NoError(t, os.WriteFile(base+".pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
-	require.NoError(t, os.WriteFile(base+"-key.pem", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600))
+	require.NoError(t, os.WriteFile(base+"-key.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600))
 	return fmt.Sprintf("tls: [{cert: %q, key: %q}]", base+".pem", base+"-key.pem")
 }
 
@@ -277,4 +293,90 @@ func TestH2Errors(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, 421, resp.StatusCode)
 	assert.Contains(t, tr.lines.wait(t, 1), `code=H31`)
+}
+
+// rawH2Request sends one request as raw HTTP/2 frames (so fields a client
+// library would mend go out as given) and returns the response status.
+func rawH2Request(t testing.TB, addr string, p *testPKI, sni string, fields [][2]string, body string) int {
+	t.Helper()
+	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: p.pool, ServerName: sni, NextProtos: []string{"h2"}})
+	require.NoError(t, err)
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	_, err = io.WriteString(conn, http2.ClientPreface)
+	require.NoError(t, err)
+	fr := http2.NewFramer(conn, conn)
+	require.NoError(t, fr.WriteSettings())
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for _, f := range fields {
+		require.NoError(t, enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]}))
+	}
+	require.NoError(t, fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndHeaders: true, EndStream: body == ""}))
+	if body != "" {
+		require.NoError(t, fr.WriteData(1, true, []byte(body)))
+	}
+	dec := hpack.NewDecoder(4096, nil)
+	for {
+		f, err := fr.ReadFrame()
+		require.NoError(t, err, "reading the response frames")
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				fr.WriteSettingsAck()
+			}
+		case *http2.HeadersFrame:
+			hf, err := dec.DecodeFull(f.HeaderBlockFragment())
+			require.NoError(t, err)
+			for _, h := range hf {
+				if h.Name == ":status" {
+					n, _ := strconv.Atoi(h.Value)
+					return n
+				}
+			}
+		case *http2.RSTStreamFrame:
+			t.Fatalf("stream reset (%v) instead of a response", f.ErrCode)
+		case *http2.GoAwayFrame:
+			t.Fatalf("GOAWAY (%v) instead of a response", f.ErrCode)
+		}
+	}
+}
+
+// TestH2MalformedRequest: HTTP/2 requests that break the core's rules get
+// the same 400 and H26 line as on HTTP/1, not a silent reset.
+func TestH2MalformedRequest(t *testing.T) {
+	p := newTestPKI(t)
+	shop, blog := okDyno(t, "shop"), okDyno(t, "blog")
+	tr := startRouter(t, tlsSpace(t, p, shop.addr(), blog.addr(), ""))
+	status := rawH2Request(t, tr.HTTPSAddr().String(), p, "shop.test", [][2]string{
+		{":method", "POST"}, {":scheme", "https"}, {":authority", "shop.test"}, {":path", "/dup"},
+		{"content-length", "5"}, {"content-length", "5"},
+	}, "hello")
+	assert.Equal(t, 400, status, "two content-length fields over HTTP/2")
+	line := tr.lines.wait(t, 0)
+	assert.Contains(t, line, `at=error code=H26 desc="Request Error" cause="bad header" method=POST path="/dup"`)
+	assert.Contains(t, line, " protocol=http2.0 ")
+	assert.Equal(t, 0, shop.accepted(), "nothing of a rejected request reaches a dyno")
+}
+
+// TestTLSStrictTLS11: the strict profile serves TLS 1.1, and the router
+// line says so.
+func TestTLSStrictTLS11(t *testing.T) {
+	p := newTestPKI(t)
+	shop, blog := okDyno(t, "shop"), okDyno(t, "blog")
+	// Strict's TLS 1.1 suites are ECDHE_RSA ones: the app needs an RSA certificate.
+	yaml := "listen: {http: \"127.0.0.1:0\", https: \"127.0.0.1:0\"}\n" +
+		oneApp(p.leafRSA(t, "shop.test")+"\nfeatures: [spaces-strict-tls]", shop.addr()) +
+		"  - name: blog\n    domains: [blog.test]\n    " + p.leaf(t, "blog.test") + "\n    dynos: [{name: web.1, address: \"" + blog.addr() + "\"}]\n"
+	tr := startRouter(t, yaml)
+	conn, err := tls.Dial("tcp", tr.HTTPSAddr().String(), &tls.Config{RootCAs: p.pool, ServerName: "shop.test",
+		MinVersion: tls.VersionTLS11, MaxVersion: tls.VersionTLS11,
+		CipherSuites: []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA}})
+	require.NoError(t, err, "TLS 1.1 with the strict profile")
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /old HTTP/1.1\r\nHost: shop.test\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Contains(t, tr.lines.wait(t, 0), " protocol=http1.1 tls=true tls_version=tls1.1\n")
 }
