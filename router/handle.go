@@ -42,6 +42,7 @@ func (cc *clientConn) handle(sp *space, start time.Time) bool {
 	if a == nil {
 		return cc.refuse(404, errcodes.None, nil, start)
 	}
+	cc.am = a.m
 	cc.buildRequestID(req)
 	if a.cfg.Maintenance {
 		return cc.refuse(503, errcodes.MaintenanceMode, a.pages.maintenancePage(), start)
@@ -51,6 +52,8 @@ func (cc *clientConn) handle(sp *space, start time.Time) bool {
 	}
 	n := a.inflight.Add(1)
 	defer a.inflight.Add(-1)
+	a.m.inFlight.Inc()
+	defer a.m.inFlight.Dec()
 	if n > a.limit {
 		return cc.refuse(503, errcodes.BacklogTooDeep, a.pages.errorPage(), start)
 	}

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/spacerouter/spacerouter/router/h1"
 )
 
@@ -31,6 +33,8 @@ type dynoConn struct {
 // shared by every client connection and every app naming that address.
 type pool struct {
 	addr string
+	// idleG and activeG count this router's dyno connections by state.
+	idleG, activeG prometheus.Gauge
 	// mu guards idle and closed.
 	mu     sync.Mutex
 	idle   []*dynoConn // LIFO: the most recently used is reused first
@@ -40,7 +44,9 @@ type pool struct {
 // maxIdlePerDyno bounds the idle connections kept per dyno.
 const maxIdlePerDyno = 1024
 
-func newPool(addr string) *pool { return &pool{addr: addr} }
+func newPool(addr string, idle, active prometheus.Gauge) *pool {
+	return &pool{addr: addr, idleG: idle, activeG: active}
+}
 
 // get returns a live idle connection, or nil when there is none. Idle
 // connections older than maxIdle, or found closed, are dropped in silence
@@ -60,16 +66,19 @@ func (p *pool) get(now time.Time, maxIdle time.Duration, peek bool) *dynoConn {
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
+		p.idleG.Dec()
 		if now.Sub(dc.idleAt) < maxIdle && dc.br.Buffered() == 0 && (!peek || dc.alive()) {
 			dc.reused = true
+			p.activeG.Inc()
 			return dc
 		}
 		dc.c.Close()
 	}
 }
 
-// put returns dc to the pool.
+// put returns dc, which served a request, to the pool.
 func (p *pool) put(dc *dynoConn, now time.Time) {
+	p.activeG.Dec()
 	dc.idleAt = now
 	p.mu.Lock()
 	if p.closed || len(p.idle) >= maxIdlePerDyno {
@@ -79,6 +88,13 @@ func (p *pool) put(dc *dynoConn, now time.Time) {
 	}
 	p.idle = append(p.idle, dc)
 	p.mu.Unlock()
+	p.idleG.Inc()
+}
+
+// discard closes dc, which served a request, instead of pooling it.
+func (p *pool) discard(dc *dynoConn) {
+	p.activeG.Dec()
+	dc.c.Close()
 }
 
 // sweep closes the connections idle for maxIdle or longer.
@@ -96,6 +112,7 @@ func (p *pool) sweep(now time.Time, maxIdle time.Duration) {
 	clear(p.idle[len(keep):])
 	p.idle = keep
 	p.mu.Unlock()
+	p.idleG.Sub(float64(len(drop)))
 	for _, dc := range drop {
 		dc.c.Close()
 	}
@@ -107,6 +124,7 @@ func (p *pool) close() {
 	idle := p.idle
 	p.idle, p.closed = nil, true
 	p.mu.Unlock()
+	p.idleG.Sub(float64(len(idle)))
 	for _, dc := range idle {
 		dc.c.Close()
 	}
@@ -138,6 +156,7 @@ func (p *pool) dial(ctx context.Context, timeout time.Duration, bufSize int) (*d
 		return nil, &dialError{timeout: to, err: err}
 	}
 	dc := &dynoConn{c: c, pool: p, br: h1.NewReader(c, bufSize)}
+	p.activeG.Inc()
 	if tc, ok := c.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 		dc.rc, _ = tc.SyscallConn()

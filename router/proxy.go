@@ -151,7 +151,7 @@ func (cc *clientConn) exchange(sp *space, a *app, dc *dynoConn, start time.Time)
 		if keepDyno {
 			dc.pool.put(dc, time.Now())
 		} else {
-			dc.c.Close()
+			dc.pool.discard(dc)
 		}
 	}()
 	cc.out = cc.appendDynoHead(cc.out[:0], a, start)

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/spacerouter/spacerouter/errcodes"
 	"github.com/spacerouter/spacerouter/router/h1"
 )
@@ -77,6 +79,7 @@ func (cc *clientConn) relay(sp *space, a *app, dc *dynoConn, start, sendStart ti
 		b = append(b, body...)
 		cc.out = b
 		dc.br.Discard(len(body))
+		cc.rt.m.flushEnd.Inc()
 		_, err := cc.c.Write(b)
 		l.Service = time.Since(sendStart)
 		if err != nil {
@@ -120,7 +123,8 @@ func (cc *clientConn) stream(sp *space, a *app, dc *dynoConn, kind int, outChunk
 	// while the body is read into it.
 	dc.br.Pin()
 	defer dc.br.Unpin()
-	flush := func(end bool) error {
+	flush := func(end bool, reason prometheus.Counter) error {
+		reason.Inc()
 		b := cc.out[:0]
 		if !headSent {
 			b = cc.appendRespHead(b, pend, kind, outChunked)
@@ -152,7 +156,7 @@ func (cc *clientConn) stream(sp *space, a *app, dc *dynoConn, kind int, outChunk
 	defer cc.c.SetWriteDeadline(time.Time{})
 	if sse {
 		// An event stream's head goes out as it came, like every read.
-		if err := flush(false); err != nil {
+		if err := flush(false, cc.rt.m.flushSize); err != nil {
 			l.Service = time.Since(sendStart)
 			cc.clientGone(a, start, sendStart)
 			return false, false
@@ -191,7 +195,7 @@ func (cc *clientConn) stream(sp *space, a *app, dc *dynoConn, kind int, outChunk
 		switch {
 		case err == io.EOF:
 			l.Service = time.Since(sendStart)
-			if ferr := flush(true); ferr != nil {
+			if ferr := flush(true, cc.rt.m.flushEnd); ferr != nil {
 				return gone()
 			}
 			l.Bytes = relayed
@@ -199,7 +203,7 @@ func (cc *clientConn) stream(sp *space, a *app, dc *dynoConn, kind int, outChunk
 			return !cc.closeAfter, kind != srcEOF
 		case err != nil && errors.Is(err, os.ErrDeadlineExceeded) && (len(pend) > 0 || !headSent) && !time.Now().Before(firstAt.Add(window)):
 			dc.br.ClearErr()
-			if ferr := flush(false); ferr != nil {
+			if ferr := flush(false, cc.rt.m.flushWindow); ferr != nil {
 				return gone()
 			}
 			continue
@@ -232,7 +236,7 @@ func (cc *clientConn) stream(sp *space, a *app, dc *dynoConn, kind int, outChunk
 			return false, false
 		}
 		if len(pend) >= bufBytes || len(pend) == cap(pend) || (sse && len(pend) > 0) {
-			if ferr := flush(false); ferr != nil {
+			if ferr := flush(false, cc.rt.m.flushSize); ferr != nil {
 				return gone()
 			}
 		}

@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -33,9 +34,17 @@ type Options struct {
 // Router is one running space.
 type Router struct {
 	log   *zap.Logger
-	lines *logging.RouterLog
+	lines atomic.Pointer[logging.RouterLog]
 	sp    atomic.Pointer[space]
-	tls   *tlsconfig.Store // nil without listen.https
+	m     *metrics
+	// tlsStore is the current per-app TLS configs; tlsBase, made once, is
+	// the listener's config and asks the current store for each
+	// handshake, so session tickets outlive reloads. nil without
+	// listen.https.
+	tlsStore atomic.Pointer[tlsconfig.Store]
+	tlsBase  *tls.Config
+	// reloadMu serializes reloads.
+	reloadMu sync.Mutex
 	h2srv *http2.Server
 
 	pageClient *http.Client
@@ -49,6 +58,9 @@ type Router struct {
 	conns     map[tracked]struct{}
 	httpAddr  net.Addr
 	httpsAddr net.Addr
+	admin     *http.Server
+	adminAddr net.Addr
+	gather    prometheus.Gatherer
 
 	draining atomic.Bool
 	// hookHandle, when set (by tests only), runs before each request is
@@ -66,7 +78,6 @@ func New(cfg *config.Config, opts Options) (*Router, error) {
 	}
 	r := &Router{
 		log:        opts.Logger,
-		lines:      opts.Lines,
 		backends:   map[string]*backend{},
 		conns:      map[tracked]struct{}{},
 		pageClient: &http.Client{Timeout: 5 * time.Second},
@@ -74,25 +85,82 @@ func New(cfg *config.Config, opts Options) (*Router, error) {
 	if r.log == nil {
 		r.log = zap.NewNop()
 	}
+	r.lines.Store(opts.Lines)
 	r.stopCtx, r.stop = context.WithCancel(context.Background())
-	if cfg.Listen.HTTPS != "" {
-		st, err := newTLSStore(cfg, func(reason, sni string) {
-			r.log.Info("TLS handshake refused", zap.String(logging.KeyReason, reason), zap.String(logging.KeySNI, sni))
-		})
-		if err != nil {
-			return nil, fmt.Errorf("building TLS configs: %w", err)
-		}
-		r.tls = st
-		r.h2srv = newH2Server(cfg)
-		for _, w := range st.Warnings() {
-			r.log.Warn(w)
-		}
+	var reg prometheus.Registerer
+	if opts.Registry != nil {
+		reg, r.gather = opts.Registry, opts.Registry
 	}
-	sp := buildSpace(cfg, r.backendFor, newPages)
+	r.m = newMetrics(reg)
+	if cfg.Listen.HTTPS != "" {
+		if err := r.loadTLS(cfg); err != nil {
+			return nil, err
+		}
+		r.tlsBase = &tls.Config{GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+			return r.tlsStore.Load().GetConfigForClient(h)
+		}}
+		r.h2srv = newH2Server(cfg)
+	}
+	sp := buildSpace(cfg, r.backendFor, newPages, r.m)
 	r.fetchPages(sp)
 	r.sp.Store(sp)
 	return r, nil
 }
+
+// loadTLS builds the TLS configs of cfg (reading its certificates) and
+// makes them current.
+func (r *Router) loadTLS(cfg *config.Config) error {
+	st, err := newTLSStore(cfg, func(reason, sni string) {
+		r.m.hsFailures.WithLabelValues(reason).Inc()
+		r.log.Info("TLS handshake refused", zap.String(logging.KeyReason, reason), zap.String(logging.KeySNI, sni))
+	})
+	if err != nil {
+		return fmt.Errorf("building TLS configs: %w", err)
+	}
+	for _, w := range st.Warnings() {
+		r.log.Warn(w)
+	}
+	r.tlsStore.Store(st)
+	return nil
+}
+
+// Reload makes cfg the config of new requests (SPEC.md section 1):
+// requests in flight finish on the one they started with, client
+// connections stay, dyno pools of addresses still named stay, certificates
+// are read again. An error leaves the running config as it was. Listener
+// addresses cannot change without a restart: that is logged.
+func (r *Router) Reload(cfg *config.Config) error {
+	r.reloadMu.Lock()
+	defer r.reloadMu.Unlock()
+	old := r.sp.Load()
+	if cfg.Listen != old.cfg.Listen {
+		r.log.Warn("listen addresses changed in the config: they take effect at the next restart",
+			zap.String(logging.KeyFile, cfg.File))
+	}
+	if r.tlsBase != nil {
+		if err := r.loadTLS(cfg); err != nil {
+			r.ReloadFailed(err)
+			return err
+		}
+	}
+	sp := buildSpace(cfg, r.backendFor, newPages, r.m)
+	r.fetchPages(sp)
+	r.sp.Store(sp)
+	r.m.reloads.WithLabelValues("ok").Inc()
+	r.log.Info("config reloaded", zap.String(logging.KeyFile, cfg.File), zap.Int("apps", len(cfg.Apps)))
+	return nil
+}
+
+// ReloadFailed records a reload that did not happen (an invalid file, say):
+// the operational log names the problem and the running config stays.
+func (r *Router) ReloadFailed(err error) {
+	r.m.reloads.WithLabelValues("error").Inc()
+	r.log.Error("config reload refused; the running config stays", zap.Error(err))
+}
+
+// SetLines makes lw receive the router lines from now on (a reload that
+// names another log.router target).
+func (r *Router) SetLines(lw *logging.RouterLog) { r.lines.Store(lw) }
 
 // backendFor returns the router-wide state of a dyno address.
 func (r *Router) backendFor(addr string) *backend {
@@ -100,7 +168,7 @@ func (r *Router) backendFor(addr string) *backend {
 	defer r.mu.Unlock()
 	be := r.backends[addr]
 	if be == nil {
-		be = &backend{pool: newPool(addr)}
+		be = &backend{pool: newPool(addr, r.m.idleDyno, r.m.activeDyno)}
 		r.backends[addr] = be
 	}
 	return be
@@ -134,9 +202,10 @@ func (r *Router) Start() error {
 			return fmt.Errorf("listening on listen.https %s: %w", sp.cfg.Listen.HTTPS, err)
 		}
 	}
-	// Not yet served: say so rather than ignore the key in silence.
 	if sp.cfg.Listen.Admin != "" {
-		r.log.Warn("listen.admin is not served yet: the admin listener is not built", zap.String(logging.KeyAddr, sp.cfg.Listen.Admin))
+		if err := r.startAdmin(sp.cfg.Listen.Admin, r.gather); err != nil {
+			return err
+		}
 	}
 	r.bgWG.Add(2)
 	go r.sweepLoop()
@@ -180,7 +249,12 @@ func (r *Router) Serve(ln net.Listener) {
 				c.Close()
 				return
 			}
-			go cc.serve()
+			go func() {
+				g := r.m.clientConns.WithLabelValues("http", "http1")
+				g.Inc()
+				defer g.Dec()
+				cc.serve()
+			}()
 		})
 	}()
 	r.log.Info("listening", zap.String(logging.KeyListener, "http"), zap.String(logging.KeyAddr, ln.Addr().String()))
@@ -310,6 +384,7 @@ wait:
 		}
 	}
 	r.stop()
+	r.stopAdmin()
 	r.bgWG.Wait()
 	r.mu.Lock()
 	for _, be := range r.backends {

@@ -77,6 +77,10 @@ type clientConn struct {
 	sni        []byte
 	h2         bool
 	via        string
+
+	// am counts the request: its app's metrics (the space's _other set
+	// until the request is routed).
+	am *appMetrics
 }
 
 // connReader sets the client deadlines around each read.
@@ -213,6 +217,7 @@ func (cc *clientConn) resetRequest() {
 	cc.respStarted = false
 	cc.closeAfter = false
 	cc.protoKnown = false
+	cc.am = nil
 	cc.host = cc.host[:0]
 	cc.rid = cc.rid[:0]
 	cc.xff = cc.xff[:0]
@@ -337,7 +342,12 @@ func (cc *clientConn) finishLine(start time.Time) {
 		l.Protocol = logging.HTTP11
 	}
 	l.Time = time.Now()
-	cc.rt.lines.Write(l)
+	cc.rt.lines.Load().Write(l)
+	am := cc.am
+	if am == nil {
+		am = cc.rt.sp.Load().other
+	}
+	am.observe(l.Status, l.Code, l.Connect, l.Service)
 }
 
 // isConnError reports a connection reset or broken pipe.

@@ -20,6 +20,7 @@ type space struct {
 	apps    []*app
 	reqLim  h1.Limits
 	respLim h1.Limits
+	other   *appMetrics // requests no app took
 }
 
 // wildDomain is "*.example.com" stored as its suffix ".example.com".
@@ -40,6 +41,7 @@ type app struct {
 	limit    int64
 	to       config.Timeouts
 	pages    *pages
+	m        *appMetrics
 
 	keepaliveToDyno bool
 	e2eContinue     bool
@@ -71,8 +73,8 @@ type backend struct {
 
 // buildSpace makes the lookup tables of cfg. backendFor returns the shared
 // state of a dyno address; pagesFor the error pages of an app.
-func buildSpace(cfg *config.Config, backendFor func(addr string) *backend, pagesFor func(a *config.App) *pages) *space {
-	sp := &space{cfg: cfg, exact: map[string]*app{}}
+func buildSpace(cfg *config.Config, backendFor func(addr string) *backend, pagesFor func(a *config.App) *pages, m *metrics) *space {
+	sp := &space{cfg: cfg, exact: map[string]*app{}, other: m.forApp(otherApp)}
 	sp.reqLim = limitsOf(&cfg.Limits)
 	sp.respLim = sp.reqLim
 	for i := range cfg.Apps {
@@ -83,6 +85,7 @@ func buildSpace(cfg *config.Config, backendFor func(addr string) *backend, pages
 			inflight:        new(atomic.Int64),
 			to:              ac.Timeouts,
 			pages:           pagesFor(ac),
+			m:               m.forApp(ac.Name),
 			keepaliveToDyno: !ac.Has(config.FeatureDisableKeepaliveToDyno),
 			e2eContinue:     ac.Has(config.FeatureEndToEndContinue),
 		}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -71,17 +72,22 @@ func (r *Router) serveTLSConn(c net.Conn, li listenerInfo) {
 		c.Close()
 		return
 	}
-	tc := tls.Server(c, r.tls.Config())
+	tc := tls.Server(c, r.tlsBase)
 	tc.SetDeadline(time.Now().Add(handshakeTimeout))
 	err := tc.HandshakeContext(r.stopCtx)
 	r.untrack(p)
 	if err != nil {
+		// Refusals by SNI were counted with their reason already.
+		if !strings.Contains(err.Error(), "unrecognized name") {
+			r.m.hsFailures.WithLabelValues("error").Inc()
+		}
 		r.log.Debug("TLS handshake failed", zap.String(logging.KeyRemoteAddr, c.RemoteAddr().String()), zap.Error(err))
 		c.Close()
 		return
 	}
 	tc.SetDeadline(time.Time{})
 	st := tc.ConnectionState()
+	r.m.handshake(&st)
 	sni := normalizeHost(nil, []byte(st.ServerName))
 	if st.NegotiatedProtocol == http2.NextProtoTLS {
 		r.serveH2(tc, li, st.Version, sni)
@@ -93,6 +99,9 @@ func (r *Router) serveTLSConn(c net.Conn, li listenerInfo) {
 		tc.Close()
 		return
 	}
+	g := r.m.clientConns.WithLabelValues("https", "http1")
+	g.Inc()
+	defer g.Dec()
 	cc.serve()
 }
 
@@ -121,6 +130,9 @@ func (r *Router) serveH2(tc *tls.Conn, li listenerInfo, version uint16, sni []by
 	}
 	defer r.untrack(t)
 	defer t.forceClose()
+	g := r.m.clientConns.WithLabelValues("https", "http2")
+	g.Inc()
+	defer g.Dec()
 	sp := r.sp.Load()
 	r.h2srv.ServeConn(tc, &http2.ServeConnOpts{
 		Context:    r.stopCtx,

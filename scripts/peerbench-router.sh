@@ -14,6 +14,7 @@ cat >"$cfg" <<YAML
 space: peerbench
 listen:
   http: 127.0.0.1:${ROUTER_PORT}
+  https: 127.0.0.1:${ROUTER_TLS_PORT:-18453}
 log:
   router: "${log}"
   level: warn
@@ -24,6 +25,9 @@ limits:
 apps:
   - name: bench
     domains: [localhost]
+    # peerbench's certificate (RSA-2048, localhost). Features omitted: the
+    # salesforce profile of a new app; wrk and h2load negotiate TLS 1.3.
+    tls: [{cert: "${PEERBENCH_CERT}", key: "${PEERBENCH_KEY}"}]
     dynos:
       - {name: web.1, address: "${BACKEND_ADDR}"}
 YAML

@@ -19,6 +19,7 @@ chmod -R u+w "$work"
 (cd "$root" && go build -trimpath -o "$work/spacerouter" ./cmd/spacerouter)
 export SPACEROUTER_BIN="$work/spacerouter"
 export ROUTER_HOSTNAME=localhost
+export ROUTER_TLS="${ROUTER_TLS:-1}" ROUTER_H2="${ROUTER_H2:-1}"
 export ROUTER_CMD="$root/scripts/peerbench-router.sh"
 export OUTDIR="${OUTDIR:-$root/bench/results/$(date -u +%Y%m%dT%H%M%SZ)}"
 mkdir -p "$OUTDIR"

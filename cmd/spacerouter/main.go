@@ -211,11 +211,8 @@ func serve(cfg *config.Config, stderr io.Writer, started func(*router.Router)) i
 		return exitFail
 	}
 	lines.SetLogger(logger)
-	defer func() {
-		if err := lines.Close(); err != nil {
-			logger.Error("closing the router log", zap.Error(err))
-		}
-	}()
+	rl := &routerLog{lines: lines, target: cfg.Log.Router, logger: logger}
+	defer rl.close()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -225,10 +222,11 @@ func serve(cfg *config.Config, stderr io.Writer, started func(*router.Router)) i
 		return exitFail
 	}
 
-	// TODO(issue 4): SIGHUP reloads the config file and reopens the router
-	// log (SPEC.md section 1). Until then SIGHUP is not caught.
 	ctx, stopSignals := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stopSignals()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	if err := r.Start(); err != nil {
 		logger.Error("starting the router", zap.Error(err))
@@ -240,7 +238,13 @@ func serve(cfg *config.Config, stderr io.Writer, started func(*router.Router)) i
 		started(r)
 	}
 
-	<-ctx.Done()
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-hup:
+			reload(r, rl, cfg.File, logger)
+		}
+	}
 	stopSignals() // a second signal kills at once
 	logger.Info("shutting down", zap.Duration(logging.KeyDuration, cfg.Timeouts.Shutdown))
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.Timeouts.Shutdown)
@@ -249,4 +253,78 @@ func serve(cfg *config.Config, stderr io.Writer, started func(*router.Router)) i
 		logger.Warn("timeouts.shutdown reached: requests in flight cut", zap.Error(err))
 	}
 	return exitOK
+}
+
+// routerLog is the router line output of the running config, swapped when a
+// reload names another target.
+type routerLog struct {
+	lines  *logging.RouterLog
+	target string
+	logger *zap.Logger
+	// retired outputs stay open until exit: requests in flight on the old
+	// config may still write their lines there.
+	retired []*logging.RouterLog
+}
+
+func (rl *routerLog) close() {
+	for _, l := range append(rl.retired, rl.lines) {
+		if err := l.Close(); err != nil {
+			rl.logger.Error("closing the router log", zap.Error(err))
+		}
+	}
+}
+
+// reload is SIGHUP (SPEC.md section 1): read and validate the file; a
+// valid one takes over for new requests, an invalid one is refused with the
+// problems in the operational log. Either way the router log is reopened
+// (logrotate).
+func reload(r *router.Router, rl *routerLog, file string, logger *zap.Logger) {
+	if file == "" || file == "demo.yaml" {
+		logger.Warn("SIGHUP: the demo space has no config file to reload")
+		return
+	}
+	cfg, err := config.Load(file)
+	if err != nil {
+		var errs *config.Errors
+		if errors.As(err, &errs) {
+			for _, p := range errs.Problems {
+				logger.Error("config problem", zap.String(logging.KeyLine, p.String()))
+			}
+		}
+		r.ReloadFailed(err)
+		reopen(rl)
+		return
+	}
+	for _, w := range cfg.Warnings() {
+		logger.Warn(w)
+	}
+	if cfg.Log.Router == rl.target {
+		if r.Reload(cfg) == nil { // an error is counted and logged by the router
+			rl.lines.SetRedact(cfg.Log.Redact)
+		}
+		reopen(rl)
+		return
+	}
+	lw, err := logging.OpenRouterLog(cfg.Log.Router, cfg.Log.Source, cfg.Log.Redact)
+	if err != nil {
+		r.ReloadFailed(fmt.Errorf("opening log.router %s: %w", cfg.Log.Router, err))
+		reopen(rl)
+		return
+	}
+	if r.Reload(cfg) != nil {
+		lw.Close()
+		reopen(rl)
+		return
+	}
+	lw.SetLogger(logger)
+	rl.retired = append(rl.retired, rl.lines)
+	rl.lines, rl.target = lw, cfg.Log.Router
+	r.SetLines(lw)
+}
+
+// reopen reopens the router log file (after logrotate moved it).
+func reopen(rl *routerLog) {
+	if err := rl.lines.Reopen(); err != nil {
+		rl.logger.Error("reopening the router log", zap.String(logging.KeyTarget, rl.target), zap.Error(err))
+	}
 }

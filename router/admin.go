@@ -1,0 +1,80 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/spacerouter/spacerouter/logging"
+)
+
+// startAdmin serves listen.admin: /healthz (200 serving, 503 draining) and
+// /metrics (SPEC.md section 8). It stays up while the router drains.
+func (r *Router) startAdmin(addr string, gather prometheus.Gatherer) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listening on listen.admin %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if r.draining.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "draining")
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	if gather == nil {
+		gather = prometheus.NewRegistry()
+	}
+	mux.Handle("GET /metrics", promhttp.HandlerFor(gather, promhttp.HandlerOpts{ErrorLog: zap.NewStdLog(r.log)}))
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    1 << 16,
+		ErrorLog:          logging.ServerErrorLog(r.log.Named("admin")),
+	}
+	r.mu.Lock()
+	r.admin, r.adminAddr = srv, ln.Addr()
+	r.mu.Unlock()
+	r.bgWG.Add(1)
+	go func() {
+		defer r.bgWG.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			r.log.Error("admin listener failed", zap.Error(err))
+		}
+	}()
+	r.log.Info("listening", zap.String(logging.KeyListener, "admin"), zap.String(logging.KeyAddr, ln.Addr().String()))
+	return nil
+}
+
+// AdminAddr returns the bound address of the admin listener, or nil.
+func (r *Router) AdminAddr() net.Addr {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.adminAddr
+}
+
+// stopAdmin closes the admin listener, last of all.
+func (r *Router) stopAdmin() {
+	r.mu.Lock()
+	srv := r.admin
+	r.mu.Unlock()
+	if srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	srv.Shutdown(ctx)
+}

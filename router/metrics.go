@@ -1,0 +1,172 @@
+package router
+
+import (
+	"crypto/tls"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/spacerouter/spacerouter/errcodes"
+)
+
+// otherApp is the app label of requests no configured app took (an unknown
+// Host): label values come from the config only, never from clients.
+const otherApp = "_other"
+
+// metrics are the router's collectors (SPEC.md section 8), registered on
+// the registry the caller passes in.
+type metrics struct {
+	requests     *prometheus.CounterVec   // app, status_class, code
+	routerErrors *prometheus.CounterVec   // app, code
+	connectTime  *prometheus.HistogramVec // app
+	serviceTime  *prometheus.HistogramVec // app
+	inFlight     *prometheus.GaugeVec     // app
+	clientConns  *prometheus.GaugeVec     // listener, protocol
+	dynoConns    *prometheus.GaugeVec     // state
+	handshakes   *prometheus.CounterVec   // version, suite
+	hsFailures   *prometheus.CounterVec   // reason
+	flushes      *prometheus.CounterVec   // reason
+	reloads      *prometheus.CounterVec   // result
+
+	flushSize, flushWindow, flushEnd prometheus.Counter
+	idleDyno, activeDyno             prometheus.Gauge
+
+	// mu guards apps, the per-app children resolved once.
+	mu   sync.Mutex
+	apps map[string]*appMetrics
+}
+
+// appMetrics are one app's children, resolved once so a request does no
+// label hashing.
+type appMetrics struct {
+	m        *metrics
+	name     string
+	connect  prometheus.Observer
+	service  prometheus.Observer
+	inFlight prometheus.Gauge
+	// byCode caches requests children by status class and code.
+	mu     sync.Mutex
+	byCode map[uint32]prometheus.Counter
+	errs   [numCodeSlots]prometheus.Counter
+}
+
+const numCodeSlots = 64
+
+// Router latency buckets: sub-millisecond to the 30 s response timeout.
+var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	if reg == nil {
+		reg = prometheus.NewRegistry() // kept nowhere: metrics off
+	}
+	m := &metrics{apps: map[string]*appMetrics{}}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spacerouter_requests_total",
+		Help: "Requests answered, by app, status class (2xx…) and H code (none for a success)."}, []string{"app", "status_class", "code"})
+	m.routerErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spacerouter_router_errors_total",
+		Help: "Router errors (requests with an H code), by app and code."}, []string{"app", "code"})
+	m.connectTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "spacerouter_connect_duration_seconds",
+		Help: "Time to get a dyno connection (0 for a pooled one), by app.", Buckets: latencyBuckets}, []string{"app"})
+	m.serviceTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "spacerouter_service_duration_seconds",
+		Help: "Time from sending the request to the dyno to the end of the response, by app.", Buckets: latencyBuckets}, []string{"app"})
+	m.inFlight = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "spacerouter_requests_in_flight",
+		Help: "Requests admitted and not yet answered, by app."}, []string{"app"})
+	m.clientConns = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "spacerouter_client_connections",
+		Help: "Open client connections, by listener (http, https) and protocol (http1, http2)."}, []string{"listener", "protocol"})
+	m.dynoConns = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "spacerouter_dyno_connections",
+		Help: "Dyno connections, by state: idle in a pool, or active with a request."}, []string{"state"})
+	m.handshakes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spacerouter_tls_handshakes_total",
+		Help: "Completed TLS handshakes, by version and cipher suite."}, []string{"version", "suite"})
+	m.hsFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spacerouter_tls_handshake_failures_total",
+		Help: "Failed TLS handshakes, by reason (no_sni, unknown_sni, no_certificate, error)."}, []string{"reason"})
+	m.flushes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spacerouter_buffer_flushes_total",
+		Help: "Response bytes sent to clients, by what made the router send them (size, window, end)."}, []string{"reason"})
+	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spacerouter_config_reloads_total",
+		Help: "Config reloads, by result (ok, error)."}, []string{"result"})
+	reg.MustRegister(m.requests, m.routerErrors, m.connectTime, m.serviceTime, m.inFlight, m.clientConns,
+		m.dynoConns, m.handshakes, m.hsFailures, m.flushes, m.reloads)
+	m.flushSize = m.flushes.WithLabelValues("size")
+	m.flushWindow = m.flushes.WithLabelValues("window")
+	m.flushEnd = m.flushes.WithLabelValues("end")
+	m.idleDyno = m.dynoConns.WithLabelValues("idle")
+	m.activeDyno = m.dynoConns.WithLabelValues("active")
+	for _, r := range []string{"ok", "error"} {
+		m.reloads.WithLabelValues(r)
+	}
+	return m
+}
+
+// forApp returns the children of the app named name (otherApp for none).
+func (m *metrics) forApp(name string) *appMetrics {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	am := m.apps[name]
+	if am == nil {
+		am = &appMetrics{m: m, name: name,
+			connect: m.connectTime.WithLabelValues(name), service: m.serviceTime.WithLabelValues(name),
+			inFlight: m.inFlight.WithLabelValues(name), byCode: map[uint32]prometheus.Counter{}}
+		m.apps[name] = am
+	}
+	return am
+}
+
+// observe counts one answered request.
+func (am *appMetrics) observe(status int, code errcodes.Code, connect, service time.Duration) {
+	class := status / 100
+	key := uint32(class)<<8 | uint32(code)
+	am.mu.Lock()
+	c := am.byCode[key]
+	if c == nil {
+		cls := "other"
+		if class >= 1 && class <= 5 {
+			cls = strconv.Itoa(class) + "xx"
+		}
+		c = am.m.requests.WithLabelValues(am.name, cls, codeLabel(code))
+		am.byCode[key] = c
+	}
+	var e prometheus.Counter
+	if code != errcodes.None && int(code) < numCodeSlots {
+		if e = am.errs[code]; e == nil {
+			e = am.m.routerErrors.WithLabelValues(am.name, code.String())
+			am.errs[code] = e
+		}
+	}
+	am.mu.Unlock()
+	c.Inc()
+	if e != nil {
+		e.Inc()
+	}
+	if connect >= 0 {
+		am.connect.Observe(connect.Seconds())
+	}
+	if service >= 0 {
+		am.service.Observe(service.Seconds())
+	}
+}
+
+func codeLabel(c errcodes.Code) string {
+	if c == errcodes.None {
+		return "none"
+	}
+	return c.String()
+}
+
+// handshake counts a completed TLS handshake.
+func (m *metrics) handshake(st *tls.ConnectionState) {
+	m.handshakes.WithLabelValues(tlsVersionName(st.Version), tls.CipherSuiteName(st.CipherSuite)).Inc()
+}
+
+func tlsVersionName(v uint16) string {
+	switch v {
+	case tls.VersionTLS10:
+		return "tls1.0"
+	case tls.VersionTLS11:
+		return "tls1.1"
+	case tls.VersionTLS12:
+		return "tls1.2"
+	case tls.VersionTLS13:
+		return "tls1.3"
+	}
+	return "unknown"
+}
