@@ -45,7 +45,7 @@ type Router struct {
 	tlsBase  *tls.Config
 	// reloadMu serializes reloads.
 	reloadMu sync.Mutex
-	h2srv *http2.Server
+	h2srv    *http2.Server
 
 	pageClient *http.Client
 	stop       context.CancelFunc
