@@ -35,6 +35,8 @@ type pool struct {
 	addr string
 	// idleG and activeG count this router's dyno connections by state.
 	idleG, activeG prometheus.Gauge
+	// dialer connects to addr; nil means net.Dialer (the system resolver).
+	dialer func(ctx context.Context, network, addr string) (net.Conn, error)
 	// mu guards idle and closed.
 	mu     sync.Mutex
 	idle   []*dynoConn // LIFO: the most recently used is reused first
@@ -147,12 +149,22 @@ func (e *dialError) Error() string { return "connecting to dyno: " + e.err.Error
 func (e *dialError) Unwrap() error { return e.err }
 
 // dial opens a new connection to the dyno within timeout.
+// The connect timeout covers name resolution too, so a resolver that does
+// not answer costs at most that (issue 4).
 func (p *pool) dial(ctx context.Context, timeout time.Duration, bufSize int) (*dynoConn, error) {
-	d := net.Dialer{Timeout: timeout}
-	c, err := d.DialContext(ctx, "tcp", p.addr)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var c net.Conn
+	var err error
+	if p.dialer != nil {
+		c, err = p.dialer(ctx, "tcp", p.addr)
+	} else {
+		var d net.Dialer
+		c, err = d.DialContext(ctx, "tcp", p.addr)
+	}
 	if err != nil {
 		var ne net.Error
-		to := errors.As(err, &ne) && ne.Timeout()
+		to := errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 		return nil, &dialError{timeout: to, err: err}
 	}
 	dc := &dynoConn{c: c, pool: p, br: h1.NewReader(c, bufSize)}

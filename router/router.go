@@ -18,6 +18,7 @@ import (
 
 	"github.com/spacerouter/spacerouter/config"
 	"github.com/spacerouter/spacerouter/logging"
+	"github.com/spacerouter/spacerouter/resolver"
 	"github.com/spacerouter/spacerouter/tlsconfig"
 )
 
@@ -54,6 +55,7 @@ type Router struct {
 	// mu guards backends, listeners, conns and httpAddr.
 	mu        sync.Mutex
 	backends  map[string]*backend
+	resolvers map[string]*resolver.Resolver
 	listeners []net.Listener
 	conns     map[tracked]struct{}
 	httpAddr  net.Addr
@@ -79,6 +81,7 @@ func New(cfg *config.Config, opts Options) (*Router, error) {
 	r := &Router{
 		log:        opts.Logger,
 		backends:   map[string]*backend{},
+		resolvers:  map[string]*resolver.Resolver{},
 		conns:      map[tracked]struct{}{},
 		pageClient: &http.Client{Timeout: 5 * time.Second},
 	}
@@ -163,15 +166,47 @@ func (r *Router) ReloadFailed(err error) {
 func (r *Router) SetLines(lw *logging.RouterLog) { r.lines.Store(lw) }
 
 // backendFor returns the router-wide state of a dyno address.
-func (r *Router) backendFor(addr string) *backend {
+// With an extra resolver (spaces-extra-resolver) the address is a
+// backend of its own: its host name may resolve elsewhere.
+func (r *Router) backendFor(addr, extraResolver string) *backend {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	be := r.backends[addr]
+	key := addr
+	if extraResolver != "" {
+		key = addr + " via " + extraResolver
+	}
+	be := r.backends[key]
 	if be == nil {
 		be = &backend{pool: newPool(addr, r.m.idleDyno, r.m.activeDyno)}
-		r.backends[addr] = be
+		if res := r.resolverLocked(extraResolver); res != nil {
+			be.pool.dialer = res.DialContext
+		}
+		r.backends[key] = be
 	}
 	return be
+}
+
+// resolverLocked returns the resolver of an extra DNS server, made once and
+// kept across reloads so its cache is shared; nil for none (or an unusable
+// one: the system resolver serves then). r.mu must be held.
+func (r *Router) resolverLocked(server string) *resolver.Resolver {
+	if server == "" {
+		return nil
+	}
+	if res := r.resolvers[server]; res != nil {
+		return res
+	}
+	res, err := resolver.New(server, resolver.Options{OnFailure: func(server, name string, err error) {
+		r.log.Warn("extra resolver failed; using the system resolver",
+			zap.String("resolver", server), zap.String("name", name), zap.Error(err))
+	}})
+	if err != nil {
+		// The config package validated the value; keep a clear trace anyway.
+		r.log.Error("extra resolver unusable; using the system resolver", zap.String("resolver", server), zap.Error(err))
+		return nil
+	}
+	r.resolvers[server] = res
+	return res
 }
 
 // fetchPages fetches every app's pages once, with a bound on the whole.

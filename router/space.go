@@ -73,7 +73,7 @@ type backend struct {
 
 // buildSpace makes the lookup tables of cfg. backendFor returns the shared
 // state of a dyno address; pagesFor the error pages of an app.
-func buildSpace(cfg *config.Config, backendFor func(addr string) *backend, pagesFor func(a *config.App) *pages, m *metrics) *space {
+func buildSpace(cfg *config.Config, backendFor func(addr, extraResolver string) *backend, pagesFor func(a *config.App) *pages, m *metrics) *space {
 	sp := &space{cfg: cfg, exact: map[string]*app{}, other: m.forApp(otherApp)}
 	sp.reqLim = limitsOf(&cfg.Limits)
 	sp.respLim = sp.reqLim
@@ -89,8 +89,12 @@ func buildSpace(cfg *config.Config, backendFor func(addr string) *backend, pages
 			keepaliveToDyno: !ac.Has(config.FeatureDisableKeepaliveToDyno),
 			e2eContinue:     ac.Has(config.FeatureEndToEndContinue),
 		}
+		extra := ""
+		if ac.Has(config.FeatureExtraResolver) {
+			extra = ac.ConfigVars["HEROKU_EXTRA_RESOLVER"]
+		}
 		for _, dc := range ac.Dynos {
-			be := backendFor(dc.Address)
+			be := backendFor(dc.Address, extra)
 			d := &dyno{name: dc.Name, addr: dc.Address, pool: be.pool, inflight: &be.inflight, skipUntil: &be.skipUntil}
 			a.dynos = append(a.dynos, d)
 			if dc.State == config.StateUp || dc.State == "" {

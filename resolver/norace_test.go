@@ -1,0 +1,7 @@
+//go:build !race
+
+package resolver
+
+// raceEnabled: the race detector is on; allocation counts are not the
+// program's own.
+const raceEnabled = false
