@@ -188,6 +188,9 @@ func (cc *clientConn) serveOne() (keep bool) {
 	}
 	err := cc.br.ReadRequest(&cc.req, &sp.reqLim)
 	start := time.Now()
+	// The request is served by the config current when it arrived, not
+	// the one its connection waited under (a reload may have come).
+	sp = cc.rt.sp.Load()
 	cc.resetRequest()
 	if err != nil {
 		return cc.headError(sp, err, start)
