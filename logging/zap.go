@@ -36,7 +36,9 @@ func NewWithWriter(level string, w io.Writer) (*zap.Logger, error) {
 	return zap.New(core,
 		zap.ErrorOutput(ws),
 		zap.AddCaller(),
-		zap.AddStacktrace(zapcore.ErrorLevel),
+		// Operational errors (a refused reload, a failed page fetch) are not
+		// program faults: stack traces only from DPanic up.
+		zap.AddStacktrace(zapcore.DPanicLevel),
 	), nil
 }
 

@@ -363,15 +363,15 @@ func (cc *clientConn) sendBody(sp *space, a *app, dc *dynoConn, start, sendStart
 		src = &cc.lenr
 	}
 	cc.cr.mode, cc.cr.timeout = readActive, a.to.Client
-	if cc.copyb == nil {
-		cc.copyb = make([]byte, copyBufSize)
-	}
+	cb := getBuf(copyBufSize)
+	defer putBuf(cb)
+	copyb := (*cb)[:copyBufSize]
 	defer dc.c.SetWriteDeadline(time.Time{})
 	for {
-		n, err := src.Read(cc.copyb)
+		n, err := src.Read(copyb)
 		if n > 0 {
 			dc.c.SetWriteDeadline(time.Now().Add(a.to.Idle))
-			if werr := cc.writeBodyChunk(dc, cc.copyb[:n], req.Chunked); werr != nil {
+			if werr := cc.writeBodyChunk(dc, copyb[:n], req.Chunked); werr != nil {
 				return false, cc.backendInterrupted(a, start, sendStart)
 			}
 		}

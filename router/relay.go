@@ -65,10 +65,6 @@ func (cc *clientConn) relay(sp *space, a *app, dc *dynoConn, start, sendStart ti
 	if cc.rt.draining.Load() {
 		cc.closeAfter = true
 	}
-	bufBytes := sp.cfg.Buffering.Bytes
-	if cap(cc.pend) < bufBytes {
-		cc.pend = make([]byte, 0, max(bufBytes, 4096))
-	}
 	// Fast path: the whole body is in the buffer already.
 	if kind == srcNone || kind == srcLength && int64(dc.br.Buffered()) >= resp.ContentLength {
 		var body []byte
@@ -112,7 +108,11 @@ func (cc *clientConn) stream(sp *space, a *app, dc *dynoConn, kind int, outChunk
 	}
 	window, bufBytes := sp.cfg.Buffering.Window, sp.cfg.Buffering.Bytes
 	sse := cc.resp.HasContentType && h1.HasPrefixFold(cc.resp.ContentType, "text/event-stream")
-	pend := cc.pend[:0]
+	// The waiting bytes live in a pooled buffer for the length of the
+	// stream only: an idle connection holds none.
+	pb := getBuf(max(bufBytes, 4096))
+	defer putBuf(pb)
+	pend := (*pb)[:0]
 	headSent := false
 	var relayed int64
 	// firstAt is when the oldest byte still waiting arrived: the head

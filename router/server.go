@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -53,8 +54,6 @@ type clientConn struct {
 	rid       []byte // X-Request-Id sent to the dyno
 	xff       []byte // X-Forwarded-For sent to the dyno
 	out       []byte // bytes on their way to the client or the dyno
-	pend      []byte // response body bytes waiting to be flushed
-	copyb     []byte // request body copy buffer
 	lenr      h1.LengthReader
 	chunk     h1.ChunkedReader
 	dynoLen   h1.LengthReader
@@ -106,7 +105,10 @@ func (r *connReader) Read(p []byte) (int, error) {
 
 // Buffer sizes.
 const (
-	clientReadBuf = 4096
+	// clientReadBuf is the first size of a client's read buffer: enough
+	// for most request heads, small for an idle connection; a larger
+	// head grows it.
+	clientReadBuf = 1024
 	dynoReadBuf   = 32 * 1024
 	copyBufSize   = 32 * 1024
 )
@@ -210,6 +212,9 @@ func (cc *clientConn) serveOne() (keep bool) {
 	}
 	if keep {
 		cc.state.CompareAndSwap(connActive, connIdle)
+	}
+	if cap(cc.out) > maxIdleOut {
+		cc.out = nil // an idle connection does not keep a big response's buffer
 	}
 	return keep
 }
@@ -358,3 +363,29 @@ func isConnError(err error) bool {
 	var ne *net.OpError
 	return errors.As(err, &ne) && !ne.Timeout()
 }
+
+// bufPool holds the stream and copy buffers (*[]byte) between requests.
+var bufPool sync.Pool
+
+// getBuf returns a pooled buffer of at least n bytes (length n).
+func getBuf(n int) *[]byte {
+	if p, ok := bufPool.Get().(*[]byte); ok && cap(*p) >= n {
+		*p = (*p)[:n]
+		return p
+	}
+	b := make([]byte, n)
+	return &b
+}
+
+// putBuf returns p to the pool unless it grew past maxPooledBuf, so one
+// large response does not pin memory.
+func putBuf(p *[]byte) {
+	if cap(*p) <= maxPooledBuf {
+		bufPool.Put(p)
+	}
+}
+
+const maxPooledBuf = 256 << 10
+
+// maxIdleOut bounds the output buffer a connection keeps between requests.
+const maxIdleOut = 4096

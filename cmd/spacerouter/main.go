@@ -285,24 +285,19 @@ func reload(r *router.Router, rl *routerLog, file string, logger *zap.Logger) {
 	}
 	cfg, err := config.Load(file)
 	if err != nil {
-		var errs *config.Errors
-		if errors.As(err, &errs) {
-			for _, p := range errs.Problems {
-				logger.Error("config problem", zap.String(logging.KeyLine, p.String()))
-			}
-		}
-		r.ReloadFailed(err)
 		reopen(rl)
+		r.ReloadFailed(err) // logs every problem, file:line: key: msg
 		return
 	}
 	for _, w := range cfg.Warnings() {
 		logger.Warn(w)
 	}
 	if cfg.Log.Router == rl.target {
+		// Reopened first: once the reload counts, new lines go to the new file.
+		reopen(rl)
 		if r.Reload(cfg) == nil { // an error is counted and logged by the router
 			rl.lines.SetRedact(cfg.Log.Redact)
 		}
-		reopen(rl)
 		return
 	}
 	lw, err := logging.OpenRouterLog(cfg.Log.Router, cfg.Log.Source, cfg.Log.Redact)
