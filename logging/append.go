@@ -84,7 +84,7 @@ func appendLine(b []byte, l *Line, t time.Time, source string, redact []string) 
 	b = append(b, l.Protocol.String()...)
 	if l.TLS {
 		b = append(b, " tls=true tls_version="...)
-		b = append(b, tlsVersionName(l.TLSVersion)...)
+		b = append(b, TLSVersionName(l.TLSVersion)...)
 	} else {
 		b = append(b, " tls=false"...)
 	}

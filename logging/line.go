@@ -31,9 +31,9 @@ func (p Protocol) String() string {
 	return "unknown"
 }
 
-// tlsVersionName returns the tls_version= value of a crypto/tls version
-// constant, or "unknown".
-func tlsVersionName(v uint16) string {
+// TLSVersionName returns the tls_version= value of a crypto/tls version
+// constant ("tls1.3"), or "unknown".
+func TLSVersionName(v uint16) string {
 	switch v {
 	case tls.VersionTLS10:
 		return "tls1.0"

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spacerouter/spacerouter/errcodes"
+	"github.com/spacerouter/spacerouter/logging"
 )
 
 // otherApp is the app label of requests no configured app took (an unknown
@@ -154,19 +155,5 @@ func codeLabel(c errcodes.Code) string {
 
 // handshake counts a completed TLS handshake.
 func (m *metrics) handshake(st *tls.ConnectionState) {
-	m.handshakes.WithLabelValues(tlsVersionName(st.Version), tls.CipherSuiteName(st.CipherSuite)).Inc()
-}
-
-func tlsVersionName(v uint16) string {
-	switch v {
-	case tls.VersionTLS10:
-		return "tls1.0"
-	case tls.VersionTLS11:
-		return "tls1.1"
-	case tls.VersionTLS12:
-		return "tls1.2"
-	case tls.VersionTLS13:
-		return "tls1.3"
-	}
-	return "unknown"
+	m.handshakes.WithLabelValues(logging.TLSVersionName(st.Version), tls.CipherSuiteName(st.CipherSuite)).Inc()
 }

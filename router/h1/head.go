@@ -1,6 +1,9 @@
 package h1
 
-import "bytes"
+import (
+	"bytes"
+	"io"
+)
 
 // Limits bounds one message head. Every field must be > 0.
 type Limits struct {
@@ -72,6 +75,21 @@ func (b *Reader) readHead(lim *Limits, cookieName []byte) (int, error) {
 		lineStart = end + 1
 		scan = lineStart
 	}
+}
+
+// consumeHead reads one whole head (readHead) and consumes it; the
+// connection ending inside it is io.ErrUnexpectedEOF.
+func (b *Reader) consumeHead(lim *Limits, cookieName []byte) ([]byte, error) {
+	n, err := b.readHead(lim, cookieName)
+	if err != nil {
+		if err == io.EOF {
+			return nil, io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	head := b.buf[b.r : b.r+n]
+	b.r += n
+	return head, nil
 }
 
 // trimCR drops one CR at the end of ln.

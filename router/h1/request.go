@@ -62,16 +62,11 @@ func (b *Reader) ReadRequest(r *Request, lim *Limits) error {
 	if err := b.skipEmptyLines(); err != nil {
 		return err
 	}
-	n, err := b.readHead(lim, cookieName)
+	head, err := b.consumeHead(lim, cookieName)
 	if err != nil {
-		if err == io.EOF {
-			return io.ErrUnexpectedEOF
-		}
 		return err
 	}
-	head := b.buf[b.r : b.r+n]
-	b.r += n
-	r.HeadLen = n
+	r.HeadLen = len(head)
 	line, rest := nextLine(head)
 	if err := parseRequestLine(r, line, lim); err != nil {
 		return err

@@ -52,16 +52,11 @@ func (b *Reader) ReadResponse(r *Response, lim *Limits) error {
 			return err
 		}
 	}
-	n, err := b.readHead(lim, setCookieName)
+	head, err := b.consumeHead(lim, setCookieName)
 	if err != nil {
-		if err == io.EOF {
-			return io.ErrUnexpectedEOF
-		}
 		return err
 	}
-	head := b.buf[b.r : b.r+n]
-	b.r += n
-	r.HeadLen = n
+	r.HeadLen = len(head)
 	line, rest := nextLine(head)
 	if !parseStatusLine(r, line) {
 		return ErrMalformed
