@@ -27,6 +27,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/http2"
+
+	"github.com/spacerouter/spacerouter/config"
 	"golang.org/x/net/http2/hpack"
 )
 
@@ -379,4 +381,26 @@ func TestTLSStrictTLS11(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Contains(t, tr.lines.wait(t, 0), " protocol=http1.1 tls=true tls_version=tls1.1\n")
+}
+
+// TestReloadRereadsCertificates: a reload reads certificates again, so a
+// renewed certificate is served to new handshakes.
+func TestReloadRereadsCertificates(t *testing.T) {
+	p := newTestPKI(t)
+	shop, blog := okDyno(t, "shop"), okDyno(t, "blog")
+	text := tlsSpace(t, p, shop.addr(), blog.addr(), "")
+	tr := startRouter(t, text)
+	serial := func() int64 {
+		conn, err := tls.Dial("tcp", tr.HTTPSAddr().String(), &tls.Config{RootCAs: p.pool, ServerName: "shop.test"})
+		require.NoError(t, err)
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
+	}
+	before := serial()
+	renewed := tlsSpace(t, p, shop.addr(), blog.addr(), "") // new leaves, new serials
+	cfg, err := config.Parse("test.yaml", []byte(renewed))
+	require.NoError(t, err)
+	require.NoError(t, tr.Reload(cfg))
+	after := serial()
+	assert.NotEqual(t, before, after, "the renewed certificate is served after the reload")
 }
