@@ -11,9 +11,12 @@ import (
 
 func TestCompare(t *testing.T) {
 	t.Parallel()
-	a := newServer(t, "h1", delayHandler(time.Millisecond))
-	b := newServer(t, "h1", delayHandler(time.Millisecond))
-	cfg := func(url string) Config { return Config{URL: url, Conns: 2, Duration: 150 * time.Millisecond} }
+	// 20 ms per request makes throughput latency-bound, so CPU contention
+	// on a loaded machine (a benchmark running beside the tests) barely
+	// moves the ratio; 1 ms made it swing from 0.65 to 1.9.
+	a := newServer(t, "h1", delayHandler(20*time.Millisecond))
+	b := newServer(t, "h1", delayHandler(20*time.Millisecond))
+	cfg := func(url string) Config { return Config{URL: url, Conns: 4, Duration: 200 * time.Millisecond} }
 	cmp, err := Compare(t.Context(), cfg(a.URL), cfg(b.URL), 4)
 	require.NoError(t, err)
 	require.Len(t, cmp.Rounds, 4)

@@ -67,8 +67,13 @@ func TestRunLatency(t *testing.T) {
 		t.Run(proto, func(t *testing.T) {
 			t.Parallel()
 			var seenProto atomic.Value
+			var inFlight, maxInFlight atomic.Int64
 			s := newServer(t, proto, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				seenProto.Store(r.Proto)
+				n := inFlight.Add(1)
+				for m := maxInFlight.Load(); n > m && !maxInFlight.CompareAndSwap(m, n); m = maxInFlight.Load() {
+				}
+				defer inFlight.Add(-1)
 				delayHandler(delay)(w, r)
 			}))
 			cfg := Config{URL: s.URL + "/x?y=1", Conns: 2, Streams: 2, Duration: 300 * time.Millisecond,
@@ -81,13 +86,16 @@ func TestRunLatency(t *testing.T) {
 			assert.Equal(t, 2*res.Requests, res.Bytes, "every body is \"ok\"")
 			p50 := res.Latency.Percentile(50)
 			assert.GreaterOrEqualf(t, p50, delay, "p50 with %v injected", delay)
-			assert.LessOrEqualf(t, p50, delay+25*time.Millisecond, "p50 with %v injected", delay)
+			// Generous: a loaded 2-core machine adds tens of ms of scheduling delay.
+			assert.LessOrEqualf(t, p50, delay+100*time.Millisecond, "p50 with %v injected", delay)
 			assert.InDelta(t, float64(res.Requests)/res.Elapsed.Seconds(), res.RPS, 0.001)
 			wantProto := map[bool]string{false: "HTTP/1.1", true: "HTTP/2.0"}[cfg.HTTP2]
 			assert.Equal(t, wantProto, seenProto.Load(), "protocol the server saw")
 			if cfg.HTTP2 {
-				// 2 conns × 2 streams, 20 ms each: about 4/20ms over 300 ms.
-				assert.Greater(t, res.Requests, int64(30), "streams must run concurrently")
+				// 2 conns × 2 streams: the server sees more requests at once than
+				// there are connections. (Counting requests per second instead
+				// flakes on a loaded machine.)
+				assert.Greater(t, maxInFlight.Load(), int64(2), "streams must run concurrently")
 			}
 		})
 	}

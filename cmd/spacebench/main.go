@@ -5,6 +5,7 @@
 // Usage:
 //
 //	spacebench [flags] URL
+//	spacebench -space [flags]
 //
 // Closed loop by default (-c connections, each sending its next request as
 // soon as the last completes); -rate N sends N requests per second from the
@@ -12,7 +13,16 @@
 // targets interleaved in -rounds rounds and prints the ratio B/A of requests
 // per second. -json prints the machine-readable result on stdout (schema in
 // bench.Summary and bench.ComparisonSummary). A progress bar is drawn on
-// stderr when stderr is a terminal.
+// stderr when stderr is a terminal. -plot FILE.png or FILE.html draws the
+// latency distribution (both targets with -compare).
+//
+// -space is the self-contained mode: it starts -dynos synthetic dynos in
+// this process (-body-size, -latency, -chunked), a router in front of them
+// (the binary -router, or by default in this process) with a generated
+// config, and compares going straight to one dyno (A) with going through the
+// router (B) in -rounds rounds. It prints the router's overhead: the median
+// throughput ratio router/direct and the added p50 and p99 latency (-json:
+// bench.SpaceSummary).
 package main
 
 import (
@@ -27,6 +37,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -45,6 +56,8 @@ type options struct {
 	json    bool
 	compare string
 	rounds  int
+	plot    string
+	space   spaceOptions
 }
 
 // run is the whole command: it returns 0 on success, 1 when the run failed
@@ -61,6 +74,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	if opts.space.on {
+		return runSpace(ctx, opts, stdout, stderr)
+	}
 	if opts.compare != "" {
 		return runCompare(ctx, opts, stdout, stderr)
 	}
@@ -86,6 +102,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	} else {
 		printResult(stdout, res)
 	}
+	if code := writePlot(opts.plot, "spacebench: "+res.URL, stderr, bench.Series{Name: res.URL, Hist: res.Latency}); code != 0 {
+		return code
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "spacebench: interrupted:", err)
 		return 1
@@ -98,7 +117,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("spacebench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: spacebench [flags] URL")
+		fmt.Fprintln(stderr, "usage: spacebench [flags] URL\n       spacebench -space [flags]")
 		fs.PrintDefaults()
 	}
 	var o options
@@ -126,15 +145,25 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&body, "body", "", "request body; @FILE reads it from FILE")
 	fs.BoolVar(&o.json, "json", false, "print the result as JSON on stdout, nothing else")
 	fs.StringVar(&o.compare, "compare", "", "second URL: run both interleaved and print the ratio of req/s (B/A)")
-	fs.IntVar(&o.rounds, "rounds", 5, "rounds with -compare")
+	fs.IntVar(&o.rounds, "rounds", 5, "rounds with -compare and -space")
+	fs.StringVar(&o.plot, "plot", "", "draw the latency distribution into `FILE`: .png, or .html with a table")
+	sp := &o.space
+	fs.BoolVar(&sp.on, "space", false, "self-contained: start synthetic dynos and a router, print the router's overhead")
+	fs.IntVar(&sp.dyno.BodySize, "body-size", 64, "-space: response body size in bytes")
+	fs.DurationVar(&sp.dyno.Latency, "latency", 0, "-space: time each dyno waits before answering")
+	fs.BoolVar(&sp.dyno.Chunked, "chunked", false, "-space: dynos stream chunked bodies in several writes")
+	fs.IntVar(&sp.dynos, "dynos", 2, "-space: number of synthetic dynos")
+	fs.StringVar(&sp.router, "router", "", "-space: router `BINARY` to start (default: the router in this process)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
-	if fs.NArg() != 1 {
+	if err := checkModes(&o, fs.NArg()); err != nil {
 		fs.Usage()
-		return o, errors.New("want exactly one URL")
+		return o, err
 	}
-	c.URL = fs.Arg(0)
+	if !sp.on {
+		c.URL = fs.Arg(0)
+	}
 	if len(headers) > 0 {
 		c.Headers = headers
 	}
@@ -155,6 +184,37 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		}
 	}
 	return o, c.Validate()
+}
+
+// checkModes checks the flags that depend on the mode, given the number of
+// arguments left after the flags.
+func checkModes(o *options, nargs int) error {
+	if ext := filepath.Ext(o.plot); o.plot != "" && ext != ".png" && ext != ".html" {
+		return fmt.Errorf("-plot %s: want a .png or .html file", o.plot)
+	}
+	sp := o.space
+	switch {
+	case !sp.on && nargs != 1:
+		return errors.New("want exactly one URL")
+	case !sp.on:
+		return nil
+	case nargs != 0:
+		return errors.New("-space takes no URL")
+	case o.compare != "":
+		return errors.New("-space compares the router with its dynos: -compare does not apply")
+	case o.cfg.HTTP2:
+		return errors.New("-space: the synthetic dynos speak HTTP/1.1 only: -h2 does not apply")
+	case sp.dynos < 1:
+		return fmt.Errorf("-dynos %d: want at least 1", sp.dynos)
+	case sp.dyno.BodySize < 0:
+		return fmt.Errorf("-body-size %d: is negative", sp.dyno.BodySize)
+	case sp.dyno.Latency < 0:
+		return fmt.Errorf("-latency %v: is negative", sp.dyno.Latency)
+	}
+	// The targets are known only once the dynos and the router run; this
+	// stand-in lets Validate check the rest of the config now.
+	o.cfg.URL = "http://127.0.0.1/"
+	return nil
 }
 
 // isTerminal reports whether w is a character device (a terminal).
@@ -263,6 +323,14 @@ func runCompare(ctx context.Context, o options, stdout, stderr io.Writer) int {
 		stdout.Write(append(b, '\n'))
 	} else if len(c.Rounds) > 0 {
 		printComparison(stdout, c)
+	}
+	if len(c.Rounds) > 0 {
+		code := writePlot(o.plot, "spacebench: A/B", stderr,
+			bench.Series{Name: "A " + o.cfg.URL, Hist: c.Total(true).Latency},
+			bench.Series{Name: "B " + cfgB.URL, Hist: c.Total(false).Latency})
+		if code != 0 {
+			return code
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "spacebench: interrupted:", err)
