@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -47,13 +48,14 @@ type appMetrics struct {
 	connect  prometheus.Observer
 	service  prometheus.Observer
 	inFlight prometheus.Gauge
-	// byCode caches requests children by status class and code.
-	mu     sync.Mutex
-	byCode map[uint32]prometheus.Counter
-	errs   [numCodeSlots]prometheus.Counter
+	// byCode caches the requests children by status class (0 for none
+	// of 1xx–5xx) and code; errs the router errors children by code.
+	// Filled on first use, read without a lock.
+	byCode [6][numCodeSlots]atomic.Pointer[prometheus.Counter]
+	errs   [numCodeSlots]atomic.Pointer[prometheus.Counter]
 }
 
-const numCodeSlots = 64
+const numCodeSlots = 32
 
 // Router latency buckets: sub-millisecond to the 30 s response timeout.
 var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
@@ -106,7 +108,7 @@ func (m *metrics) forApp(name string) *appMetrics {
 	if am == nil {
 		am = &appMetrics{m: m, name: name,
 			connect: m.connectTime.WithLabelValues(name), service: m.serviceTime.WithLabelValues(name),
-			inFlight: m.inFlight.WithLabelValues(name), byCode: map[uint32]prometheus.Counter{}}
+			inFlight: m.inFlight.WithLabelValues(name)}
 		m.apps[name] = am
 	}
 	return am
@@ -115,28 +117,31 @@ func (m *metrics) forApp(name string) *appMetrics {
 // observe counts one answered request.
 func (am *appMetrics) observe(status int, code errcodes.Code, connect, service time.Duration) {
 	class := status / 100
-	key := uint32(class)<<8 | uint32(code)
-	am.mu.Lock()
-	c := am.byCode[key]
-	if c == nil {
-		cls := "other"
-		if class >= 1 && class <= 5 {
-			cls = strconv.Itoa(class) + "xx"
-		}
-		c = am.m.requests.WithLabelValues(am.name, cls, codeLabel(code))
-		am.byCode[key] = c
+	if class < 1 || class > 5 {
+		class = 0
 	}
-	var e prometheus.Counter
-	if code != errcodes.None && int(code) < numCodeSlots {
-		if e = am.errs[code]; e == nil {
-			e = am.m.routerErrors.WithLabelValues(am.name, code.String())
-			am.errs[code] = e
+	if int(code) < numCodeSlots {
+		slot := &am.byCode[class][code]
+		c := slot.Load()
+		if c == nil {
+			cls := "other"
+			if class != 0 {
+				cls = strconv.Itoa(class) + "xx"
+			}
+			v := am.m.requests.WithLabelValues(am.name, cls, codeLabel(code))
+			c = &v
+			slot.Store(c)
 		}
-	}
-	am.mu.Unlock()
-	c.Inc()
-	if e != nil {
-		e.Inc()
+		(*c).Inc()
+		if code != errcodes.None {
+			e := am.errs[code].Load()
+			if e == nil {
+				v := am.m.routerErrors.WithLabelValues(am.name, code.String())
+				e = &v
+				am.errs[code].Store(e)
+			}
+			(*e).Inc()
+		}
 	}
 	if connect >= 0 {
 		am.connect.Observe(connect.Seconds())
