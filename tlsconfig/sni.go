@@ -10,7 +10,13 @@ import (
 // Unicode folding can map a strange name onto a domain) and one trailing
 // dot dropped (crypto/tls refuses a trailing dot in SNI already; Host may
 // have one). It allocates only when there is an upper-case letter.
+//
+// A name ending in two dots has an empty label and is no domain: it
+// normalizes to "", so normalizing twice gives what normalizing once did.
 func normalizeSNI(name string) string {
+	if strings.HasSuffix(name, "..") {
+		return ""
+	}
 	name = strings.TrimSuffix(name, ".")
 	for i := 0; i < len(name); i++ {
 		if c := name[i]; 'A' <= c && c <= 'Z' {
