@@ -267,14 +267,7 @@ func (r *Router) pageLoop() {
 // Serve accepts plain HTTP connections from ln in the background until
 // Shutdown.
 func (r *Router) Serve(ln net.Listener) {
-	r.mu.Lock()
-	r.listeners = append(r.listeners, ln)
-	r.mu.Unlock()
-	port := []byte("80")
-	if ta, ok := ln.Addr().(*net.TCPAddr); ok {
-		port = strconv.AppendInt(nil, int64(ta.Port), 10)
-	}
-	li := listenerInfo{proto: []byte("http"), port: port}
+	li := r.addListener(ln, "http")
 	r.bgWG.Add(1)
 	go func() {
 		defer r.bgWG.Done()
@@ -293,6 +286,19 @@ func (r *Router) Serve(ln net.Listener) {
 		})
 	}()
 	r.log.Info("listening", zap.String(logging.KeyListener, "http"), zap.String(logging.KeyAddr, ln.Addr().String()))
+}
+
+// addListener registers ln for Shutdown and returns what its requests tell
+// the dyno: X-Forwarded-Proto proto and the port ln is bound to.
+func (r *Router) addListener(ln net.Listener, proto string) listenerInfo {
+	r.mu.Lock()
+	r.listeners = append(r.listeners, ln)
+	r.mu.Unlock()
+	var port []byte
+	if ta, ok := ln.Addr().(*net.TCPAddr); ok {
+		port = strconv.AppendInt(nil, int64(ta.Port), 10)
+	}
+	return listenerInfo{proto: []byte(proto), port: port}
 }
 
 // listenerInfo describes what a listener tells the dyno about itself.

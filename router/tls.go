@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -42,14 +41,7 @@ func newTLSStore(cfg *config.Config, refused func(reason, sni string)) (*tlsconf
 // ServeTLS accepts TLS connections from ln in the background until
 // Shutdown: HTTP/1.1 or, by ALPN, HTTP/2.
 func (r *Router) ServeTLS(ln net.Listener) {
-	r.mu.Lock()
-	r.listeners = append(r.listeners, ln)
-	r.mu.Unlock()
-	port := []byte("443")
-	if ta, ok := ln.Addr().(*net.TCPAddr); ok {
-		port = strconv.AppendInt(nil, int64(ta.Port), 10)
-	}
-	li := listenerInfo{proto: []byte("https"), port: port}
+	li := r.addListener(ln, "https")
 	r.bgWG.Add(1)
 	go func() {
 		defer r.bgWG.Done()

@@ -35,7 +35,7 @@ type Field struct {
 // length from b.r (both line ends of the empty line included). Line limits
 // are checked while scanning, so an oversized head is refused as soon as
 // it is seen, without waiting for the rest.
-func (b *Reader) readHead(lim *Limits, cookieName []byte) (int, error) {
+func (b *Reader) readHead(lim *Limits, cookieName string) (int, error) {
 	max := lim.maxBuffer()
 	lineStart := 0 // offset from b.r of the line being scanned
 	scan := 0      // offset from b.r up to which no LF was found
@@ -79,7 +79,7 @@ func (b *Reader) readHead(lim *Limits, cookieName []byte) (int, error) {
 
 // consumeHead reads one whole head (readHead) and consumes it; the
 // connection ending inside it is io.ErrUnexpectedEOF.
-func (b *Reader) consumeHead(lim *Limits, cookieName []byte) ([]byte, error) {
+func (b *Reader) consumeHead(lim *Limits, cookieName string) ([]byte, error) {
 	n, err := b.readHead(lim, cookieName)
 	if err != nil {
 		if err == io.EOF {
@@ -108,7 +108,7 @@ func trimCR(ln []byte) []byte {
 // A line over its own limit and over HeadersSize gets the error of the
 // limit a byte-by-byte read passes first, so the answer does not depend on
 // where the reads from the connection happened to end.
-func checkLine(ln []byte, size, idx, prev int, lim *Limits, cookieName []byte) error {
+func checkLine(ln []byte, size, idx, prev int, lim *Limits, cookieName string) error {
 	if idx == 0 {
 		if len(ln) > lim.StartLine {
 			return ErrLineTooLong
@@ -133,7 +133,7 @@ func checkLine(ln []byte, size, idx, prev int, lim *Limits, cookieName []byte) e
 
 // checkField applies the name, field and cookie limits to a field line. A
 // line without a colon (yet) is held to the name limit only.
-func checkField(ln []byte, lim *Limits, cookieName []byte) error {
+func checkField(ln []byte, lim *Limits, cookieName string) error {
 	colon := bytes.IndexByte(ln, ':')
 	if colon < 0 {
 		if len(ln) > lim.FieldName {
@@ -144,7 +144,7 @@ func checkField(ln []byte, lim *Limits, cookieName []byte) error {
 	if colon > lim.FieldName {
 		return ErrHeaderTooLong
 	}
-	if equalFold(ln[:colon], cookieName) {
+	if EqualFold(ln[:colon], cookieName) {
 		if len(ln) > lim.Cookie {
 			return ErrCookieTooLong
 		}

@@ -45,7 +45,8 @@ func (r *Request) reset() {
 	*r = Request{Fields: fields, connTokens: tokens, ContentLength: -1}
 }
 
-var cookieName = []byte("cookie")
+// cookieName and setCookieName are the fields held to the cookie limit.
+const cookieName = "cookie"
 
 // maxLeadingEmpty bounds the empty lines skipped before a request line
 // (RFC 9112 section 2.2 allows ignoring at least one).

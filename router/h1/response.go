@@ -36,7 +36,7 @@ func (r *Response) reset() {
 	*r = Response{Fields: fields, connTokens: tokens, ContentLength: -1}
 }
 
-var setCookieName = []byte("set-cookie")
+const setCookieName = "set-cookie"
 
 // ReadResponse reads one response head from b into r; the body stays in b.
 // It returns ErrEmpty when the connection ended before any byte,

@@ -38,20 +38,6 @@ func lower(c byte) byte {
 	return c
 }
 
-// equalFold reports whether a equals the lower-case ASCII string b,
-// ignoring the case of a.
-func equalFold(a []byte, b []byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if lower(a[i]) != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // EqualFold reports whether a equals the lower-case ASCII name, ignoring
 // the case of a.
 func EqualFold(a []byte, name string) bool {
