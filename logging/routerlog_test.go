@@ -44,10 +44,23 @@ func (w *callWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (w *callWriter) lines() []string {
+// lines returns the lines written so far, after rl wrote what it had:
+// every Write call must carry whole lines.
+func (w *callWriter) lines(t testing.TB, rl *RouterLog) []string {
+	t.Helper()
+	rl.Flush()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return append([]string(nil), w.calls...)
+	var out []string
+	for _, c := range w.calls {
+		require.True(t, strings.HasSuffix(c, "\n"), "a Write call ends mid-line: %.200q", c)
+		for _, l := range strings.SplitAfter(c, "\n") {
+			if l != "" {
+				out = append(out, l)
+			}
+		}
+	}
+	return out
 }
 
 func TestRouterLogWrite(t *testing.T) {
@@ -60,7 +73,7 @@ func TestRouterLogWrite(t *testing.T) {
 
 	rl.Write(&l)
 
-	calls := w.lines()
+	calls := w.lines(t, rl)
 	require.Len(t, calls, 1)
 	assert.Equal(t, string(AppendLine(nil, &before, "heroku[router]", []string{"token"})), calls[0])
 	assert.Contains(t, calls[0], `path="/x?token=REDACTED&a=1"`)
@@ -80,7 +93,7 @@ func TestRouterLogWriteZeroTimeIsNow(t *testing.T) {
 	end := time.Now()
 
 	assert.True(t, l.Time.IsZero(), "Write set l.Time")
-	calls := w.lines()
+	calls := w.lines(t, rl)
 	require.Len(t, calls, 1)
 	d, err := decodeLine(calls[0])
 	require.NoError(t, err)
@@ -103,7 +116,7 @@ func TestRouterLogSetRedact(t *testing.T) {
 	rl.SetRedact(nil)
 	rl.Write(&l)
 
-	calls := w.lines()
+	calls := w.lines(t, rl)
 	require.Len(t, calls, 3)
 	assert.Contains(t, calls[0], `path="/x?token=REDACTED&password=b"`)
 	assert.Contains(t, calls[1], `path="/x?token=a&password=REDACTED"`)
@@ -139,7 +152,7 @@ func TestRouterLogConcurrent(t *testing.T) {
 	wg.Wait()
 
 	assert.False(t, w.overlap.Load(), "Write calls overlapped")
-	calls := w.lines()
+	calls := w.lines(t, rl)
 	require.Len(t, calls, goroutines*perG)
 	seen := make(map[string]bool, len(calls))
 	for _, c := range calls {
@@ -235,6 +248,7 @@ func TestOpenRouterLogErrors(t *testing.T) {
 		assert.Contains(t, err.Error(), path)
 		l := baseLine()
 		rl.Write(&l)
+		rl.Flush()
 		assert.Zero(t, rl.WriteErrors())
 		got, err := os.ReadFile(filepath.Join(dir+".old", "router.log"))
 		require.NoError(t, err)
@@ -310,7 +324,9 @@ func TestRouterLogWriteErrors(t *testing.T) {
 	for _, s := range steps {
 		w.fail, w.short = s.fail, s.short
 		rl.Write(&l)
+		rl.Flush()
 	}
+	require.NoError(t, rl.Close()) // the writer goroutine has reported all
 
 	assert.Equal(t, uint64(4), rl.WriteErrors())
 	entries := logs.AllUntimed()
@@ -330,8 +346,10 @@ func TestRouterLogWriteErrorsWithoutLogger(t *testing.T) {
 	rl := NewRouterLog(&flakyWriter{fail: true}, "src", nil)
 	l := baseLine()
 	rl.Write(&l)
+	rl.Flush()
 	rl.SetLogger(nil)
 	rl.Write(&l)
+	rl.Flush()
 	assert.Equal(t, uint64(2), rl.WriteErrors())
 }
 
@@ -350,8 +368,9 @@ func TestRouterLogNil(t *testing.T) {
 
 	// A nil *Line is ignored too.
 	var w callWriter
-	NewRouterLog(&w, "src", nil).Write(nil)
-	assert.Empty(t, w.lines())
+	wl := NewRouterLog(&w, "src", nil)
+	wl.Write(nil)
+	assert.Empty(t, w.lines(t, wl))
 }
 
 func TestRouterLogHugeLine(t *testing.T) {
@@ -362,7 +381,7 @@ func TestRouterLogHugeLine(t *testing.T) {
 	rl.Write(&l)
 	small := baseLine()
 	rl.Write(&small)
-	calls := w.lines()
+	calls := w.lines(t, rl)
 	require.Len(t, calls, 2)
 	assert.Equal(t, string(AppendLine(nil, &l, "src", nil)), calls[0])
 	assert.Equal(t, string(AppendLine(nil, &small, "src", nil)), calls[1])
@@ -394,4 +413,145 @@ func BenchmarkRouterLogWrite(b *testing.B) {
 	for b.Loop() {
 		rl.Write(&l)
 	}
+}
+
+// gateWriter blocks every Write call until open is closed, and records the
+// calls.
+type gateWriter struct {
+	callWriter
+	entered chan struct{} // receives once per Write call, before it blocks
+	open    chan struct{}
+}
+
+func newGateWriter() *gateWriter {
+	return &gateWriter{entered: make(chan struct{}, 1024), open: make(chan struct{})}
+}
+
+func (w *gateWriter) Write(p []byte) (int, error) {
+	w.entered <- struct{}{}
+	<-w.open
+	return w.callWriter.Write(p)
+}
+
+// TestRouterLogBatchesBehindSlowWrite: while a write is slow, Write does
+// not wait for it, and the lines that arrive meanwhile go out together in
+// one write, whole and in order.
+func TestRouterLogBatchesBehindSlowWrite(t *testing.T) {
+	t.Parallel()
+	w := newGateWriter()
+	rl := NewRouterLog(w, "src", nil)
+	t.Cleanup(func() { _ = rl.Close() })
+
+	first := baseLine()
+	first.RequestID = []byte("r0")
+	rl.Write(&first)
+	select {
+	case <-w.entered: // the writer goroutine is now stuck in the first write
+	case <-time.After(5 * time.Second):
+		t.Fatal("a line was not handed to the writer without Flush")
+	}
+	const n = 100
+	for i := 1; i <= n; i++ {
+		l := baseLine()
+		l.RequestID = []byte("r" + strconv.Itoa(i))
+		rl.Write(&l) // must not block behind the stuck write
+	}
+	close(w.open)
+
+	lines := w.lines(t, rl)
+	require.Len(t, lines, n+1)
+	for i, l := range lines {
+		d, err := decodeLine(l)
+		require.NoError(t, err)
+		id, _ := d.get("request_id")
+		assert.Equal(t, "r"+strconv.Itoa(i), id, "line %d out of order", i)
+	}
+	w.mu.Lock()
+	calls := len(w.calls)
+	w.mu.Unlock()
+	assert.LessOrEqual(t, calls, 3, "the %d lines behind the slow write were not batched", n)
+	assert.Zero(t, rl.WriteErrors())
+}
+
+// TestRouterLogBoundedWhileStalled: when the output stalls, pending lines
+// are bounded: the Write that fills the batch waits for the stalled write
+// instead of growing memory or dropping lines, and every line arrives once
+// the output moves again.
+func TestRouterLogBoundedWhileStalled(t *testing.T) {
+	t.Parallel()
+	w := newGateWriter()
+	rl := NewRouterLog(w, "src", nil)
+	t.Cleanup(func() { _ = rl.Close() })
+	l := withPath("/" + strings.Repeat("p", 1000))
+	rl.Write(&l)
+	<-w.entered
+
+	var written atomic.Int64
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for range 2 * maxPending / 1000 {
+			rl.Write(&l)
+			written.Add(1)
+		}
+	}()
+	// The writer holds back once maxPending bytes wait.
+	require.Eventually(t, func() bool {
+		rl.mu.Lock()
+		defer rl.mu.Unlock()
+		return len(rl.pend) >= maxPending
+	}, 5*time.Second, time.Millisecond)
+	select {
+	case <-finished:
+		t.Fatal("every Write returned while the output was stalled: pending lines are unbounded")
+	case <-time.After(20 * time.Millisecond):
+	}
+	rl.mu.Lock()
+	pending := len(rl.pend)
+	rl.mu.Unlock()
+	assert.Less(t, pending, maxPending+2*len(AppendLine(nil, &l, "src", nil)), "pending bytes beyond the bound")
+
+	close(w.open)
+	<-finished
+	lines := w.lines(t, rl)
+	assert.Len(t, lines, 1+int(written.Load()), "a line was lost or duplicated")
+	assert.Zero(t, rl.WriteErrors())
+}
+
+// TestRouterLogWrittenAtRest: a lone line reaches the output without Flush
+// or Close, promptly (no timer, no waiting for more lines).
+func TestRouterLogWrittenAtRest(t *testing.T) {
+	t.Parallel()
+	var w callWriter
+	rl := NewRouterLog(&w, "src", nil)
+	t.Cleanup(func() { _ = rl.Close() })
+	for i := range 3 {
+		l := baseLine()
+		rl.Write(&l)
+		require.Eventually(t, func() bool {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			return len(w.calls) == i+1
+		}, 5*time.Second, 100*time.Microsecond, "line %d not written at rest", i)
+	}
+}
+
+// TestRouterLogCloseWritesPending: Close writes the lines still pending
+// before it closes the file.
+func TestRouterLogCloseWritesPending(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "router.log")
+	rl, err := OpenRouterLog(path, "src", nil)
+	require.NoError(t, err)
+	var want strings.Builder
+	for i := range 500 {
+		l := baseLine()
+		l.RequestID = []byte(strconv.Itoa(i))
+		rl.Write(&l)
+		want.Write(AppendLine(nil, &l, "src", nil))
+	}
+	require.NoError(t, rl.Close())
+	got, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, want.String(), string(got))
 }
