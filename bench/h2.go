@@ -3,8 +3,12 @@ package bench
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 
 	"golang.org/x/net/http2"
@@ -93,4 +97,63 @@ func (c *h2Client) do(ctx context.Context) (int, int64, string) {
 		return 0, 0, classify(err, KindRead)
 	}
 	return resp.StatusCode, n, ""
+}
+
+// errNotH2 marks a target that does not speak HTTP/2 at all: -h2 against it
+// would only count one error per request, so the run stops with the reason.
+var errNotH2 = errors.New("the target does not speak HTTP/2")
+
+// h2Check opens one HTTP/2 connection and sends one request before the load
+// starts. A target that cannot be reached, or whose TLS handshake fails, is
+// left to the run, which counts those errors as for HTTP/1.1; a target that
+// answers but does not speak HTTP/2 fails the run with errNotH2 and the
+// reason.
+func (t *target) h2Check(ctx context.Context, tr *http2.Transport) error {
+	ctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout)
+	defer cancel()
+	raw, err := t.dialer.DialContext(ctx, "tcp", t.addr)
+	if err != nil {
+		return nil
+	}
+	conn := raw
+	if t.tls != nil {
+		tc := tls.Client(raw, t.tls)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			if strings.Contains(err.Error(), "no application protocol") {
+				raw.Close()
+				return fmt.Errorf("%w: %s refused h2 in the TLS handshake (%v); leave out -h2 to use HTTP/1.1", errNotH2, t.addr, err)
+			}
+			raw.Close()
+			return nil
+		}
+		if p := tc.ConnectionState().NegotiatedProtocol; p != http2.NextProtoTLS {
+			tc.Close()
+			if p == "" {
+				p = "none"
+			}
+			return fmt.Errorf("%w: %s did not choose h2 in the TLS handshake (ALPN: %s); leave out -h2 to use HTTP/1.1", errNotH2, t.addr, p)
+		}
+		conn = tc
+	}
+	cc, err := tr.NewClientConn(conn)
+	if err != nil {
+		conn.Close()
+		return fmt.Errorf("%w: starting HTTP/2 with %s: %v", errNotH2, t.addr, err)
+	}
+	defer cc.Close()
+	req := (&http.Request{Method: http.MethodHead, URL: t.u, Proto: "HTTP/2.0", ProtoMajor: 2,
+		Header: t.h2hdr, Host: t.host}).WithContext(ctx)
+	resp, err := cc.RoundTrip(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // a slow target is the run's to measure
+		}
+		hint := ""
+		if t.tls == nil {
+			hint = " (over http://, -h2 needs a server that speaks h2c with prior knowledge)"
+		}
+		return fmt.Errorf("%w: the first request to %s failed: %v%s", errNotH2, t.u, err, hint)
+	}
+	resp.Body.Close()
+	return nil
 }

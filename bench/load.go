@@ -159,7 +159,10 @@ func Run(ctx context.Context, cfg Config, progress func(Snapshot)) (*Result, err
 	if err != nil {
 		return nil, err
 	}
-	clients, closeAll := t.clients()
+	clients, closeAll, err := t.clients(ctx)
+	if err != nil {
+		return nil, err
+	}
 	defer closeAll()
 
 	r := &loadRun{cfg: cfg, shards: make([]histShard, min(len(clients), 2*runtime.GOMAXPROCS(0)))}

@@ -243,6 +243,32 @@ func TestRunErrors(t *testing.T) {
 		assert.Equal(t, 3, res.Errors[KindConnect], "errors: %v", res.Errors)
 		assert.Zero(t, res.Requests)
 	})
+	// -h2 against a server that answers but only in HTTP/1.1 stops the run
+	// with the reason, instead of one error per request.
+	for _, proto := range []string{"h1", "h1-tls"} {
+		t.Run("h2 against "+proto, func(t *testing.T) {
+			t.Parallel()
+			s := newServer(t, proto, delayHandler(0))
+			res, err := Run(t.Context(), Config{URL: s.URL, HTTP2: true, Insecure: true, Duration: time.Minute}, nil)
+			require.ErrorIs(t, err, errNotH2)
+			assert.Nil(t, res)
+			if proto == "h1" {
+				assert.Contains(t, err.Error(), "h2c")
+			} else {
+				assert.Contains(t, err.Error(), "leave out -h2")
+			}
+		})
+	}
+	t.Run("h2 connect errors are counted", func(t *testing.T) {
+		t.Parallel()
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		addr := ln.Addr().String()
+		ln.Close()
+		res, err := Run(t.Context(), Config{URL: "http://" + addr, HTTP2: true, Requests: 3}, nil)
+		require.NoError(t, err)
+		assert.Equal(t, 3, res.Errors[KindConnect], "errors: %v", res.Errors)
+	})
 	t.Run("timeout", func(t *testing.T) {
 		t.Parallel()
 		s := newServer(t, "h1", delayHandler(time.Second))

@@ -119,8 +119,9 @@ func buildRequest(cfg Config, u *url.URL, host string) []byte {
 
 // clients builds one client per concurrent request: Conns HTTP/1.1
 // connections, or Conns HTTP/2 connections with Streams clients each.
-// closeAll closes every connection.
-func (t *target) clients() (cs []client, closeAll func()) {
+// closeAll closes every connection. For HTTP/2 it first checks that the
+// target speaks it (h2Check).
+func (t *target) clients(ctx context.Context) (cs []client, closeAll func(), err error) {
 	if !t.cfg.HTTP2 {
 		h1 := make([]*h1Client, t.cfg.Conns)
 		for i := range h1 {
@@ -131,9 +132,12 @@ func (t *target) clients() (cs []client, closeAll func()) {
 			for _, c := range h1 {
 				c.reset()
 			}
-		}
+		}, nil
 	}
 	tr := &http2.Transport{AllowHTTP: true, DisableCompression: true}
+	if err := t.h2Check(ctx, tr); err != nil {
+		return nil, nil, err
+	}
 	conns := make([]*h2Conn, t.cfg.Conns)
 	for i := range conns {
 		conns[i] = &h2Conn{t: t, tr: tr}
@@ -145,7 +149,7 @@ func (t *target) clients() (cs []client, closeAll func()) {
 		for _, c := range conns {
 			c.close()
 		}
-	}
+	}, nil
 }
 
 // dial opens a connection, TLS when the URL is https. The error kind tells a
