@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -103,57 +104,54 @@ func (c *h2Client) do(ctx context.Context) (int, int64, string) {
 // would only count one error per request, so the run stops with the reason.
 var errNotH2 = errors.New("the target does not speak HTTP/2")
 
-// h2Check opens one HTTP/2 connection and sends one request before the load
-// starts. A target that cannot be reached, or whose TLS handshake fails, is
-// left to the run, which counts those errors as for HTTP/1.1; a target that
-// answers but does not speak HTTP/2 fails the run with errNotH2 and the
+// h2Check opens one connection before the load starts and sees whether the
+// target speaks HTTP/2: over TLS, it must choose h2 by ALPN; over http://,
+// it must answer the connection preface with a SETTINGS frame. No request
+// is sent. A target that cannot be reached, or whose TLS handshake fails,
+// is left to the run, which counts those errors as for HTTP/1.1; a target
+// that answers but not in HTTP/2 fails the run with errNotH2 and the
 // reason.
-func (t *target) h2Check(ctx context.Context, tr *http2.Transport) error {
+func (t *target) h2Check(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout)
 	defer cancel()
 	raw, err := t.dialer.DialContext(ctx, "tcp", t.addr)
 	if err != nil {
 		return nil
 	}
-	conn := raw
+	defer raw.Close()
 	if t.tls != nil {
 		tc := tls.Client(raw, t.tls)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			if strings.Contains(err.Error(), "no application protocol") {
-				raw.Close()
-				return fmt.Errorf("%w: %s refused h2 in the TLS handshake (%v); leave out -h2 to use HTTP/1.1", errNotH2, t.addr, err)
-			}
-			raw.Close()
+		err := tc.HandshakeContext(ctx)
+		if err != nil && strings.Contains(err.Error(), "no application protocol") {
+			return fmt.Errorf("%w: %s refused h2 in the TLS handshake (%v); leave out -h2 to use HTTP/1.1", errNotH2, t.addr, err)
+		}
+		if err != nil {
 			return nil
 		}
 		if p := tc.ConnectionState().NegotiatedProtocol; p != http2.NextProtoTLS {
-			tc.Close()
 			if p == "" {
 				p = "none"
 			}
 			return fmt.Errorf("%w: %s did not choose h2 in the TLS handshake (ALPN: %s); leave out -h2 to use HTTP/1.1", errNotH2, t.addr, p)
 		}
-		conn = tc
+		return nil
 	}
-	cc, err := tr.NewClientConn(conn)
-	if err != nil {
-		conn.Close()
-		return fmt.Errorf("%w: starting HTTP/2 with %s: %v", errNotH2, t.addr, err)
+	if dl, ok := ctx.Deadline(); ok {
+		raw.SetDeadline(dl)
 	}
-	defer cc.Close()
-	req := (&http.Request{Method: http.MethodHead, URL: t.u, Proto: "HTTP/2.0", ProtoMajor: 2,
-		Header: t.h2hdr, Host: t.host}).WithContext(ctx)
-	resp, err := cc.RoundTrip(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil // a slow target is the run's to measure
-		}
-		hint := ""
-		if t.tls == nil {
-			hint = " (over http://, -h2 needs a server that speaks h2c with prior knowledge)"
-		}
-		return fmt.Errorf("%w: the first request to %s failed: %v%s", errNotH2, t.u, err, hint)
+	fr := http2.NewFramer(raw, raw)
+	if _, err := io.WriteString(raw, http2.ClientPreface); err != nil {
+		return nil
 	}
-	resp.Body.Close()
-	return nil
+	if err := fr.WriteSettings(); err != nil {
+		return nil
+	}
+	f, err := fr.ReadFrame()
+	if _, ok := f.(*http2.SettingsFrame); ok && err == nil {
+		return nil
+	}
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		return nil // a slow target is the run's to measure
+	}
+	return fmt.Errorf("%w: %s did not answer the HTTP/2 connection preface with SETTINGS; over http://, -h2 needs a server that speaks h2c with prior knowledge", errNotH2, t.addr)
 }

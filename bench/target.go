@@ -135,7 +135,7 @@ func (t *target) clients(ctx context.Context) (cs []client, closeAll func(), err
 		}, nil
 	}
 	tr := &http2.Transport{AllowHTTP: true, DisableCompression: true}
-	if err := t.h2Check(ctx, tr); err != nil {
+	if err := t.h2Check(ctx); err != nil {
 		return nil, nil, err
 	}
 	conns := make([]*h2Conn, t.cfg.Conns)
