@@ -59,6 +59,26 @@ func TestDynoPoolReuse(t *testing.T) {
 	assert.Equal(t, 1, d.accepted(), "8 sequential requests from 8 client connections must reuse one dyno connection")
 }
 
+// TestDynoPoolReuseForNonReplayable: a request that cannot be sent again
+// (a POST) checks the pooled connection before using it; a connection idle
+// past its last read deadline (watchDelay, 20 ms) passes that check and is
+// reused, not replaced by a new one.
+func TestDynoPoolReuseForNonReplayable(t *testing.T) {
+	t.Parallel()
+	d := okDyno(t, "pooled")
+	tr := startRouter(t, oneApp("", d.addr()))
+	post := "POST /f HTTP/1.1\r\nHost: shop.test\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbody"
+	for i := range 3 {
+		resp, body := tr.roundTrip(t, post, "POST")
+		require.Equal(t, 200, resp.StatusCode, "request %d", i)
+		require.Equal(t, "pooled", body, "request %d", i)
+		tr.lines.wait(t, i)
+		tr.dyWaitIdleConns(t, d.addr(), 1)
+		time.Sleep(3 * watchDelay) // past the pooled connection's read deadline
+	}
+	assert.Equal(t, 1, d.accepted(), "3 POSTs must reuse one live pooled dyno connection")
+}
+
 // TestDynoPoolDisableKeepalive: with http-disable-keepalive-to-dyno each
 // request gets a new dyno connection and the dyno sees Connection: close.
 func TestDynoPoolDisableKeepalive(t *testing.T) {

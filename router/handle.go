@@ -1,6 +1,7 @@
 package router
 
 import (
+	"encoding/binary"
 	"strconv"
 	"time"
 
@@ -50,6 +51,13 @@ func (cc *clientConn) handle(sp *space, start time.Time) bool {
 	if len(a.up) == 0 {
 		return cc.refuse(503, errcodes.AppCrashed, a.pages.errorPage(), start)
 	}
+	return cc.admit(sp, a, start)
+}
+
+// admit counts the request in flight for its app while it is proxied, or
+// refuses it when the app has too many (SPEC.md 4.4). It is apart from
+// handle so its defers stay cheap (open-coded).
+func (cc *clientConn) admit(sp *space, a *app, start time.Time) bool {
 	n := a.inflight.Add(1)
 	defer a.inflight.Add(-1)
 	a.m.inFlight.Inc()
@@ -142,7 +150,7 @@ func (cc *clientConn) buildXFF() {
 	x := cc.xff[:0]
 	for i := range cc.req.Fields {
 		f := &cc.req.Fields[i]
-		if len(f.Value) > 0 && h1.EqualFold(f.Name, "x-forwarded-for") {
+		if len(f.Value) > 0 && f.Known == h1.KnownXForwardedFor {
 			x = append(x, f.Value...)
 			x = append(x, ", "...)
 		}
@@ -155,7 +163,7 @@ func (cc *clientConn) buildXFF() {
 func (cc *clientConn) buildRequestID(req *h1.Request) {
 	for i := range req.Fields {
 		f := &req.Fields[i]
-		if h1.EqualFold(f.Name, "x-request-id") {
+		if f.Known == h1.KnownXRequestID {
 			if validRequestID(f.Value) {
 				cc.rid = append(cc.rid[:0], f.Value...)
 				return
@@ -163,7 +171,7 @@ func (cc *clientConn) buildRequestID(req *h1.Request) {
 			break
 		}
 	}
-	cc.rid = appendUUID(cc.rid[:0], cc.rng)
+	cc.rid = appendUUID(cc.rid[:0], cc.rng.Uint64(), cc.rng.Uint64())
 }
 
 func validRequestID(v []byte) bool {
@@ -180,22 +188,37 @@ func validRequestID(v []byte) bool {
 	return true
 }
 
-// appendUUID appends a random lower-case UUID v4 (RFC 9562).
-func appendUUID(dst []byte, rng interface{ Uint64() uint64 }) []byte {
-	var u [16]byte
-	a, b := rng.Uint64(), rng.Uint64()
-	for i := 0; i < 8; i++ {
-		u[i] = byte(a >> (8 * i))
-		u[8+i] = byte(b >> (8 * i))
-	}
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	const hex = "0123456789abcdef"
-	for i, c := range u {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			dst = append(dst, '-')
-		}
-		dst = append(dst, hex[c>>4], hex[c&0xf])
-	}
-	return dst
+// appendUUID appends a lower-case UUID v4 (RFC 9562) made of the random
+// bits of a and b: a's bytes (least significant first) are the first
+// eight of the UUID, b's the last eight.
+func appendUUID(dst []byte, a, b uint64) []byte {
+	a = a&^(0xf0<<48) | 0x40<<48 // byte 6: version 4
+	b = b&^0xc0 | 0x80           // byte 8: variant 10
+	var s [36]byte
+	le := binary.LittleEndian
+	le.PutUint64(s[0:], hex4(uint32(a)))
+	h := hex4(uint32(a >> 32))
+	le.PutUint32(s[9:], uint32(h))
+	le.PutUint32(s[14:], uint32(h>>32))
+	h = hex4(uint32(b))
+	le.PutUint32(s[19:], uint32(h))
+	le.PutUint32(s[24:], uint32(h>>32))
+	le.PutUint64(s[28:], hex4(uint32(b>>32)))
+	s[8], s[13], s[18], s[23] = '-', '-', '-', '-'
+	return append(dst, s[:]...)
+}
+
+// hex4 returns the lower-case hex text of the four bytes of x, least
+// significant byte first, as eight bytes in little-endian order. It works
+// on all nibbles at once: no loop, no table.
+func hex4(x uint32) uint64 {
+	v := uint64(x)
+	v = (v | v<<16) & 0x0000ffff0000ffff
+	v = (v | v<<8) & 0x00ff00ff00ff00ff // one input byte per 16-bit lane
+	// Each lane's high nibble goes to its low byte, low nibble to its high
+	// byte: every byte now holds one nibble, in text order.
+	v = v>>4&0x000f000f000f000f | (v&0x000f000f000f000f)<<8
+	// A nibble n becomes '0'+n, and 'a'-'0'-10 more when n > 9 (n+6 then
+	// carries into bit 4). No byte carries into the next.
+	return v + 0x3030303030303030 + (v+0x0606060606060606)>>4&0x0101010101010101*0x27
 }

@@ -20,12 +20,13 @@ type dynoConn struct {
 	pool   *pool
 	idleAt time.Time // when it was put back in the pool
 	reused bool      // it served a request before this one
+	rdl    readDeadline
 	rc     syscall.RawConn
 	// peek results, written by peekFn (a method value made once, so the
 	// liveness check does not allocate a closure per request).
 	peekN   int
 	peekErr error
-	peekFn  func(fd uintptr) bool
+	peekFn  func(fd uintptr)
 	peekBuf [1]byte
 }
 
@@ -188,7 +189,7 @@ func (dc *dynoConn) alive() bool {
 		return true
 	}
 	dc.peekN, dc.peekErr = 0, nil
-	if err := dc.rc.Read(dc.peekFn); err != nil {
+	if err := dc.rc.Control(dc.peekFn); err != nil {
 		return false
 	}
 	return dc.peekN < 0 && errors.Is(dc.peekErr, syscall.EAGAIN)
@@ -202,17 +203,19 @@ func (dc *dynoConn) hasInput() bool {
 		return false
 	}
 	dc.peekN, dc.peekErr = 0, nil
-	if err := dc.rc.Read(dc.peekFn); err != nil {
+	if err := dc.rc.Control(dc.peekFn); err != nil {
 		return false
 	}
 	return dc.peekN >= 0
 }
 
-func (dc *dynoConn) peek(fd uintptr) bool {
+// peek is a non-blocking MSG_PEEK of one byte, run through RawConn.Control:
+// unlike RawConn.Read, Control does not fail once the connection's read
+// deadline has passed, which an idle pooled connection's always has.
+func (dc *dynoConn) peek(fd uintptr) {
 	n, _, err := syscall.Recvfrom(int(fd), dc.peekBuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 	dc.peekN, dc.peekErr = n, err
 	if err != nil {
 		dc.peekN = -1
 	}
-	return true
 }

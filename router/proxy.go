@@ -22,8 +22,10 @@ func (cc *clientConn) proxy(sp *space, a *app, start time.Time) bool {
 	l := &cc.line
 	var tried [maxTries]*dyno
 	var again *dyno // the dyno whose pooled connection proved dead
-	for try := 0; ; {
-		now := time.Now()
+	// The first try comes microseconds after the request arrived: its time
+	// stands for now in the skip and pool idle checks.
+	now := start
+	for try := 0; ; now = time.Now() {
 		d := again
 		if d == nil {
 			d = pickDyno(a.up, tried[:try], cc.rng, now.UnixNano())
@@ -38,8 +40,9 @@ func (cc *clientConn) proxy(sp *space, a *app, start time.Time) bool {
 			l.Connect = 0
 		} else {
 			var err error
+			dialStart := time.Now()
 			dc, err = d.pool.dial(cc.rt.stopCtx, a.to.Connect, dynoReadBuf)
-			l.Connect = time.Since(now)
+			l.Connect = time.Since(dialStart)
 			if err != nil {
 				d.skipUntil.Store(time.Now().Add(dynoSkip).UnixNano())
 				tried[try] = d
@@ -149,7 +152,12 @@ func (cc *clientConn) exchange(sp *space, a *app, dc *dynoConn, start time.Time)
 	keepDyno := false
 	defer func() {
 		if keepDyno {
-			dc.pool.put(dc, time.Now())
+			// The line's time, when written, was taken as the response ended.
+			t := cc.line.Time
+			if t.IsZero() {
+				t = time.Now()
+			}
+			dc.pool.put(dc, t)
 		} else {
 			dc.pool.discard(dc)
 		}
@@ -234,17 +242,13 @@ func (cc *clientConn) appendDynoHead(b []byte, a *app, start time.Time) []byte {
 		b = append(b, cc.sni...)
 		b = append(b, '\r', '\n')
 	}
-	b = appendForwardFields(b, req.Fields, replacedRequestField, cc.via)
+	b = appendForwardFields(b, req.Fields, true, cc.via)
 	b = append(b, "X-Request-Id: "...)
 	b = append(b, cc.rid...)
 	b = append(b, "\r\nX-Forwarded-For: "...)
 	b = append(b, cc.xff...)
-	b = append(b, "\r\nX-Forwarded-Proto: "...)
-	b = append(b, cc.li.proto...)
-	b = append(b, "\r\nX-Forwarded-Port: "...)
-	b = append(b, cc.li.port...)
-	b = append(b, "\r\nX-Request-Start: "...)
-	b = strconv.AppendInt(b, start.UnixMilli(), 10)
+	b = append(b, cc.li.fwd...) // X-Forwarded-Proto, X-Forwarded-Port, X-Request-Start
+	b = cc.appendStartMillis(b, start.UnixMilli())
 	b = append(b, "\r\n"...)
 	switch {
 	case req.Chunked:
@@ -266,26 +270,58 @@ func (cc *clientConn) appendDynoHead(b []byte, a *app, start time.Time) []byte {
 	return append(b, '\r', '\n')
 }
 
+// appendStartMillis appends ms in decimal. The digits above the last
+// three change once a second: the connection keeps them, so most requests
+// format three digits only.
+func (cc *clientConn) appendStartMillis(b []byte, ms int64) []byte {
+	sec, frac := ms/1000, ms%1000
+	if sec <= 0 {
+		return strconv.AppendInt(b, ms, 10)
+	}
+	if sec != cc.startSec {
+		cc.startSec = sec
+		cc.startSecText = strconv.AppendInt(cc.startSecText[:0], sec, 10)
+	}
+	b = append(b, cc.startSecText...)
+	return append(b, byte('0'+frac/100), byte('0'+frac/10%10), byte('0'+frac%10))
+}
+
 // The router's Via entries (SPEC.md 4.7): by the client's protocol.
 const (
 	via11 = "1.1 spacerouter"
 	via20 = "2.0 spacerouter"
 )
 
-// appendForwardFields appends the fields that pass through: not Hop, not
-// one skip names. Via is appended to the last Via field, or added.
-func appendForwardFields(b []byte, fields []h1.Field, skip func(name []byte) bool, via string) []byte {
+// appendForwardFields appends the fields that pass through: not Hop, and
+// on a request (replaced) not one the router sets itself. Via is appended
+// to the last Via field, or added. Runs of fields that go out exactly as
+// they came (h1.Field.Line) are copied at once.
+func appendForwardFields(b []byte, fields []h1.Field, replaced bool, via string) []byte {
 	lastVia := -1
 	for i := range fields {
-		if h1.EqualFold(fields[i].Name, "via") {
+		if fields[i].Known == h1.KnownVia {
 			lastVia = i
 		}
 	}
+	var run []byte // field lines not appended yet
 	for i := range fields {
 		f := &fields[i]
-		if f.Hop || (skip != nil && skip(f.Name)) {
+		if f.Hop || replaced && replacedRequestField(f.Known) {
 			continue
 		}
+		if f.Line != nil && i != lastVia {
+			// Lines of one head share its buffer: this one follows the run
+			// when the run ends where it starts.
+			if run != nil && cap(run)-len(run) == cap(f.Line) {
+				run = run[:len(run)+len(f.Line)]
+			} else {
+				b = append(b, run...)
+				run = f.Line
+			}
+			continue
+		}
+		b = append(b, run...)
+		run = nil
 		b = append(b, f.Name...)
 		b = append(b, ':', ' ')
 		b = append(b, f.Value...)
@@ -295,6 +331,7 @@ func appendForwardFields(b []byte, fields []h1.Field, skip func(name []byte) boo
 		}
 		b = append(b, '\r', '\n')
 	}
+	b = append(b, run...)
 	if lastVia < 0 {
 		b = append(b, "Via: "...)
 		b = append(b, via...)
@@ -303,17 +340,12 @@ func appendForwardFields(b []byte, fields []h1.Field, skip func(name []byte) boo
 	return b
 }
 
-// replacedRequestField reports the fields the router sets itself.
-func replacedRequestField(name []byte) bool {
-	switch len(name) {
-	case 12:
-		return h1.EqualFold(name, "x-request-id")
-	case 15:
-		return h1.EqualFold(name, "x-forwarded-for") || h1.EqualFold(name, "x-request-start")
-	case 16:
-		return h1.EqualFold(name, "x-forwarded-port")
-	case 17:
-		return h1.EqualFold(name, "x-forwarded-proto")
+// replacedRequestField reports the request fields the router sets itself
+// (SPEC.md 4.7).
+func replacedRequestField(k h1.Known) bool {
+	switch k {
+	case h1.KnownXRequestID, h1.KnownXForwardedFor, h1.KnownXRequestStart, h1.KnownXForwardedPort, h1.KnownXForwardedProto:
+		return true
 	}
 	return false
 }
@@ -441,7 +473,7 @@ func (cc *clientConn) clientGone(a *app, start, sendStart time.Time) bool {
 // 100-continue: a 100 (got), a final response (final), or nothing within
 // expectContinueWait (neither: the body is sent anyway).
 func (cc *clientConn) awaitContinue(sp *space, a *app, dc *dynoConn) (got, final bool, err error) {
-	dc.c.SetReadDeadline(time.Now().Add(min(expectContinueWait, a.to.Response)))
+	dc.rdl.set(dc.c, time.Now().Add(min(expectContinueWait, a.to.Response)))
 	err = dc.br.ReadResponse(&cc.resp, &sp.respLim)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		dc.br.ClearErr()
@@ -464,9 +496,14 @@ const watchDelay = 20 * time.Millisecond
 // awaitResponse reads the final response head (skipping or forwarding
 // 1xx) within the response timeout (H12).
 func (cc *clientConn) awaitResponse(sp *space, a *app, dc *dynoConn, sendStart time.Time) error {
-	deadline := time.Now().Add(a.to.Response)
-	first := time.Now().Add(min(watchDelay, a.to.Response))
-	dc.c.SetReadDeadline(first)
+	now := time.Now()
+	if a.to.Response > watchDelay {
+		// The first deadline only starts the watcher: one that fires a
+		// little late costs nothing, so a recent one is kept.
+		dc.rdl.extend(dc.c, now, watchDelay)
+	} else {
+		dc.rdl.set(dc.c, now.Add(a.to.Response))
+	}
 	var w *watcher
 	defer func() {
 		if w != nil {
@@ -475,10 +512,10 @@ func (cc *clientConn) awaitResponse(sp *space, a *app, dc *dynoConn, sendStart t
 	}()
 	for {
 		err := dc.br.ReadResponse(&cc.resp, &sp.respLim)
-		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) && w == nil && time.Now().Before(deadline) {
+		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) && w == nil && time.Since(now) < a.to.Response {
 			dc.br.ClearErr()
 			w = cc.watchClient(dc)
-			dc.c.SetReadDeadline(deadline)
+			dc.rdl.set(dc.c, now.Add(a.to.Response))
 			if w.gone.Load() {
 				return errClientGone
 			}

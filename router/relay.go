@@ -77,13 +77,15 @@ func (cc *clientConn) relay(sp *space, a *app, dc *dynoConn, start, sendStart ti
 		dc.br.Discard(len(body))
 		cc.rt.m.flushEnd.Inc()
 		_, err := cc.c.Write(b)
-		l.Service = time.Since(sendStart)
+		now := time.Now()
+		l.Service = now.Sub(sendStart)
 		if err != nil {
 			cc.clientGone(a, start, sendStart)
 			return false, true
 		}
 		cc.respStarted = true
 		l.Bytes = int64(len(body))
+		l.Time = now
 		cc.finishLine(start)
 		return !cc.closeAfter, kind != srcEOF
 	}
@@ -173,19 +175,18 @@ func (cc *clientConn) stream(sp *space, a *app, dc *dynoConn, kind int, outChunk
 		return false, false
 	}
 	for {
-		now := time.Now()
-		dl := lastByte.Add(a.to.Idle)
 		waiting := len(pend) > 0 || !headSent
-		if waiting && firstAt.Add(window).Before(dl) {
-			dl = firstAt.Add(window)
+		if flushAt := firstAt.Add(window); waiting && flushAt.Before(lastByte.Add(a.to.Idle)) {
+			dc.rdl.set(dc.c, flushAt) // the buffering window is exact
+		} else {
+			dc.rdl.extend(dc.c, lastByte, a.to.Idle) // H15 may fire a few ms late
 		}
-		dc.c.SetReadDeadline(dl)
 		if w.gone.Load() {
 			return gone()
 		}
 		n, err := src.Read(pend[len(pend):cap(pend)])
 		if n > 0 {
-			now = time.Now()
+			now := time.Now()
 			if len(pend) == 0 && headSent {
 				firstAt = now
 			}
@@ -250,7 +251,7 @@ func (cc *clientConn) appendRespHead(b []byte, body []byte, kind int, outChunked
 	resp := &cc.resp
 	minor := cc.req.Minor
 	b = h1.AppendStatusLine(b, minor, resp.Status, resp.Reason)
-	b = appendForwardFields(b, resp.Fields, nil, cc.via)
+	b = appendForwardFields(b, resp.Fields, false, cc.via)
 	hasBody := kind != srcNone
 	if hasBody && !resp.HasContentType && len(body) > 0 {
 		b = append(b, "Content-Type: "...)

@@ -298,13 +298,23 @@ func (r *Router) addListener(ln net.Listener, proto string) listenerInfo {
 	if ta, ok := ln.Addr().(*net.TCPAddr); ok {
 		port = strconv.AppendInt(nil, int64(ta.Port), 10)
 	}
-	return listenerInfo{proto: []byte(proto), port: port}
+	return newListenerInfo(proto, port)
 }
 
 // listenerInfo describes what a listener tells the dyno about itself.
 type listenerInfo struct {
-	proto []byte // X-Forwarded-Proto
-	port  []byte // X-Forwarded-Port
+	// fwd is the part of every dyno request head from the line end of
+	// X-Forwarded-For up to the value of X-Request-Start: the listener's
+	// X-Forwarded-Proto and X-Forwarded-Port, made once.
+	fwd []byte
+}
+
+func newListenerInfo(proto string, port []byte) listenerInfo {
+	fwd := append([]byte("\r\nX-Forwarded-Proto: "), proto...)
+	fwd = append(fwd, "\r\nX-Forwarded-Port: "...)
+	fwd = append(fwd, port...)
+	fwd = append(fwd, "\r\nX-Request-Start: "...)
+	return listenerInfo{fwd: fwd}
 }
 
 // acceptLoop accepts from ln until it is closed and hands each connection

@@ -43,6 +43,7 @@ type clientConn struct {
 	state atomic.Int32
 
 	cr   connReader
+	rdl  readDeadline // the client read deadline, set by this goroutine only
 	br   *h1.Reader
 	req  h1.Request
 	resp h1.Response
@@ -58,6 +59,11 @@ type clientConn struct {
 	chunk     h1.ChunkedReader
 	dynoLen   h1.LengthReader
 	dynoChunk h1.ChunkedReader
+
+	// startSec is the X-Request-Start value of the last request in whole
+	// seconds, and startSecText its digits (see appendStartMillis).
+	startSec     int64
+	startSecText []byte
 
 	// respStarted: some of the response reached the client.
 	respStarted bool
@@ -92,7 +98,7 @@ type connReader struct {
 
 func (r *connReader) Read(p []byte) (int, error) {
 	if r.mode == readActive {
-		r.cc.c.SetReadDeadline(time.Now().Add(r.timeout))
+		r.cc.rdl.extend(r.cc.c, time.Now(), r.timeout)
 	}
 	n, err := r.cc.c.Read(p)
 	if n > 0 && r.mode == readIdle {
@@ -101,6 +107,38 @@ func (r *connReader) Read(p []byte) (int, error) {
 		r.cc.state.CompareAndSwap(connIdle, connActive)
 	}
 	return n, err
+}
+
+// readDeadline remembers the read deadline a connection's owner last set,
+// so a deadline that would barely move is left in place: each set is a
+// runtime timer update, about 650 instructions, a large part of a small
+// request's CPU (golang/go#25729). Other goroutines may only set an
+// earlier deadline (to wake a read): then the remembered one is later than
+// the real one, which can only make a read end early, never late.
+type readDeadline struct {
+	at time.Time // zero: none
+}
+
+// maxDeadlineSlack bounds how late a reused deadline lets a timeout fire.
+// A few milliseconds on the router's second-scale timeouts are within the
+// scheduling noise of a loaded process; a deadline is never early.
+const maxDeadlineSlack = 4 * time.Millisecond
+
+// set sets the read deadline of c to t (zero: none).
+func (d *readDeadline) set(c net.Conn, t time.Time) {
+	d.at = t
+	c.SetReadDeadline(t)
+}
+
+// extend makes the read deadline of c timeout after now, or up to a slack
+// (at most maxDeadlineSlack and an eighth of timeout) later when the
+// current deadline is already there.
+func (d *readDeadline) extend(c net.Conn, now time.Time, timeout time.Duration) {
+	slack := min(maxDeadlineSlack, timeout/8)
+	if left := d.at.Sub(now); left >= timeout && left <= timeout+slack {
+		return // zero (no deadline) is long before now
+	}
+	d.set(c, now.Add(timeout+slack))
 }
 
 // Buffer sizes.
@@ -135,6 +173,8 @@ func newClientConn(rt *Router, c net.Conn, li listenerInfo) *clientConn {
 // closeIfIdle closes the connection when it waits between requests.
 func (cc *clientConn) closeIfIdle() {
 	if cc.state.CompareAndSwap(connIdle, connClosing) {
+		// Not through cc.rdl: this runs on another goroutine, and the
+		// connection ends once it is closing.
 		cc.c.SetReadDeadline(aLongTimeAgo)
 	}
 }
@@ -182,7 +222,7 @@ func (cc *clientConn) serveOne() (keep bool) {
 		cc.cr.mode = readActive
 	} else {
 		cc.cr.mode = readIdle
-		cc.c.SetReadDeadline(time.Now().Add(to.Keepalive))
+		cc.rdl.extend(cc.c, time.Now(), to.Keepalive)
 	}
 	cc.cr.timeout = to.Client
 	if cc.state.Load() == connClosing {
@@ -349,7 +389,9 @@ func (cc *clientConn) finishLine(start time.Time) {
 	default:
 		l.Protocol = logging.HTTP11
 	}
-	l.Time = time.Now()
+	if l.Time.IsZero() {
+		l.Time = time.Now()
+	}
 	cc.rt.lines.Load().Write(l)
 	am := cc.am
 	if am == nil {

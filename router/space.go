@@ -158,11 +158,12 @@ func normalizeHost(dst, host []byte) []byte {
 	if n := len(h); n > 0 && h[n-1] == '.' {
 		h = h[:n-1]
 	}
-	for _, c := range h {
+	n := len(dst)
+	dst = append(dst, h...)
+	for i, c := range dst[n:] {
 		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
+			dst[n+i] = c + 'a' - 'A'
 		}
-		dst = append(dst, c)
 	}
 	return dst
 }

@@ -33,7 +33,7 @@ func (cc *clientConn) tunnel(a *app, dc *dynoConn, start, sendStart time.Time) {
 	dc.br.Discard(early)
 	cc.out = b
 	cc.closeAfter = true
-	cc.c.SetReadDeadline(time.Time{})
+	cc.rdl.set(cc.c, time.Time{})
 	if _, err := cc.c.Write(b); err != nil {
 		cc.clientGone(a, start, sendStart)
 		return

@@ -19,7 +19,7 @@ type watcher struct {
 func (cc *clientConn) watchClient(dc *dynoConn) *watcher {
 	w := &watcher{cc: cc, done: make(chan struct{})}
 	cc.cr.mode = readWatch
-	cc.c.SetReadDeadline(time.Time{})
+	cc.rdl.set(cc.c, time.Time{})
 	go func() {
 		defer close(w.done)
 		n, err := cc.br.Fill(cc.br.Buffered() + clientReadBuf)
@@ -33,7 +33,7 @@ func (cc *clientConn) watchClient(dc *dynoConn) *watcher {
 
 // stop ends the watch and waits for its goroutine.
 func (w *watcher) stop() {
-	w.cc.c.SetReadDeadline(aLongTimeAgo)
+	w.cc.rdl.set(w.cc.c, aLongTimeAgo)
 	<-w.done
 	if err := w.cc.br.Err(); err != nil && isTimeout(err) {
 		w.cc.br.ClearErr()

@@ -2,6 +2,7 @@ package h1
 
 import (
 	"bytes"
+	"encoding/binary"
 	"io"
 )
 
@@ -29,47 +30,97 @@ type Field struct {
 	// Hop marks a field the router does not forward (hop-by-hop, framing,
 	// or one it replaces).
 	Hop bool
+	// Known says which of the names the router acts on this one is, so a
+	// name is compared once, when it is parsed.
+	Known Known
+	// Line is the whole field line as received, CRLF included, when it is
+	// exactly Name ": " Value CRLF; else nil. Lines of consecutive fields
+	// are adjacent in memory, so a run of them can be copied at once.
+	Line []byte
 }
 
 // readHead makes sure one whole message head is buffered and returns its
-// length from b.r (both line ends of the empty line included). Line limits
-// are checked while scanning, so an oversized head is refused as soon as
-// it is seen, without waiting for the rest.
-func (b *Reader) readHead(lim *Limits, cookieName string) (int, error) {
+// length n from b.r (both line ends of the empty line included) and the
+// length of its start line, line end included. Line limits are checked
+// while scanning, so an oversized head is refused as soon as it is seen,
+// without waiting for the rest. Each field line is parsed once whole, into
+// *fields; bad reports a malformed one (the fields end before it), which
+// the caller reports after the start line's own errors. On an error
+// *fields is empty. cookie is the field held to the cookie limit.
+func (b *Reader) readHead(lim *Limits, cookie Known, fields *[]Field) (n, first int, bad bool, err error) {
 	max := lim.maxBuffer()
+	fs := (*fields)[:0]
 	lineStart := 0 // offset from b.r of the line being scanned
 	scan := 0      // offset from b.r up to which no LF was found
 	nLines := 0
-	firstLen := 0 // length of the start line with its line end
+	data := b.buf[b.r:b.w]
 	for {
-		data := b.buf[b.r:b.w]
 		i := bytes.IndexByte(data[scan:], '\n')
 		if i < 0 {
 			scan = len(data)
 			// A CR at the end may be the first half of the line end (of
 			// the empty line, even), which is not the line's own.
 			ln := trimCR(data[lineStart:])
-			if err := checkLine(ln, len(ln), nLines, lineStart-firstLen, lim, cookieName); err != nil {
-				return 0, err
+			if err := checkLine(ln, len(ln), nLines, lineStart-first, lim, cookie); err != nil {
+				*fields = fs[:0]
+				return 0, 0, false, err
 			}
 			if _, err := b.Fill(max); err != nil {
+				*fields = fs[:0]
 				if err == errFull {
-					return 0, ErrHeaderTooLong
+					return 0, 0, false, ErrHeaderTooLong
 				}
-				return 0, err
+				return 0, 0, false, err
 			}
+			moved := b.buf[b.r:b.w]
+			if len(fs) > 0 && &moved[0] != &data[0] {
+				rebase(fs, data, moved)
+			}
+			data = moved
 			continue
 		}
 		end := scan + i // offset of the LF
 		ln := trimCR(data[lineStart:end])
-		if nLines > 0 && len(ln) == 0 {
-			return end + 1, nil
-		}
-		if err := checkLine(ln, end+1-lineStart, nLines, lineStart-firstLen, lim, cookieName); err != nil {
-			return 0, err
-		}
-		if nLines == 0 {
-			firstLen = end + 1
+		switch {
+		case nLines == 0:
+			if len(ln) > lim.StartLine {
+				*fields = fs[:0]
+				return 0, 0, false, ErrLineTooLong
+			}
+			first = end + 1
+		case len(ln) == 0:
+			*fields = fs
+			return end + 1, first, bad, nil
+		default:
+			colon := bytes.IndexByte(ln, ':')
+			k := KnownOther
+			if colon > 0 {
+				k = knownName(ln[:colon])
+			}
+			size, prev := end+1-lineStart, lineStart-first
+			limit := lim.Field
+			if colon >= 0 && k == cookie {
+				limit = lim.Cookie
+			}
+			// The usual line is within every limit; checkFieldLine finds
+			// which limit another one breaks, if any.
+			if nLines > lim.FieldCount || colon < 0 || colon > lim.FieldName || len(ln) > limit || prev+size > lim.HeadersSize {
+				if err := checkFieldLine(ln, colon, colon >= 0 && k == cookie, size, nLines, prev, lim); err != nil {
+					*fields = fs[:0]
+					return 0, 0, false, err
+				}
+			}
+			if !bad {
+				vs, ve, ok := parseFieldLine(ln, colon, k != KnownOther)
+				if ok {
+					f := Field{Name: ln[:colon], Value: ln[vs:ve], Known: k}
+					if vs == colon+2 && ln[colon+1] == ' ' && ve == len(ln) && len(ln) == end-1-lineStart {
+						f.Line = data[lineStart : end+1] // "Name: Value" CRLF, as written out
+					}
+					fs = append(fs, f)
+				}
+				bad = !ok
+			}
 		}
 		nLines++
 		lineStart = end + 1
@@ -77,19 +128,39 @@ func (b *Reader) readHead(lim *Limits, cookieName string) (int, error) {
 	}
 }
 
+// rebase points fields parsed from old at the same bytes in moved, where
+// Fill moved them. A field's slices were cut from old and reach to its
+// end, so their offset in old is what their capacity lacks.
+func rebase(fs []Field, old, moved []byte) {
+	for i := range fs {
+		f := &fs[i]
+		f.Name = rebased(f.Name, old, moved)
+		f.Value = rebased(f.Value, old, moved)
+		f.Line = rebased(f.Line, old, moved)
+	}
+}
+
+func rebased(s, old, moved []byte) []byte {
+	if s == nil {
+		return nil
+	}
+	off := cap(old) - cap(s)
+	return moved[off : off+len(s)]
+}
+
 // consumeHead reads one whole head (readHead) and consumes it; the
 // connection ending inside it is io.ErrUnexpectedEOF.
-func (b *Reader) consumeHead(lim *Limits, cookieName string) ([]byte, error) {
-	n, err := b.readHead(lim, cookieName)
+func (b *Reader) consumeHead(lim *Limits, cookie Known, fields *[]Field) (head []byte, first int, bad bool, err error) {
+	n, first, bad, err := b.readHead(lim, cookie, fields)
 	if err != nil {
 		if err == io.EOF {
-			return nil, io.ErrUnexpectedEOF
+			return nil, 0, false, io.ErrUnexpectedEOF
 		}
-		return nil, err
+		return nil, 0, false, err
 	}
-	head := b.buf[b.r : b.r+n]
+	head = b.buf[b.r : b.r+n]
 	b.r += n
-	return head, nil
+	return head, first, bad, nil
 }
 
 // trimCR drops one CR at the end of ln.
@@ -101,14 +172,10 @@ func trimCR(ln []byte) []byte {
 }
 
 // checkLine applies the size limits to line idx (0: the start line), whose
-// end may not have arrived yet. ln is the line without its line end; size
-// is what it adds to HeadersSize so far (its line end included once it
-// came), prev what the field lines before it added.
-//
-// A line over its own limit and over HeadersSize gets the error of the
-// limit a byte-by-byte read passes first, so the answer does not depend on
-// where the reads from the connection happened to end.
-func checkLine(ln []byte, size, idx, prev int, lim *Limits, cookieName string) error {
+// end has not arrived yet. ln is the line without its line end; size is
+// what it adds to HeadersSize so far, prev what the field lines before it
+// added.
+func checkLine(ln []byte, size, idx, prev int, lim *Limits, cookie Known) error {
 	if idx == 0 {
 		if len(ln) > lim.StartLine {
 			return ErrLineTooLong
@@ -118,10 +185,22 @@ func checkLine(ln []byte, size, idx, prev int, lim *Limits, cookieName string) e
 	if len(ln) == 0 {
 		return nil // the empty line that ends the head, still arriving
 	}
+	colon := bytes.IndexByte(ln, ':')
+	return checkFieldLine(ln, colon, colon >= 0 && knownName(ln[:colon]) == cookie, size, idx, prev, lim)
+}
+
+// checkFieldLine applies the count, name, field, cookie and total limits
+// to field line idx, whole or not; colon is the index of its first colon
+// (-1: none yet), isCookie says the name is the cookie field's.
+//
+// A line over its own limit and over HeadersSize gets the error of the
+// limit a byte-by-byte read passes first, so the answer does not depend on
+// where the reads from the connection happened to end.
+func checkFieldLine(ln []byte, colon int, isCookie bool, size, idx, prev int, lim *Limits) error {
 	if idx > lim.FieldCount {
 		return ErrHeaderTooLong
 	}
-	err := checkField(ln, lim, cookieName)
+	err := checkField(ln, colon, isCookie, lim)
 	if prev+size <= lim.HeadersSize {
 		return err
 	}
@@ -133,8 +212,7 @@ func checkLine(ln []byte, size, idx, prev int, lim *Limits, cookieName string) e
 
 // checkField applies the name, field and cookie limits to a field line. A
 // line without a colon (yet) is held to the name limit only.
-func checkField(ln []byte, lim *Limits, cookieName string) error {
-	colon := bytes.IndexByte(ln, ':')
+func checkField(ln []byte, colon int, isCookie bool, lim *Limits) error {
 	if colon < 0 {
 		if len(ln) > lim.FieldName {
 			return ErrHeaderTooLong
@@ -144,7 +222,7 @@ func checkField(ln []byte, lim *Limits, cookieName string) error {
 	if colon > lim.FieldName {
 		return ErrHeaderTooLong
 	}
-	if EqualFold(ln[:colon], cookieName) {
+	if isCookie {
 		if len(ln) > lim.Cookie {
 			return ErrCookieTooLong
 		}
@@ -156,55 +234,62 @@ func checkField(ln []byte, lim *Limits, cookieName string) error {
 	return nil
 }
 
-// nextLine splits head at the first LF, dropping one CR before it.
-func nextLine(head []byte) (line, rest []byte) {
-	i := bytes.IndexByte(head, '\n')
-	if i < 0 {
-		return head, nil
+// parseField splits one field line into name and trimmed value; see
+// parseFieldLine.
+func parseField(ln []byte) (Field, bool) {
+	colon := bytes.IndexByte(ln, ':')
+	vs, ve, ok := parseFieldLine(ln, colon, false)
+	if !ok {
+		return Field{}, false
 	}
-	return trimCR(head[:i]), head[i+1:]
+	return Field{Name: ln[:colon], Value: ln[vs:ve]}, true
 }
 
-// appendFields parses the field lines of a head (after its start line) up
-// to the empty line and appends them to dst; false for a malformed one.
-func appendFields(dst []Field, rest []byte) ([]Field, bool) {
-	for len(rest) > 0 {
-		var line []byte
-		line, rest = nextLine(rest)
-		if len(line) == 0 {
-			break
-		}
-		f, ok := parseField(line)
-		if !ok {
-			return dst, false
-		}
-		dst = append(dst, f)
-	}
-	return dst, true
-}
-
-// parseField splits one field line into name and trimmed value, enforcing
+// parseFieldLine checks one field line whose first colon is at colon (-1:
+// none) and returns where its trimmed value starts and ends. It enforces
 // RFC 9110/9112 syntax: a token name directly followed by a colon, and a
 // value without NUL, bare CR or other control bytes (HTAB allowed).
-func parseField(ln []byte) (Field, bool) {
+// known says the name is a known one, hence a token.
+func parseFieldLine(ln []byte, colon int, known bool) (vs, ve int, ok bool) {
 	if len(ln) == 0 || ln[0] == ' ' || ln[0] == '\t' {
-		return Field{}, false // obs-fold or empty
+		return 0, 0, false // obs-fold or empty
 	}
-	colon := bytes.IndexByte(ln, ':')
-	if colon <= 0 {
-		return Field{}, false
+	if colon <= 0 || !known && !isToken(ln[:colon]) {
+		return 0, 0, false
 	}
-	name := ln[:colon]
-	if !isToken(name) {
-		return Field{}, false
+	vs, ve = colon+1, len(ln)
+	for vs < ve && (ln[vs] == ' ' || ln[vs] == '\t') {
+		vs++
 	}
-	v := trimOWS(ln[colon+1:])
+	for ve > vs && (ln[ve-1] == ' ' || ln[ve-1] == '\t') {
+		ve--
+	}
+	return vs, ve, validValue(ln[vs:ve])
+}
+
+// validValue reports whether v holds no control byte but HTAB, and no DEL.
+// It checks eight bytes at a time: a word with a byte below 0x20 or a DEL
+// (exactly those words, HTAB included) is checked byte by byte.
+func validValue(v []byte) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for len(v) >= 8 {
+		x := binary.LittleEndian.Uint64(v)
+		del := x ^ 0x7f*ones
+		if ((x-0x20*ones)&^x|(del-ones)&^del)&highs != 0 && !validBytes(v[:8]) {
+			return false
+		}
+		v = v[8:]
+	}
+	return validBytes(v)
+}
+
+func validBytes(v []byte) bool {
 	for _, c := range v {
 		if c < ' ' && c != '\t' || c == 0x7f {
-			return Field{}, false
+			return false
 		}
 	}
-	return Field{Name: name, Value: v}, true
+	return true
 }
 
 func trimOWS(v []byte) []byte {

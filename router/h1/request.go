@@ -45,9 +45,6 @@ func (r *Request) reset() {
 	*r = Request{Fields: fields, connTokens: tokens, ContentLength: -1}
 }
 
-// cookieName and setCookieName are the fields held to the cookie limit.
-const cookieName = "cookie"
-
 // maxLeadingEmpty bounds the empty lines skipped before a request line
 // (RFC 9112 section 2.2 allows ignoring at least one).
 const maxLeadingEmpty = 8
@@ -63,17 +60,16 @@ func (b *Reader) ReadRequest(r *Request, lim *Limits) error {
 	if err := b.skipEmptyLines(); err != nil {
 		return err
 	}
-	head, err := b.consumeHead(lim, cookieName)
+	head, first, bad, err := b.consumeHead(lim, KnownCookie, &r.Fields)
 	if err != nil {
 		return err
 	}
 	r.HeadLen = len(head)
-	line, rest := nextLine(head)
-	if err := parseRequestLine(r, line, lim); err != nil {
+	if err := parseRequestLine(r, trimCR(head[:first-1]), lim); err != nil {
+		r.Fields = r.Fields[:0]
 		return err
 	}
-	var ok bool
-	if r.Fields, ok = appendFields(r.Fields, rest); !ok {
+	if bad {
 		return ErrMalformed
 	}
 	return r.interpret()
@@ -160,8 +156,8 @@ func (r *Request) interpret() error {
 	connUpgrade, hasUpgrade := false, false
 	for i := range r.Fields {
 		f := &r.Fields[i]
-		switch {
-		case EqualFold(f.Name, "content-length"):
+		switch f.Known {
+		case KnownContentLength:
 			nCL++
 			n, ok := parseLength(f.Value)
 			if !ok {
@@ -169,23 +165,23 @@ func (r *Request) interpret() error {
 			}
 			r.ContentLength = n
 			f.Hop = true
-		case EqualFold(f.Name, "transfer-encoding"):
+		case KnownTransferEncoding:
 			nTE++
 			if !EqualFold(f.Value, "chunked") {
 				return ErrMalformed
 			}
 			f.Hop = true
-		case EqualFold(f.Name, "host"):
+		case KnownHost:
 			nHost++
 			r.Host, r.HasHost = f.Value, true
-		case EqualFold(f.Name, "expect"):
+		case KnownExpect:
 			if EqualFold(f.Value, "100-continue") {
 				r.Expect100 = true
 			} else {
 				unsupportedExpect = true
 			}
 			f.Hop = true
-		case EqualFold(f.Name, "connection"):
+		case KnownConnection:
 			f.Hop = true
 			ok, closeTok, kaTok, upTok := r.connectionTokens(f.Value)
 			if !ok {
@@ -194,7 +190,7 @@ func (r *Request) interpret() error {
 			r.Close = r.Close || closeTok
 			keepAlive = keepAlive || kaTok
 			connUpgrade = connUpgrade || upTok
-		case EqualFold(f.Name, "upgrade"):
+		case KnownUpgrade:
 			hasUpgrade = true
 		}
 	}
@@ -260,8 +256,10 @@ func (r *Request) markHop() {
 		if f.Hop {
 			continue
 		}
-		named := r.namedInConnection(f.Name) && !EqualFold(f.Name, "host")
-		if isHopName(f.Name) || (!r.Upgrade && EqualFold(f.Name, "upgrade")) || named {
+		switch {
+		case hopKnown(f.Known), f.Known == KnownUpgrade && !r.Upgrade:
+			f.Hop = true
+		case f.Known != KnownHost && len(r.connTokens) > 0 && r.namedInConnection(f.Name):
 			f.Hop = true
 		}
 	}
@@ -278,19 +276,7 @@ func (r *Request) namedInConnection(name []byte) bool {
 
 // isHopName reports the fixed hop-by-hop names other than Connection,
 // Upgrade and the framing fields, which callers handle themselves.
-func isHopName(name []byte) bool {
-	switch len(name) {
-	case 2:
-		return EqualFold(name, "te")
-	case 7:
-		return EqualFold(name, "trailer")
-	case 10:
-		return EqualFold(name, "keep-alive")
-	case 16:
-		return EqualFold(name, "proxy-connection")
-	}
-	return false
-}
+func isHopName(name []byte) bool { return hopKnown(knownName(name)) }
 
 // parseLength parses a Content-Length value: 1*DIGIT, at most 18 digits.
 func parseLength(v []byte) (int64, bool) {

@@ -36,8 +36,6 @@ func (r *Response) reset() {
 	*r = Response{Fields: fields, connTokens: tokens, ContentLength: -1}
 }
 
-const setCookieName = "set-cookie"
-
 // ReadResponse reads one response head from b into r; the body stays in b.
 // It returns ErrEmpty when the connection ended before any byte,
 // io.ErrUnexpectedEOF when it ended inside the head, and the package's
@@ -52,17 +50,16 @@ func (b *Reader) ReadResponse(r *Response, lim *Limits) error {
 			return err
 		}
 	}
-	head, err := b.consumeHead(lim, setCookieName)
+	head, first, bad, err := b.consumeHead(lim, KnownSetCookie, &r.Fields)
 	if err != nil {
 		return err
 	}
 	r.HeadLen = len(head)
-	line, rest := nextLine(head)
-	if !parseStatusLine(r, line) {
+	if !parseStatusLine(r, trimCR(head[:first-1])) {
+		r.Fields = r.Fields[:0]
 		return ErrMalformed
 	}
-	var ok bool
-	if r.Fields, ok = appendFields(r.Fields, rest); !ok {
+	if bad {
 		return ErrMalformed
 	}
 	return r.interpret()
@@ -114,8 +111,8 @@ func (r *Response) interpret() error {
 	keepAlive := false
 	for i := range r.Fields {
 		f := &r.Fields[i]
-		switch {
-		case EqualFold(f.Name, "content-length"):
+		switch f.Known {
+		case KnownContentLength:
 			n, ok := parseLength(f.Value)
 			if !ok || (r.ContentLength >= 0 && r.ContentLength != n) {
 				return ErrMalformed
@@ -123,13 +120,13 @@ func (r *Response) interpret() error {
 			r.ContentLength = n
 			nCL++
 			f.Hop = true
-		case EqualFold(f.Name, "transfer-encoding"):
+		case KnownTransferEncoding:
 			nTE++
 			if !EqualFold(f.Value, "chunked") {
 				return ErrMalformed
 			}
 			f.Hop = true
-		case EqualFold(f.Name, "connection"):
+		case KnownConnection:
 			f.Hop = true
 			for v := f.Value; len(v) > 0; {
 				var tok []byte
@@ -150,7 +147,7 @@ func (r *Response) interpret() error {
 					r.connTokens = append(r.connTokens, tok)
 				}
 			}
-		case EqualFold(f.Name, "content-type"):
+		case KnownContentType:
 			r.ContentType, r.HasContentType = f.Value, true
 		}
 	}
@@ -172,7 +169,10 @@ func (r *Response) interpret() error {
 		if f.Hop {
 			continue
 		}
-		if isHopName(f.Name) || (r.Status != 101 && EqualFold(f.Name, "upgrade")) || r.namedInConnection(f.Name) {
+		switch {
+		case hopKnown(f.Known), f.Known == KnownUpgrade && r.Status != 101:
+			f.Hop = true
+		case len(r.connTokens) > 0 && r.namedInConnection(f.Name):
 			f.Hop = true
 		}
 	}

@@ -18,8 +18,13 @@ func AppendStatusLine(dst []byte, minor int, status int, reason []byte) []byte {
 	} else {
 		dst = append(dst, "HTTP/1.1 "...)
 	}
-	dst = strconv.AppendInt(dst, int64(status), 10)
-	dst = append(dst, ' ')
+	if 100 <= status && status <= 999 {
+		// Every status the router writes: three digits without strconv.
+		dst = append(dst, byte('0'+status/100), byte('0'+status/10%10), byte('0'+status%10), ' ')
+	} else {
+		dst = strconv.AppendInt(dst, int64(status), 10)
+		dst = append(dst, ' ')
+	}
 	if len(reason) == 0 {
 		dst = append(dst, StatusText(status)...)
 	} else {
