@@ -6,6 +6,11 @@
 #
 #   scripts/bench-peers.sh                       # the full run (~25 min)
 #   ROUNDS=1 DURATION=3 scripts/bench-peers.sh   # a quick look
+#   SUMMARY=DIR/summary.md ROUTER_VERSION=abc123 scripts/bench-peers.sh
+#                                                # rewrite the file from a finished run
+#
+# scripts/bench-peers-notes.md (where spacerouter stands against its goals,
+# with the profile that says why) goes between the header and the tables.
 #
 # peerbench's knobs pass through (see ../shared/peerbench/README.md). Needs
 # the Debian packages nginx haproxy caddy wrk nghttp2-client.
@@ -15,12 +20,16 @@ export ROUNDS="${ROUNDS:-3}" DURATION="${DURATION:-5}" WARMUP="${WARMUP:-1}"
 export OUTDIR="${OUTDIR:-$(mktemp -d)}"
 out="${BENCHMARKS_FILE:-$root/BENCHMARKS.md}"
 cmd="ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP${SCENARIOS:+ SCENARIOS=\"$SCENARIOS\"} scripts/bench-peers.sh"
-"$root/scripts/peerbench.sh"
+summary="${SUMMARY:-}"
+if [[ -z "$summary" ]]; then
+	"$root/scripts/peerbench.sh"
+	summary="$OUTDIR/summary.md"
+fi
 {
 	echo "# spacerouter next to its peers"
 	echo
 	echo "Produced by \`$cmd\` (it wraps \`../shared/peerbench\` through"
-	echo "\`scripts/peerbench.sh\`; re-run it to refresh this file). spacerouter version: $(git -C "$root" describe --always --dirty)."
+	echo "\`scripts/peerbench.sh\`; re-run it to refresh this file). spacerouter version: ${ROUTER_VERSION:-$(git -C "$root" describe --always --dirty)}."
 	echo
 	echo "How to read it: the proxy under test has one core to itself; the load generator and the"
 	echo "backend share the other. Compare **µs of proxy CPU per request** and **req/s per proxy"
@@ -29,8 +38,15 @@ cmd="ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP${SCENARIOS:+ SCENARIOS=\"$
 	echo "on \`localhost\` (features omitted: the salesforce profile) with the access log where"
 	echo "peerbench points it; \`limits.concurrency_per_dyno\` is raised so 256 connections to one"
 	echo "dyno are not answered with H11. peerbench's OpenSSL check connects without SNI, which the"
-	echo "router refuses by design, so its row there reads (NONE)."
+	echo "router refuses by design, so its row there reads (NONE). The peers write one access-log"
+	echo "line per request with one \`write(2)\` each; spacerouter writes its router lines in batches"
+	echo "(one \`write(2)\` per round of the Go scheduler under load; README, *The router line*), so"
+	echo "the \`http-nolog\` rows compare the proxying alone."
 	echo
-	sed 's/^# peerbench run .*/## The run/' "$OUTDIR/summary.md"
+	if [[ -f "$root/scripts/bench-peers-notes.md" ]]; then
+		cat "$root/scripts/bench-peers-notes.md"
+		echo
+	fi
+	sed 's/^# peerbench run .*/## The run/' "$summary"
 } >"$out"
 echo "wrote $out"
