@@ -34,6 +34,9 @@ type metrics struct {
 
 	flushSize, flushWindow, flushEnd prometheus.Counter
 	idleDyno, activeDyno             prometheus.Gauge
+	// strayBytes counts dyno connections closed for bytes sent after a
+	// response ended (SPEC.md 4.6).
+	strayBytes prometheus.Counter
 
 	// mu guards apps, the per-app children resolved once.
 	mu   sync.Mutex
@@ -87,8 +90,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Help: "Response bytes sent to clients, by what made the router send them (size, window, end)."}, []string{"reason"})
 	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spacerouter_config_reloads_total",
 		Help: "Config reloads, by result (ok, error)."}, []string{"result"})
+	m.strayBytes = prometheus.NewCounter(prometheus.CounterOpts{Name: "spacerouter_dyno_stray_bytes_total",
+		Help: "Dyno connections closed, not reused, because the dyno sent bytes after a response ended."})
 	reg.MustRegister(m.requests, m.routerErrors, m.connectTime, m.serviceTime, m.inFlight, m.clientConns,
-		m.dynoConns, m.handshakes, m.hsFailures, m.flushes, m.reloads)
+		m.dynoConns, m.handshakes, m.hsFailures, m.flushes, m.reloads, m.strayBytes)
 	m.flushSize = m.flushes.WithLabelValues("size")
 	m.flushWindow = m.flushes.WithLabelValues("window")
 	m.flushEnd = m.flushes.WithLabelValues("end")

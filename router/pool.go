@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -20,8 +21,11 @@ type dynoConn struct {
 	pool   *pool
 	idleAt time.Time // when it was put back in the pool
 	reused bool      // it served a request before this one
-	rdl    readDeadline
-	rc     syscall.RawConn
+	// keepFor is how long the dyno said it keeps the connection open when
+	// idle (its Keep-Alive: timeout=N, less a margin); 0: not said.
+	keepFor time.Duration
+	rdl     readDeadline
+	rc      syscall.RawConn
 	// peek results, written by peekFn (a method value made once, so the
 	// liveness check does not allocate a closure per request).
 	peekN   int
@@ -38,6 +42,14 @@ type pool struct {
 	idleG, activeG prometheus.Gauge
 	// dialer connects to addr; nil means net.Dialer (the system resolver).
 	dialer func(ctx context.Context, network, addr string) (net.Conn, error)
+	// stray is told of connections closed because the dyno sent bytes
+	// nobody asked for (after a response ended): the count since it was
+	// last told, at most once per strayLogEvery; nil: not told.
+	stray func(addr string, n int64)
+	// strayN counts them; strayAt is when stray was last told (UnixNano).
+	strayN, strayAt atomic.Int64
+	// strayTotal counts every one (a metric); nil: not counted.
+	strayTotal prometheus.Counter
 	// mu guards idle and closed.
 	mu     sync.Mutex
 	idle   []*dynoConn // LIFO: the most recently used is reused first
@@ -51,13 +63,14 @@ func newPool(addr string, idle, active prometheus.Gauge) *pool {
 	return &pool{addr: addr, idleG: idle, activeG: active}
 }
 
-// get returns a live idle connection, or nil when there is none. Idle
-// connections older than maxIdle, or found closed, are dropped in silence
-// (SPEC.md 4.6: a dead pooled connection is replaced without a trace).
-// With peek false the liveness probe (one syscall) is left to the caller's
-// retry: a request that can be sent again on a fresh connection when the
-// pooled one turns out dead before any response byte.
-func (p *pool) get(now time.Time, maxIdle time.Duration, peek bool) *dynoConn {
+// get returns a live idle connection, or nil when there is none. Every
+// connection is checked before reuse (SPEC.md 4.6): one idle past
+// maxIdle or past the dyno's own keep-alive timeout, or on which anything
+// arrived since its last response ended (bytes, EOF, a reset), is closed,
+// never read as the next response. Stray bytes are reported: a dyno that
+// sends them (a body longer than its Content-Length, a body after a 204 or
+// a HEAD's head) would otherwise desync the connection for the next client.
+func (p *pool) get(now time.Time, maxIdle time.Duration) *dynoConn {
 	for {
 		p.mu.Lock()
 		n := len(p.idle)
@@ -70,18 +83,47 @@ func (p *pool) get(now time.Time, maxIdle time.Duration, peek bool) *dynoConn {
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
 		p.idleG.Dec()
-		if now.Sub(dc.idleAt) < maxIdle && dc.br.Buffered() == 0 && (!peek || dc.alive()) {
-			dc.reused = true
-			p.activeG.Inc()
-			return dc
+		if idle := now.Sub(dc.idleAt); idle < maxIdle && (dc.keepFor == 0 || idle < dc.keepFor) {
+			switch dc.check() {
+			case connQuiet:
+				dc.reused = true
+				p.activeG.Inc()
+				return dc
+			case connStray:
+				p.reportStray()
+			}
 		}
 		dc.c.Close()
 	}
 }
 
-// put returns dc, which served a request, to the pool.
+// strayLogEvery bounds how often one dyno address's stray bytes are
+// logged: a dyno that does it on every response must not flood the log.
+const strayLogEvery = 10 * time.Second
+
+func (p *pool) reportStray() {
+	if p.strayTotal != nil {
+		p.strayTotal.Inc()
+	}
+	n := p.strayN.Add(1)
+	now := time.Now().UnixNano()
+	last := p.strayAt.Load()
+	if p.stray == nil || last != 0 && now-last < int64(strayLogEvery) || !p.strayAt.CompareAndSwap(last, now) {
+		return
+	}
+	p.strayN.Add(-n)
+	p.stray(p.addr, n)
+}
+
+// put returns dc, which served a request, to the pool. Bytes already read
+// past the end of the response poison it: it is closed and reported.
 func (p *pool) put(dc *dynoConn, now time.Time) {
 	p.activeG.Dec()
+	if dc.br.Buffered() > 0 {
+		dc.c.Close()
+		p.reportStray()
+		return
+	}
 	dc.idleAt = now
 	p.mu.Lock()
 	if p.closed || len(p.idle) >= maxIdlePerDyno {
@@ -106,7 +148,7 @@ func (p *pool) sweep(now time.Time, maxIdle time.Duration) {
 	keep := p.idle[:0]
 	var drop []*dynoConn
 	for _, dc := range p.idle {
-		if now.Sub(dc.idleAt) >= maxIdle {
+		if idle := now.Sub(dc.idleAt); idle >= maxIdle || dc.keepFor > 0 && idle >= dc.keepFor {
 			drop = append(drop, dc)
 		} else {
 			keep = append(keep, dc)
@@ -178,21 +220,33 @@ func (p *pool) dial(ctx context.Context, timeout time.Duration, bufSize int) (*d
 	return dc, nil
 }
 
-// alive reports whether an idle connection is still open and silent: a
-// non-blocking MSG_PEEK finds EAGAIN. EOF, an error or unexpected bytes
-// (a dyno must not talk between responses) mean it is not reusable.
-func (dc *dynoConn) alive() bool {
+// What check found on an idle connection.
+const (
+	connQuiet = iota // open, nothing arrived: reusable
+	connEnded        // EOF, a reset or another error: the dyno closed it
+	connStray        // bytes arrived that no request asked for
+)
+
+// check looks at an idle connection before reuse with one non-blocking
+// MSG_PEEK: EAGAIN means open and silent.
+func (dc *dynoConn) check() int {
 	if dc.br.Buffered() > 0 {
-		return false
+		return connStray
 	}
 	if dc.rc == nil {
-		return true
+		return connQuiet
 	}
 	dc.peekN, dc.peekErr = 0, nil
 	if err := dc.rc.Control(dc.peekFn); err != nil {
-		return false
+		return connEnded
 	}
-	return dc.peekN < 0 && errors.Is(dc.peekErr, syscall.EAGAIN)
+	switch {
+	case dc.peekN > 0:
+		return connStray
+	case dc.peekN < 0 && errors.Is(dc.peekErr, syscall.EAGAIN):
+		return connQuiet
+	}
+	return connEnded
 }
 
 // hasInput reports whether bytes (or the close) from the dyno wait in the

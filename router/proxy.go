@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/spacerouter/spacerouter/errcodes"
@@ -33,7 +32,7 @@ func (cc *clientConn) proxy(sp *space, a *app, start time.Time) bool {
 		l.Dyno = d.name
 		var dc *dynoConn
 		if again == nil {
-			dc = d.pool.get(now, sp.cfg.Timeouts.DynoKeepalive, !cc.replayable())
+			dc = d.pool.get(now, sp.cfg.Timeouts.DynoKeepalive)
 		}
 		again = nil
 		if dc != nil {
@@ -61,6 +60,11 @@ func (cc *clientConn) proxy(sp *space, a *app, start time.Time) bool {
 		d.inflight.Add(1)
 		keep, retry := cc.exchange(sp, a, dc, start)
 		d.inflight.Add(-1)
+		if dynoFault(l.Code) {
+			// A dyno that fails at once must not attract the traffic its
+			// short requests free up (SPEC.md 4.5).
+			d.skipUntil.Store(time.Now().Add(dynoSkip).UnixNano())
+		}
 		if !retry {
 			return keep
 		}
@@ -168,8 +172,10 @@ func (cc *clientConn) exchange(sp *space, a *app, dc *dynoConn, start time.Time)
 	if inline {
 		cc.out = append(cc.out, cc.br.Bytes()[:req.ContentLength]...)
 	}
-	if _, err := dc.c.Write(cc.out); err != nil {
-		if dc.reused {
+	if n, err := dc.c.Write(cc.out); err != nil {
+		if dc.reused && n == 0 {
+			// Found dead before any byte of the request was written: the
+			// only case a request goes out again (SPEC.md 4.6).
 			return false, true
 		}
 		return cc.backendInterrupted(a, start, sendStart), false
@@ -186,39 +192,48 @@ func (cc *clientConn) exchange(sp *space, a *app, dc *dynoConn, start time.Time)
 		}
 	}
 	if !earlyResp {
+		// Once a byte of the request was written the dyno may have read
+		// it: whatever happens now is answered and logged, never sent
+		// again (SPEC.md 4.6), idempotent method or not.
 		err := cc.awaitResponse(sp, a, dc, sendStart)
-		if err != nil && dc.reused && cc.replayable() && deadBeforeResponse(err) {
-			// The keep-alive race: the dyno closed the idle connection as
-			// the request went out. Nothing was processed.
-			return false, true
-		}
 		if err != nil {
 			return cc.responseError(a, err, start, sendStart), false
 		}
 	}
+	dc.keepFor = keepAliveTimeout(&cc.resp)
 	keepClient, kd := cc.relay(sp, a, dc, start, sendStart)
 	keepDyno = kd && a.keepaliveToDyno && !cc.resp.Close
 	return keepClient, false
 }
 
-// replayable reports whether the request may be sent again on a fresh
-// connection when a pooled one proves dead before any response byte: an
-// idempotent method (RFC 9110 section 9.2.2) and no body.
-func (cc *clientConn) replayable() bool {
-	if cc.req.HasBody() || cc.req.Upgrade {
-		return false
-	}
-	switch string(cc.req.Method) {
-	case "GET", "HEAD", "OPTIONS", "TRACE":
+// dynoFault reports the codes that count against the dyno (SPEC.md 4.5):
+// it closed without a response, answered garbage or went away mid-way.
+func dynoFault(c errcodes.Code) bool {
+	switch c {
+	case errcodes.ConnectionClosedWithoutResponse, errcodes.PoorlyFormattedResponse, errcodes.ServerRequestInterrupted:
 		return true
 	}
 	return false
 }
 
-// deadBeforeResponse reports a dyno connection that ended before any byte
-// of a response: closed or reset.
-func deadBeforeResponse(err error) bool {
-	return errors.Is(err, h1.ErrEmpty) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+// keepAliveTimeout returns how long a pooled connection may stay idle by
+// the dyno's Keep-Alive: timeout=N (seconds), less a margin so the router
+// never sends on a connection the dyno is closing (Node closes after 5 s,
+// Go's net/http and most servers announce nothing); 0 when not said.
+func keepAliveTimeout(resp *h1.Response) time.Duration {
+	for i := range resp.Fields {
+		f := &resp.Fields[i]
+		if f.Known != h1.KnownKeepAlive {
+			continue
+		}
+		n, ok := h1.KeepAliveTimeout(f.Value)
+		if !ok {
+			return 0
+		}
+		d := time.Duration(n) * time.Second
+		return max(d-min(time.Second, d/4), time.Millisecond)
+	}
+	return 0
 }
 
 // backendInterrupted logs H18 for a dyno that went away while the request

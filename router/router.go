@@ -178,6 +178,11 @@ func (r *Router) backendFor(addr, extraResolver string) *backend {
 	be := r.backends[key]
 	if be == nil {
 		be = &backend{pool: newPool(addr, r.m.idleDyno, r.m.activeDyno)}
+		be.pool.strayTotal = r.m.strayBytes
+		be.pool.stray = func(addr string, n int64) {
+			r.log.Warn("dyno sent bytes after a response ended; its connection was closed, not reused",
+				zap.String(logging.KeyAddr, addr), zap.Int64("connections", n))
+		}
 		if res := r.resolverLocked(extraResolver); res != nil {
 			be.pool.dialer = res.DialContext
 		}

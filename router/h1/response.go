@@ -193,3 +193,32 @@ func (r *Response) namedInConnection(name []byte) bool {
 func (r *Response) BodyAllowed(head bool) bool {
 	return !head && r.Status >= 200 && r.Status != 204 && r.Status != 304
 }
+
+// KeepAliveTimeout returns the timeout=N parameter (whole seconds) of a
+// Keep-Alive field value such as "timeout=5, max=1000" (RFC 2068 section
+// 19.7.1.1, still sent by Node and Apache); ok is false when it has none
+// or it is not a number.
+func KeepAliveTimeout(v []byte) (secs int64, ok bool) {
+	for len(v) > 0 {
+		var p []byte
+		if i := bytes.IndexByte(v, ','); i >= 0 {
+			p, v = v[:i], v[i+1:]
+		} else {
+			p, v = v, nil
+		}
+		p = trimOWS(p)
+		const name = "timeout="
+		if len(p) <= len(name) || !HasPrefixFold(p, name) {
+			continue
+		}
+		n := int64(0)
+		for _, c := range p[len(name):] {
+			if c < '0' || c > '9' || n > 1<<31 {
+				return 0, false
+			}
+			n = n*10 + int64(c-'0')
+		}
+		return n, true
+	}
+	return 0, false
+}

@@ -294,3 +294,26 @@ func TestResponseBodyAllowed(t *testing.T) {
 		assert.Equal(t, tc.want, r.BodyAllowed(tc.head), "status %d, HEAD %v", tc.status, tc.head)
 	}
 }
+
+func TestKeepAliveTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		secs int64
+		ok   bool
+	}{
+		{"timeout=5", 5, true},
+		{"timeout=5, max=1000", 5, true},
+		{"max=100, Timeout=15", 15, true},
+		{" timeout=0 ", 0, true},
+		{"max=100", 0, false},
+		{"timeout=", 0, false},
+		{"timeout=5s", 0, false},
+		{"timeout=-1", 0, false},
+		{"", 0, false},
+	} {
+		secs, ok := KeepAliveTimeout([]byte(tc.in))
+		if secs != tc.secs || ok != tc.ok {
+			t.Errorf("KeepAliveTimeout(%q) = %d, %v; want %d, %v", tc.in, secs, ok, tc.secs, tc.ok)
+		}
+	}
+}
