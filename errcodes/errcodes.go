@@ -33,6 +33,7 @@ const (
 	MisdirectedRequest                   // H31
 	MaintenanceMode                      // H80
 	PlatformError                        // H99
+	ForcedClose                          // H24: still in flight when the shutdown limit ran out
 	numCodes
 )
 
@@ -78,6 +79,7 @@ var table = [numCodes]Entry{
 	MisdirectedRequest:              {H: "H31", Level: "error", Desc: "Misdirected Request", Status: 421},
 	MaintenanceMode:                 {H: "H80", Level: "info", Desc: "Maintenance mode", Status: 503},
 	PlatformError:                   {H: "H99", Level: "error", Desc: "Platform error", Status: 503},
+	ForcedClose:                     {H: "H24", Level: "error", Desc: "Forced close", Status: 503},
 }
 
 // Entry returns the table row of c. None and unknown codes give the zero Entry.
@@ -108,15 +110,31 @@ func All() []Code {
 	return out
 }
 
-// Error is a failure the router classified with a Code. Err is the cause.
+// Error is the outcome of a request the router answers itself, decided
+// where it happened: a Code (its row gives desc, cause, sock and the
+// status), or None with a Status for an answer that is no error (an
+// unknown host's 404). Err is the cause.
 type Error struct {
 	Code Code
-	Err  error
+	// Status is the status the client is sent; 0 means the code's.
+	Status int
+	Err    error
+}
+
+// StatusOf returns the status the client is sent.
+func (e *Error) StatusOf() int {
+	if e.Status != 0 {
+		return e.Status
+	}
+	return e.Code.Status()
 }
 
 // Error returns the H code, the desc and the cause.
 func (e *Error) Error() string {
 	ent := e.Code.Entry()
+	if e.Code == None {
+		ent.H, ent.Desc = "status", fmt.Sprint(e.Status)
+	}
 	if e.Err == nil {
 		return fmt.Sprintf("%s %s", ent.H, ent.Desc)
 	}

@@ -59,6 +59,7 @@ func TestSpecRows(t *testing.T) {
 		{MisdirectedRequest, "H31", "error", "Misdirected Request", "", "", 421},
 		{MaintenanceMode, "H80", "info", "Maintenance mode", "", "", 503},
 		{PlatformError, "H99", "error", "Platform error", "", "", 503},
+		{ForcedClose, "H24", "error", "Forced close", "", "", 503},
 	}
 	require.Len(t, cases, len(All()), "every code is pinned")
 	for _, tc := range cases {

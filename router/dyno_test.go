@@ -613,7 +613,7 @@ func TestDynoH12StartsAfterRequestBody(t *testing.T) {
 		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n\r\ndone")
 		dyDrain(br)
 	})
-	tr := startRouter(t, "timeouts: {response: 300ms}\n"+oneApp("", d.addr()))
+	tr := startRouter(t, "timeouts: {response: 300ms}\nbuffering: {request_bytes: 0}\n"+oneApp("", d.addr()))
 	c := tr.dial(t)
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	head := fmt.Sprintf("POST /upload HTTP/1.1\r\nHost: shop.test\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n", pieces*size)

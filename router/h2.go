@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strconv"
 	"sync"
@@ -21,10 +22,11 @@ import (
 // and router line as HTTP/1 ones; only the transport differs.
 type h2conn struct {
 	rt         *Router
-	li         listenerInfo
+	li         *listenerInfo
 	tlsVersion uint16
 	sni        []byte
 	remote     net.Addr
+	peer       netip.Addr
 	active     atomic.Int32 // streams being served
 }
 
@@ -33,8 +35,11 @@ func (h *h2conn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.active.Add(1)
 	defer h.active.Add(-1)
 	sc := newStreamConn(w, r, h.remote)
-	cc := newClientConn(h.rt, sc, h.li)
-	cc.h2, cc.via, cc.tlsVersion, cc.sni = true, via20, h.tlsVersion, h.sni
+	// A stream takes no connection slot of its own.
+	slot := &connSlot{r: h.rt, peer: h.peer}
+	slot.freed.Store(true)
+	cc := newConn(h.rt, sc, sc, h.li, slot)
+	cc.h2shim, cc.tlsVer, cc.sniName = true, h.tlsVersion, h.sni
 	cc.serveOne()
 	sc.finish()
 }
@@ -62,7 +67,7 @@ type streamConn struct {
 	// Response side.
 	out      []byte // response bytes not passed on yet
 	headDone bool
-	bodyKind int   // srcLength or srcChunked, as the core framed it
+	bodyKind int   // bodyLength or bodyChunked, as the core framed it
 	left     int64 // body bytes still due on a Content-Length response
 	complete bool  // the whole response was passed on
 	resp     h1.Response
@@ -239,7 +244,7 @@ func (sc *streamConn) pass() error {
 	}
 	var body []byte
 	switch sc.bodyKind {
-	case srcChunked:
+	case bodyChunked:
 		body = sc.dechunk()
 	default:
 		body, sc.out = sc.out, sc.out[:0]
@@ -295,9 +300,9 @@ func (sc *streamConn) passHead(n int) error {
 	case !sc.resp.BodyAllowed(sc.r.Method == http.MethodHead):
 		sc.complete = true
 	case sc.resp.Chunked:
-		sc.bodyKind = srcChunked
+		sc.bodyKind = bodyChunked
 	default:
-		sc.bodyKind = srcLength
+		sc.bodyKind = bodyLength
 		sc.left = max(sc.resp.ContentLength, 0)
 		sc.complete = sc.left == 0
 	}

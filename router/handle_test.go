@@ -42,7 +42,7 @@ func TestAppendUUID(t *testing.T) {
 // against strconv, across second boundaries and back.
 func TestAppendStartMillis(t *testing.T) {
 	t.Parallel()
-	var cc clientConn
+	var cc scratch
 	for _, ms := range []int64{1, 999, 1000, 1001, 1999, 2000, 1764000000000, 1764000000999, 1764000001000, 1764000000001, 0, -5, 1764000000042} {
 		got := string(cc.appendStartMillis([]byte("x"), ms))
 		assert.Equal(t, "x"+strconv.FormatInt(ms, 10), got, "appendStartMillis(%d)", ms)
@@ -92,7 +92,11 @@ func TestAppendForwardFields(t *testing.T) {
 		lim := limitsOf(&cfg.Limits)
 		require.NoError(t, h1.NewReader(strings.NewReader(in), 0).ReadRequest(&req, &lim), "sent %q", in)
 		for _, replaced := range []bool{false, true} {
-			got := string(appendForwardFields([]byte("x"), req.Fields, replaced, via11))
+			flags := 0
+			if replaced {
+				flags = fieldsRequest
+			}
+			got := string(appendForwardFields([]byte("x"), req.Fields, flags, via11))
 			assert.Equal(t, "x"+ref(req.Fields, replaced, via11), got, "sent %q, replaced %v", in, replaced)
 		}
 	}

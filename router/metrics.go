@@ -37,6 +37,12 @@ type metrics struct {
 	// strayBytes counts dyno connections closed for bytes sent after a
 	// response ended (SPEC.md 4.6).
 	strayBytes prometheus.Counter
+	// earlyResets counts HTTP/2 streams reset by the client before their
+	// request reached a dyno: no router line (SPEC.md 4).
+	earlyResets prometheus.Counter
+	// connRefused counts client connections closed at accept, by reason
+	// (limits.connections, connections_per_client, file descriptors).
+	connRefused *prometheus.CounterVec
 
 	// mu guards apps, the per-app children resolved once.
 	mu   sync.Mutex
@@ -92,8 +98,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Help: "Config reloads, by result (ok, error)."}, []string{"result"})
 	m.strayBytes = prometheus.NewCounter(prometheus.CounterOpts{Name: "spacerouter_dyno_stray_bytes_total",
 		Help: "Dyno connections closed, not reused, because the dyno sent bytes after a response ended."})
+	m.earlyResets = prometheus.NewCounter(prometheus.CounterOpts{Name: "spacerouter_h2_early_resets_total",
+		Help: "HTTP/2 streams reset by the client before their request reached a dyno (no router line)."})
+	m.connRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spacerouter_connections_refused_total",
+		Help: "Client connections closed at accept, by reason: connections, connections_per_client, file_descriptors."}, []string{"reason"})
 	reg.MustRegister(m.requests, m.routerErrors, m.connectTime, m.serviceTime, m.inFlight, m.clientConns,
-		m.dynoConns, m.handshakes, m.hsFailures, m.flushes, m.reloads, m.strayBytes)
+		m.dynoConns, m.handshakes, m.hsFailures, m.flushes, m.reloads, m.strayBytes, m.earlyResets, m.connRefused)
 	m.flushSize = m.flushes.WithLabelValues("size")
 	m.flushWindow = m.flushes.WithLabelValues("window")
 	m.flushEnd = m.flushes.WithLabelValues("end")

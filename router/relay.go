@@ -3,9 +3,7 @@ package router
 import (
 	"errors"
 	"io"
-	"net/http"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,258 +12,192 @@ import (
 	"github.com/spacerouter/spacerouter/router/h1"
 )
 
-// Body framings of the dyno's response.
-const (
-	srcNone    = iota // no body
-	srcLength         // Content-Length
-	srcChunked        // chunked
-	srcEOF            // until the dyno closes
-)
-
-// relay writes the response head and streams the body to the client with
-// the buffering of SPEC.md 4.9. It returns whether the client and the dyno
-// connections may be reused.
-func (cc *clientConn) relay(sp *space, a *app, dc *dynoConn, start, sendStart time.Time) (keepClient, keepDyno bool) {
-	resp := &cc.resp
-	req := &cc.req
-	l := &cc.line
+// relay passes the dyno's response on to the client (SPEC.md 4.8, 4.9).
+// keepDyno reports that dc ended at the end of the response and may serve
+// another request.
+func (ex *exchange) relay(dc *dynoConn) (keepDyno bool, err error) {
+	resp := &ex.sc.resp
+	l := &ex.line
 	l.Status = resp.Status
 	if resp.Status == 101 {
-		if !req.Upgrade {
-			cc.closeAfter = true
-			cc.line.Service = time.Since(sendStart)
-			return cc.routerError(a, errcodes.PoorlyFormattedResponse, start), false
+		l.Service = time.Since(ex.sendStart)
+		if !ex.req.Upgrade {
+			ex.closeAfter = true
+			return false, errcodes.New(errcodes.PoorlyFormattedResponse, errUnaskedUpgrade)
 		}
-		cc.tunnel(a, dc, start, sendStart)
-		return false, false
+		return false, ex.cl.tunnel(ex, dc)
 	}
-	isHead := string(req.Method) == "HEAD"
-	kind := srcNone
 	switch {
-	case !resp.BodyAllowed(isHead):
+	case !resp.BodyAllowed(string(ex.req.Method) == "HEAD"):
+		ex.kind = bodyNone
 	case resp.Chunked:
-		kind = srcChunked
+		ex.kind = bodyChunked
 	case resp.ContentLength > 0:
-		kind = srcLength
+		ex.kind = bodyLength
 	case resp.ContentLength < 0:
-		kind = srcEOF
+		ex.kind = bodyEOF
+	default:
+		ex.kind = bodyNone
 	}
-	// The client side's framing.
-	outChunked := false
-	if kind == srcChunked || kind == srcEOF {
-		if req.Minor == 1 {
-			outChunked = true
-		} else {
-			cc.closeAfter = true // an HTTP/1.0 body ends at close
-		}
-	}
-	if cc.req.HasBody() && !cc.reqBodyDone() {
-		cc.closeAfter = true
-	}
-	if cc.rt.draining.Load() {
-		cc.closeAfter = true
+	if !ex.preDone || ex.rt.draining.Load() {
+		ex.closeAfter = true
 	}
 	// Fast path: the whole body is in the buffer already.
-	if kind == srcNone || kind == srcLength && int64(dc.br.Buffered()) >= resp.ContentLength {
+	if ex.kind == bodyNone || ex.kind == bodyLength && int64(dc.br.Buffered()) >= resp.ContentLength {
 		var body []byte
-		if kind == srcLength {
+		if ex.kind == bodyLength {
 			body = dc.br.Bytes()[:resp.ContentLength]
 		}
-		b := cc.appendRespHead(cc.out[:0], body, kind, outChunked)
-		b = append(b, body...)
-		cc.out = b
-		dc.br.Discard(len(body))
-		cc.rt.m.flushEnd.Inc()
-		_, err := cc.c.Write(b)
+		ex.rt.m.flushEnd.Inc()
+		err := ex.cl.send(ex, true, body, true)
 		now := time.Now()
-		l.Service = now.Sub(sendStart)
+		dc.br.Discard(len(body))
+		l.Service = now.Sub(ex.sendStart)
 		if err != nil {
-			cc.clientGone(a, start, sendStart)
-			return false, true
+			return true, errcodes.New(errcodes.ClientInterrupted, err)
 		}
-		cc.respStarted = true
-		l.Bytes = int64(len(body))
-		l.Time = now
-		cc.finishLine(start)
-		return !cc.closeAfter, kind != srcEOF
+		ex.sent = true
+		ex.relayed = int64(len(body))
+		l.Bytes, l.Time = ex.relayed, now
+		return ex.kind != bodyEOF, nil
 	}
-	return cc.stream(sp, a, dc, kind, outChunked, start, sendStart)
+	return ex.stream(dc)
 }
 
-// stream relays a body that is not whole in the buffer: bytes go out when
-// buffering.bytes wait, when the oldest waiting byte is buffering.window
-// old, or at the end (SPEC.md 4.9); text/event-stream on every read.
-func (cc *clientConn) stream(sp *space, a *app, dc *dynoConn, kind int, outChunked bool, start, sendStart time.Time) (keepClient, keepDyno bool) {
-	l := &cc.line
+var errUnaskedUpgrade = errors.New("101 Switching Protocols to a request that asked for no upgrade")
+
+// pending holds response bytes on their way to the client: they go out
+// when buffering.bytes wait, when the oldest waiting byte is
+// buffering.window old, or at the end of the body (SPEC.md 4.9). The head
+// counts as waiting bytes, so it too is sent within the window.
+type pending struct {
+	ex       *exchange
+	buf      *[]byte // pooled for the length of the stream only
+	b        []byte
+	firstAt  time.Time // when the oldest waiting byte arrived
+	headSent bool
+}
+
+// waiting reports bytes (or the head) not sent yet.
+func (p *pending) waiting() bool { return len(p.b) > 0 || !p.headSent }
+
+// flush sends what waits, counted under reason; end completes the
+// response.
+func (p *pending) flush(end bool, reason prometheus.Counter) error {
+	reason.Inc()
+	ex := p.ex
+	if err := ex.cl.send(ex, !p.headSent, p.b, end); err != nil {
+		return err
+	}
+	p.headSent, ex.sent = true, true
+	ex.relayed += int64(len(p.b))
+	p.b = p.b[:0]
+	return nil
+}
+
+// stream relays a body that is not whole in the buffer, as it arrives.
+func (ex *exchange) stream(dc *dynoConn) (keepDyno bool, err error) {
+	sc, a, l := ex.sc, ex.app, &ex.line
 	var src io.Reader
-	switch kind {
-	case srcLength:
-		cc.dynoLen.Reset(dc.br, cc.resp.ContentLength)
-		src = &cc.dynoLen
-	case srcChunked:
-		cc.dynoChunk.Reset(dc.br)
-		src = &cc.dynoChunk
+	switch ex.kind {
+	case bodyLength:
+		sc.dynoLen.Reset(dc.br, sc.resp.ContentLength)
+		src = &sc.dynoLen
+	case bodyChunked:
+		sc.dynoChunk.Reset(dc.br)
+		src = &sc.dynoChunk
 	default:
 		src = dc.br
 	}
-	window, bufBytes := sp.cfg.Buffering.Window, sp.cfg.Buffering.Bytes
-	sse := cc.resp.HasContentType && h1.HasPrefixFold(cc.resp.ContentType, "text/event-stream")
-	// The waiting bytes live in a pooled buffer for the length of the
-	// stream only: an idle connection holds none.
-	pb := getBuf(max(bufBytes, 4096))
-	defer putBuf(pb)
-	pend := (*pb)[:0]
-	headSent := false
-	var relayed int64
-	// firstAt is when the oldest byte still waiting arrived: the head
-	// counts, so it too goes out within the window even with no body yet.
-	firstAt := time.Now()
-	lastByte := firstAt
+	window, bufBytes := ex.sp.cfg.Buffering.Window, ex.sp.cfg.Buffering.Bytes
+	sse := sc.resp.HasContentType && h1.HasPrefixFold(sc.resp.ContentType, "text/event-stream")
+	m := ex.rt.m
+	p := pending{ex: ex, buf: getBuf(max(bufBytes, 4096)), firstAt: time.Now()}
+	defer putBuf(p.buf)
+	p.b = (*p.buf)[:0]
 	// The head's fields point into the dyno buffer: keep them in place
 	// while the body is read into it.
 	dc.br.Pin()
 	defer dc.br.Unpin()
-	flush := func(end bool, reason prometheus.Counter) error {
-		reason.Inc()
-		b := cc.out[:0]
-		if !headSent {
-			b = cc.appendRespHead(b, pend, kind, outChunked)
-		}
-		if outChunked && len(pend) > 0 {
-			b = h1.AppendChunkHeader(b, len(pend))
-			b = append(b, pend...)
-			b = append(b, '\r', '\n')
-		} else {
-			b = append(b, pend...)
-		}
-		if end && outChunked {
-			b = append(b, h1.LastChunk...)
-		}
-		cc.out = b
-		if len(b) == 0 {
-			return nil
-		}
-		cc.c.SetWriteDeadline(time.Now().Add(a.to.Client))
-		_, err := cc.c.Write(b)
-		if err == nil {
-			headSent = true
-			cc.respStarted = true
-			relayed += int64(len(pend))
-			pend = pend[:0]
-		}
-		return err
+	lastByte := p.firstAt
+	done := func(err error) (bool, error) {
+		l.Service = time.Since(ex.sendStart)
+		l.Bytes = ex.relayed
+		return false, err
 	}
-	defer cc.c.SetWriteDeadline(time.Time{})
 	if sse {
 		// An event stream's head goes out as it came, like every read.
-		if err := flush(false, cc.rt.m.flushSize); err != nil {
-			l.Service = time.Since(sendStart)
-			cc.clientGone(a, start, sendStart)
-			return false, false
+		if err := p.flush(false, m.flushSize); err != nil {
+			return done(errcodes.New(errcodes.ClientInterrupted, err))
 		}
 	}
 	// A client that goes away while the dyno is slow to send the rest is
 	// noticed at once, not at the next write (H27).
-	w := cc.watchClient(dc)
-	defer w.stop()
-	gone := func() (bool, bool) {
-		l.Service = time.Since(sendStart)
-		l.Bytes = relayed
-		cc.clientGone(a, start, sendStart)
-		return false, false
-	}
+	ex.cl.watch(dc)
+	defer ex.cl.unwatch()
 	for {
-		waiting := len(pend) > 0 || !headSent
-		if flushAt := firstAt.Add(window); waiting && flushAt.Before(lastByte.Add(a.to.Idle)) {
+		if flushAt := p.firstAt.Add(window); p.waiting() && flushAt.Before(lastByte.Add(a.to.Idle)) {
 			dc.rdl.set(dc.c, flushAt) // the buffering window is exact
 		} else {
 			dc.rdl.extend(dc.c, lastByte, a.to.Idle) // H15 may fire a few ms late
 		}
-		if w.gone.Load() {
-			return gone()
+		if ex.cl.gone() && !ex.complete() {
+			return done(errcodes.New(errcodes.ClientInterrupted, errClientGone))
 		}
-		n, err := src.Read(pend[len(pend):cap(pend)])
+		n, err := src.Read(p.b[len(p.b):cap(p.b)])
 		if n > 0 {
 			now := time.Now()
-			if len(pend) == 0 && headSent {
-				firstAt = now
+			if len(p.b) == 0 && p.headSent {
+				p.firstAt = now
 			}
-			pend = pend[:len(pend)+n]
+			p.b = p.b[:len(p.b)+n]
 			lastByte = now
 		}
 		switch {
 		case err == io.EOF:
-			l.Service = time.Since(sendStart)
-			if ferr := flush(true, cc.rt.m.flushEnd); ferr != nil {
-				return gone()
+			l.Service = time.Since(ex.sendStart)
+			if ferr := p.flush(true, m.flushEnd); ferr != nil {
+				return done(errcodes.New(errcodes.ClientInterrupted, ferr))
 			}
-			l.Bytes = relayed
-			cc.finishLine(start)
-			return !cc.closeAfter, kind != srcEOF
-		case err != nil && errors.Is(err, os.ErrDeadlineExceeded) && (len(pend) > 0 || !headSent) && !time.Now().Before(firstAt.Add(window)):
+			l.Bytes = ex.relayed
+			return ex.kind != bodyEOF, nil
+		case err != nil && errors.Is(err, os.ErrDeadlineExceeded) && p.waiting() && !time.Now().Before(p.firstAt.Add(window)):
 			dc.br.ClearErr()
-			if ferr := flush(false, cc.rt.m.flushWindow); ferr != nil {
-				return gone()
+			if ferr := p.flush(false, m.flushWindow); ferr != nil {
+				return done(errcodes.New(errcodes.ClientInterrupted, ferr))
 			}
 			continue
-		case err != nil && w.gone.Load():
-			return gone()
+		case err != nil && ex.cl.gone() && !ex.complete():
+			return done(errcodes.New(errcodes.ClientInterrupted, errClientGone))
 		case err != nil && errors.Is(err, os.ErrDeadlineExceeded) && dc.hasInput():
 			dc.br.ClearErr() // data came as the deadline fired: not idle
 			lastByte = time.Now()
 			continue
 		case err != nil:
-			l.Service = time.Since(sendStart)
-			l.Bytes = relayed
-			cc.closeAfter = true
 			code := errcodes.ServerRequestInterrupted
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				code = errcodes.IdleConnection
 			} else if errors.Is(err, h1.ErrBadChunk) {
 				code = errcodes.PoorlyFormattedResponse
 			}
-			if !headSent {
+			ex.closeAfter = true
+			if !ex.sent {
 				// Nothing reached the client: it gets the error page.
-				cc.line.Bytes = -1
-				return cc.routerError(a, code, start), false
+				l.Service = time.Since(ex.sendStart)
+				return false, errcodes.New(code, err)
 			}
-			l.Code = code
-			if code == errcodes.IdleConnection {
-				l.Status = 503
-			}
-			cc.finishLine(start)
-			return false, false
+			return done(errcodes.New(code, err))
 		}
-		if len(pend) >= bufBytes || len(pend) == cap(pend) || (sse && len(pend) > 0) {
-			if ferr := flush(false, cc.rt.m.flushSize); ferr != nil {
-				return gone()
+		if len(p.b) >= bufBytes || len(p.b) == cap(p.b) || (sse && len(p.b) > 0) {
+			if ferr := p.flush(false, m.flushSize); ferr != nil {
+				return done(errcodes.New(errcodes.ClientInterrupted, ferr))
 			}
 		}
 	}
 }
 
-// appendRespHead appends the response head for the client: the dyno's
-// fields less hop-by-hop ones, Via appended, the router's framing, and a
-// sniffed Content-Type when a body comes without one (SPEC.md 4.8).
-func (cc *clientConn) appendRespHead(b []byte, body []byte, kind int, outChunked bool) []byte {
-	resp := &cc.resp
-	minor := cc.req.Minor
-	b = h1.AppendStatusLine(b, minor, resp.Status, resp.Reason)
-	b = appendForwardFields(b, resp.Fields, false, cc.via)
-	hasBody := kind != srcNone
-	if hasBody && !resp.HasContentType && len(body) > 0 {
-		b = append(b, "Content-Type: "...)
-		b = append(b, http.DetectContentType(body)...)
-		b = append(b, '\r', '\n')
-	}
-	switch {
-	case kind == srcLength || (kind == srcNone && resp.ContentLength >= 0 && resp.Status != 204 && resp.Status >= 200):
-		b = append(b, "Content-Length: "...)
-		b = strconv.AppendInt(b, max(resp.ContentLength, 0), 10)
-		b = append(b, '\r', '\n')
-	case outChunked:
-		b = append(b, "Transfer-Encoding: chunked\r\n"...)
-	}
-	b = appendConnection(b, minor, cc.closeAfter)
-	return append(b, '\r', '\n')
+// complete reports that the client was sent every byte of a response of
+// known length: whatever the client does next, it is done (SPEC.md 4.10).
+func (ex *exchange) complete() bool {
+	return ex.kind == bodyLength && ex.relayed == ex.sc.resp.ContentLength
 }

@@ -135,7 +135,7 @@ func TestReqClientIdleH28(t *testing.T) {
 			b, _ := io.ReadAll(c)
 			dynoGot <- string(b)
 		})
-		tr := startRouter(t, "timeouts: {client: 200ms, keepalive: 5s}\n"+oneApp("", d.addr()))
+		tr := startRouter(t, "timeouts: {client: 200ms, keepalive: 5s}\nbuffering: {request_bytes: 0}\n"+oneApp("", d.addr()))
 		c := rqOpen(t, tr)
 		raw := "POST /short HTTP/1.1\r\nHost: shop.test\r\nContent-Length: 10\r\n\r\nabc"
 		sent := time.Now()
@@ -153,6 +153,20 @@ func TestReqClientIdleH28(t *testing.T) {
 		case <-time.After(rqIOTimeout):
 			t.Fatal("the router did not close its dyno connection after H28")
 		}
+	})
+	t.Run("short body while buffered", func(t *testing.T) {
+		t.Parallel()
+		d := rqRecordingDyno(t, nil)
+		tr := startRouter(t, "timeouts: {client: 200ms, keepalive: 5s}\n"+oneApp("", d.addr()))
+		c := rqOpen(t, tr)
+		raw := "POST /short HTTP/1.1\r\nHost: shop.test\r\nContent-Length: 10\r\n\r\nabc"
+		resp, _ := c.roundTrip(raw, "POST")
+		assert.Equal(t, 408, resp.StatusCode, "sent %q and stalled", raw)
+		c.expectClosed(raw)
+		line := tr.lines.wait(t, 0)
+		assert.True(t, strings.HasPrefix(rqLinePart(line), h28+`method=POST path="/short"`), "sent %q and stalled; line %q", raw, line)
+		assert.Contains(t, line, " dyno= connect= service= status=499 ", "no dyno was chosen for a body that never came whole")
+		assert.Zero(t, d.accepted(), "a slow body holds no dyno (SPEC.md 4.7)")
 	})
 }
 
@@ -221,7 +235,7 @@ func TestReqClientInterrupted(t *testing.T) {
 			b, _ := io.ReadAll(br)
 			dynoGot <- string(b)
 		})
-		tr := startRouter(t, oneApp("", d.addr()))
+		tr := startRouter(t, "buffering: {request_bytes: 0}\n"+oneApp("", d.addr()))
 		c := rqOpen(t, tr)
 		raw := "POST /upload HTTP/1.1\r\nHost: shop.test\r\nContent-Length: 100\r\n\r\n0123456789"
 		c.send(raw)
@@ -240,6 +254,22 @@ func TestReqClientInterrupted(t *testing.T) {
 		case <-time.After(rqIOTimeout):
 			t.Fatal("the router did not close its dyno connection")
 		}
+	})
+	t.Run("mid-body while buffered", func(t *testing.T) {
+		t.Parallel()
+		// SPEC.md 4.7: the body is read before a dyno is chosen, so a
+		// client that leaves mid-body reached no dyno.
+		d := rqRecordingDyno(t, nil)
+		tr := startRouter(t, oneApp("", d.addr()))
+		c := rqOpen(t, tr)
+		raw := "POST /upload HTTP/1.1\r\nHost: shop.test\r\nContent-Length: 100\r\n\r\n0123456789"
+		c.send(raw)
+		c.c.Close()
+		line := tr.lines.wait(t, 0)
+		assert.True(t, strings.HasPrefix(rqLinePart(line), h27+`method=POST path="/upload"`), "sent %q then closed; line %q", raw, line)
+		assert.Equal(t, "499", field(line, "status"), "line %q", line)
+		assert.Contains(t, line, " dyno= connect= service= ", "no dyno was chosen")
+		assert.Zero(t, d.accepted(), "a request whose body never came whole reaches no dyno")
 	})
 }
 

@@ -202,7 +202,24 @@ func TestReqForwardBody(t *testing.T) {
 		t.Parallel()
 		raw := "POST /ch HTTP/1.1\r\nHost: shop.test\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n" +
 			"5\r\nhello\r\n6;ext=1\r\n world\r\nA\r\n0123456789\r\n0\r\nX-T: secret-trailer\r\n\r\n"
+		// Read whole before a dyno is chosen (SPEC.md 4.7), the body goes
+		// out with its length.
 		got, _, _ := rqForward(t, "", raw, "POST")
+		assert.Equal(t, "21", got.value(t, "Content-Length"), "dyno head:\n%s", got.head)
+		assert.Empty(t, got.values("Transfer-Encoding"), "dyno head:\n%s", got.head)
+		assert.Empty(t, got.values("Trailer"), "dyno head:\n%s", got.head)
+		assert.Equal(t, "hello world0123456789", string(got.body), "the decoded body arrives intact")
+		assert.NotContains(t, string(got.rawBody), "secret-trailer", "request trailers are dropped; raw body %q", got.rawBody)
+	})
+	t.Run("chunked with trailers streamed", func(t *testing.T) {
+		t.Parallel()
+		raw := "POST /ch HTTP/1.1\r\nHost: shop.test\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n" +
+			"5\r\nhello\r\n6;ext=1\r\n world\r\nA\r\n0123456789\r\n0\r\nX-T: secret-trailer\r\n\r\n"
+		d := rqRecordingDyno(t, nil)
+		tr := startRouter(t, "buffering: {request_bytes: 0}\n"+oneApp("", d.addr()))
+		resp, body := tr.roundTrip(t, raw, "POST")
+		require.Equal(t, 200, resp.StatusCode, "sent %q; body %q", rqShort(raw), body)
+		got := d.next(t)
 		assert.Equal(t, "chunked", got.value(t, "Transfer-Encoding"), "dyno head:\n%s", got.head)
 		assert.Empty(t, got.values("Content-Length"), "dyno head:\n%s", got.head)
 		assert.Empty(t, got.values("Trailer"), "dyno head:\n%s", got.head)

@@ -499,8 +499,11 @@ func TestReqParseConnect(t *testing.T) {
 }
 
 // TestReqParseBadChunk: a malformed chunked body gets 400 with H26 bad
-// chunk; the line names the dyno the body was streaming to, the client
-// connection is closed, and the dyno never gets a complete request.
+// chunk and the client connection is closed. A body that fits in
+// buffering.request_bytes is read before a dyno is chosen (SPEC.md 4.7):
+// no dyno is named and none is reached. With request_bytes 0 the body
+// streams to the dyno: the line names it, and the dyno never gets a
+// complete request.
 func TestReqParseBadChunk(t *testing.T) {
 	t.Parallel()
 	cases := []struct{ name, chunks string }{
@@ -511,35 +514,46 @@ func TestReqParseBadChunk(t *testing.T) {
 		{"negative size", "5\r\nhello\r\n-3\r\nabc\r\n0\r\n\r\n"},
 		{"bad trailer field", "5\r\nhello\r\n0\r\nBad Trailer: x\r\n\r\n"},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			dynoGot := make(chan string, 1)
-			d := startRawDyno(t, func(c net.Conn) {
-				c.SetReadDeadline(time.Now().Add(rqIOTimeout))
-				b, _ := io.ReadAll(c)
-				dynoGot <- string(b)
+	for _, streaming := range []bool{false, true} {
+		for _, tc := range cases {
+			t.Run(fmt.Sprintf("%s streaming=%v", tc.name, streaming), func(t *testing.T) {
+				t.Parallel()
+				dynoGot := make(chan string, 1)
+				d := startRawDyno(t, func(c net.Conn) {
+					c.SetReadDeadline(time.Now().Add(rqIOTimeout))
+					b, _ := io.ReadAll(c)
+					dynoGot <- string(b)
+				})
+				cfg := oneApp("", d.addr())
+				if streaming {
+					cfg = "buffering: {request_bytes: 0}\n" + cfg
+				}
+				tr := startRouter(t, cfg)
+				c := rqOpen(t, tr)
+				raw := "POST /up HTTP/1.1\r\nHost: shop.test\r\nTransfer-Encoding: chunked\r\n\r\n" + tc.chunks
+				resp, _ := c.roundTrip(raw, "POST")
+				assert.Equal(t, 400, resp.StatusCode, "status for %q", raw)
+				c.expectClosed(raw)
+				line := tr.lines.wait(t, 0)
+				assert.True(t, strings.HasPrefix(rqLinePart(line), `at=error code=H26 desc="Request Error" cause="bad chunk" method=POST path="/up"`),
+					"sent %q; line %q", raw, line)
+				assert.Equal(t, "400", field(line, "status"), "line %q", line)
+				if !streaming {
+					assert.Contains(t, line, " dyno= connect= service= ", "the body was refused before a dyno was chosen")
+					assert.Zero(t, d.accepted(), "a body refused while buffered must reach no dyno")
+					return
+				}
+				assert.Equal(t, "web.1", field(line, "dyno"), "the body was streaming to web.1; line %q", line)
+				select {
+				case got := <-dynoGot:
+					_, body, _ := strings.Cut(got, "\r\n\r\n")
+					assert.NotContains(t, body, "0\r\n\r\n", "the dyno must not get a complete chunked body; got %q", got)
+					assert.NotContains(t, body, "more", "bytes after the bad chunk must not reach the dyno; got %q", got)
+				case <-time.After(rqIOTimeout):
+					t.Fatal("the router did not close its dyno connection after the bad chunk")
+				}
 			})
-			tr := startRouter(t, oneApp("", d.addr()))
-			c := rqOpen(t, tr)
-			raw := "POST /up HTTP/1.1\r\nHost: shop.test\r\nTransfer-Encoding: chunked\r\n\r\n" + tc.chunks
-			resp, _ := c.roundTrip(raw, "POST")
-			assert.Equal(t, 400, resp.StatusCode, "status for %q", raw)
-			c.expectClosed(raw)
-			line := tr.lines.wait(t, 0)
-			assert.True(t, strings.HasPrefix(rqLinePart(line), `at=error code=H26 desc="Request Error" cause="bad chunk" method=POST path="/up"`),
-				"sent %q; line %q", raw, line)
-			assert.Equal(t, "web.1", field(line, "dyno"), "the body was streaming to web.1; line %q", line)
-			assert.Equal(t, "400", field(line, "status"), "line %q", line)
-			select {
-			case got := <-dynoGot:
-				_, body, _ := strings.Cut(got, "\r\n\r\n")
-				assert.NotContains(t, body, "0\r\n\r\n", "the dyno must not get a complete chunked body; got %q", got)
-				assert.NotContains(t, body, "more", "bytes after the bad chunk must not reach the dyno; got %q", got)
-			case <-time.After(rqIOTimeout):
-				t.Fatal("the router did not close its dyno connection after the bad chunk")
-			}
-		})
+		}
 	}
 }
 

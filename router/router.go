@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strconv"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,6 +65,17 @@ type Router struct {
 	gather    prometheus.Gatherer
 
 	draining atomic.Bool
+	// forced: the shutdown limit ran out; what is still in flight ends
+	// with H24 (SPEC.md 6).
+	forced atomic.Bool
+	// connCount counts client connections (plain and TLS) against
+	// limits.connections; perClient counts them by client address against
+	// limits.connections_per_client.
+	connCount atomic.Int64
+	perClient *clientCounts
+	// spare is a file descriptor kept in reserve for accept's EMFILE (see
+	// shedOnFDExhaustion); guarded by mu.
+	spare *os.File
 	// hookHandle, when set (by tests only), runs before each request is
 	// routed; it lets a test make the request path panic (H99).
 	hookHandle func()
@@ -83,6 +94,7 @@ func New(cfg *config.Config, opts Options) (*Router, error) {
 		backends:   map[string]*backend{},
 		resolvers:  map[string]*resolver.Resolver{},
 		conns:      map[tracked]struct{}{},
+		perClient:  newClientCounts(),
 		pageClient: &http.Client{Timeout: 5 * time.Second},
 	}
 	if r.log == nil {
@@ -247,6 +259,7 @@ func (r *Router) Start() error {
 			return err
 		}
 	}
+	r.openSpare()
 	r.bgWG.Add(2)
 	go r.sweepLoop()
 	go r.pageLoop()
@@ -266,202 +279,5 @@ func (r *Router) pageLoop() {
 		case <-t.C:
 			r.fetchPages(r.sp.Load())
 		}
-	}
-}
-
-// Serve accepts plain HTTP connections from ln in the background until
-// Shutdown.
-func (r *Router) Serve(ln net.Listener) {
-	li := r.addListener(ln, "http")
-	r.bgWG.Add(1)
-	go func() {
-		defer r.bgWG.Done()
-		r.acceptLoop(ln, func(c net.Conn) {
-			cc := newClientConn(r, c, li)
-			if !r.track(cc) {
-				c.Close()
-				return
-			}
-			go func() {
-				g := r.m.clientConns.WithLabelValues("http", "http1")
-				g.Inc()
-				defer g.Dec()
-				cc.serve()
-			}()
-		})
-	}()
-	r.log.Info("listening", zap.String(logging.KeyListener, "http"), zap.String(logging.KeyAddr, ln.Addr().String()))
-}
-
-// addListener registers ln for Shutdown and returns what its requests tell
-// the dyno: X-Forwarded-Proto proto and the port ln is bound to.
-func (r *Router) addListener(ln net.Listener, proto string) listenerInfo {
-	r.mu.Lock()
-	r.listeners = append(r.listeners, ln)
-	r.mu.Unlock()
-	var port []byte
-	if ta, ok := ln.Addr().(*net.TCPAddr); ok {
-		port = strconv.AppendInt(nil, int64(ta.Port), 10)
-	}
-	return newListenerInfo(proto, port)
-}
-
-// listenerInfo describes what a listener tells the dyno about itself.
-type listenerInfo struct {
-	// fwd is the part of every dyno request head from the line end of
-	// X-Forwarded-For up to the value of X-Request-Start: the listener's
-	// X-Forwarded-Proto and X-Forwarded-Port, made once.
-	fwd []byte
-}
-
-func newListenerInfo(proto string, port []byte) listenerInfo {
-	fwd := append([]byte("\r\nX-Forwarded-Proto: "), proto...)
-	fwd = append(fwd, "\r\nX-Forwarded-Port: "...)
-	fwd = append(fwd, port...)
-	fwd = append(fwd, "\r\nX-Request-Start: "...)
-	return listenerInfo{fwd: fwd}
-}
-
-// acceptLoop accepts from ln until it is closed and hands each connection
-// to serve.
-func (r *Router) acceptLoop(ln net.Listener, serve func(c net.Conn)) {
-	var backoff time.Duration
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if r.draining.Load() || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// Out of file descriptors and the like: back off and go on.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			r.log.Error("accepting connection", zap.Error(err), zap.Duration(logging.KeyDuration, backoff))
-			time.Sleep(backoff)
-			continue
-		}
-		backoff = 0
-		serve(c)
-	}
-}
-
-// tracked is a client connection the drain can close: when it waits
-// between requests, or at once when the shutdown limit passes.
-type tracked interface {
-	closeIfIdle()
-	forceClose()
-}
-
-// track registers a connection; false when the router is draining.
-func (r *Router) track(t tracked) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.draining.Load() {
-		return false
-	}
-	r.conns[t] = struct{}{}
-	r.connWG.Add(1)
-	return true
-}
-
-func (r *Router) untrack(t tracked) {
-	r.mu.Lock()
-	delete(r.conns, t)
-	r.mu.Unlock()
-	r.connWG.Done()
-}
-
-// sweepLoop closes idle dyno connections past dyno_keepalive.
-func (r *Router) sweepLoop() {
-	defer r.bgWG.Done()
-	for {
-		sp := r.sp.Load()
-		every := max(sp.cfg.Timeouts.DynoKeepalive/4, 5*time.Millisecond)
-		every = min(every, time.Second)
-		t := time.NewTimer(every)
-		select {
-		case <-r.stopCtx.Done():
-			t.Stop()
-			return
-		case now := <-t.C:
-			r.mu.Lock()
-			pools := make([]*pool, 0, len(r.backends))
-			for _, be := range r.backends {
-				pools = append(pools, be.pool)
-			}
-			r.mu.Unlock()
-			for _, p := range pools {
-				p.sweep(now, sp.cfg.Timeouts.DynoKeepalive)
-			}
-		}
-	}
-}
-
-// HTTPAddr returns the bound address of the plain HTTP listener, or nil.
-func (r *Router) HTTPAddr() net.Addr {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.httpAddr
-}
-
-// Draining reports whether Shutdown has begun.
-func (r *Router) Draining() bool { return r.draining.Load() }
-
-// Shutdown stops accepting, closes idle client connections, lets requests
-// in flight finish until ctx is done, then closes every connection.
-func (r *Router) Shutdown(ctx context.Context) error {
-	r.mu.Lock()
-	r.draining.Store(true)
-	lns := r.listeners
-	r.listeners = nil
-	r.mu.Unlock()
-	for _, ln := range lns {
-		ln.Close()
-	}
-	done := make(chan struct{})
-	go func() {
-		r.connWG.Wait()
-		close(done)
-	}()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	var err error
-wait:
-	for {
-		r.closeIdleConns()
-		select {
-		case <-done:
-			break wait
-		case <-ctx.Done():
-			err = ctx.Err()
-			r.stop() // cancels dials in progress too
-			r.closeAllConns()
-			<-done
-			break wait
-		case <-tick.C:
-		}
-	}
-	r.stop()
-	r.stopAdmin()
-	r.bgWG.Wait()
-	r.mu.Lock()
-	for _, be := range r.backends {
-		be.pool.close()
-	}
-	r.mu.Unlock()
-	return err
-}
-
-func (r *Router) closeIdleConns() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for t := range r.conns {
-		t.closeIfIdle()
-	}
-}
-
-func (r *Router) closeAllConns() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for t := range r.conns {
-		t.forceClose()
 	}
 }

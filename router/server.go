@@ -1,409 +1,364 @@
 package router
 
 import (
-	crand "crypto/rand"
+	"context"
 	"errors"
-	"io"
-	"math/rand/v2"
 	"net"
+	"net/netip"
 	"os"
-	"runtime/debug"
+	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
 
-	"github.com/spacerouter/spacerouter/errcodes"
 	"github.com/spacerouter/spacerouter/logging"
-	"github.com/spacerouter/spacerouter/router/h1"
 )
 
-// Client connection states, for drain (SPEC.md section 1).
-const (
-	connIdle    int32 = iota // waiting for the first byte of a request
-	connActive               // a request is being served
-	connClosing              // closed by Shutdown while idle
-)
-
-// Read modes of a client connection's reader.
-const (
-	readIdle   uint8 = iota // keep-alive wait: the deadline was set once
-	readActive              // mid-request: each read renews the client window
-	readWatch               // background watch for a client close: no deadline
-)
-
-// clientConn serves one client connection: requests one at a time,
-// pipelined ones in order (SPEC.md 4b).
-type clientConn struct {
-	rt    *Router
-	c     net.Conn
-	li    listenerInfo
-	ip    []byte // the client IP, for X-Forwarded-For
-	state atomic.Int32
-
-	cr   connReader
-	rdl  readDeadline // the client read deadline, set by this goroutine only
-	br   *h1.Reader
-	req  h1.Request
-	resp h1.Response
-	line logging.Line
-	rng  *rand.ChaCha8
-
-	// Per-request scratch, reused.
-	host      []byte // normalized Host
-	rid       []byte // X-Request-Id sent to the dyno
-	xff       []byte // X-Forwarded-For sent to the dyno
-	out       []byte // bytes on their way to the client or the dyno
-	lenr      h1.LengthReader
-	chunk     h1.ChunkedReader
-	dynoLen   h1.LengthReader
-	dynoChunk h1.ChunkedReader
-
-	// startSec is the X-Request-Start value of the last request in whole
-	// seconds, and startSecText its digits (see appendStartMillis).
-	startSec     int64
-	startSecText []byte
-
-	// respStarted: some of the response reached the client.
-	respStarted bool
-	// closeAfter: the connection ends after this response.
-	closeAfter bool
-	// linger: the connection ends after a router-made answer while unread
-	// client bytes may remain; see close.
-	linger bool
-	// protoKnown: line.Protocol was set from a salvaged request line.
-	protoKnown bool
-
-	// The client side's transport: TLS version (0 on plain HTTP), the
-	// normalized SNI name, HTTP/2 (a stream presented as HTTP/1.1), and
-	// the Via entry that goes with it.
-	tlsVersion uint16
-	sni        []byte
-	h2         bool
-	via        string
-
-	// am counts the request: its app's metrics (the space's _other set
-	// until the request is routed).
-	am *appMetrics
-}
-
-// connReader sets the client deadlines around each read.
-type connReader struct {
-	cc      *clientConn
-	mode    uint8
-	timeout time.Duration // the client window in readActive
-	got     bool          // a byte of the current request arrived
-}
-
-func (r *connReader) Read(p []byte) (int, error) {
-	if r.mode == readActive {
-		r.cc.rdl.extend(r.cc.c, time.Now(), r.timeout)
-	}
-	n, err := r.cc.c.Read(p)
-	if n > 0 && r.mode == readIdle {
-		r.mode = readActive
-		r.got = true
-		r.cc.state.CompareAndSwap(connIdle, connActive)
-	}
-	return n, err
-}
-
-// readDeadline remembers the read deadline a connection's owner last set,
-// so a deadline that would barely move is left in place: each set is a
-// runtime timer update, about 650 instructions, a large part of a small
-// request's CPU (golang/go#25729). Other goroutines may only set an
-// earlier deadline (to wake a read): then the remembered one is later than
-// the real one, which can only make a read end early, never late.
-type readDeadline struct {
-	at time.Time // zero: none
-}
-
-// maxDeadlineSlack bounds how late a reused deadline lets a timeout fire.
-// A few milliseconds on the router's second-scale timeouts are within the
-// scheduling noise of a loaded process; a deadline is never early.
-const maxDeadlineSlack = 4 * time.Millisecond
-
-// set sets the read deadline of c to t (zero: none).
-func (d *readDeadline) set(c net.Conn, t time.Time) {
-	d.at = t
-	c.SetReadDeadline(t)
-}
-
-// extend makes the read deadline of c timeout after now, or up to a slack
-// (at most maxDeadlineSlack and an eighth of timeout) later when the
-// current deadline is already there.
-func (d *readDeadline) extend(c net.Conn, now time.Time, timeout time.Duration) {
-	slack := min(maxDeadlineSlack, timeout/8)
-	if left := d.at.Sub(now); left >= timeout && left <= timeout+slack {
-		return // zero (no deadline) is long before now
-	}
-	d.set(c, now.Add(timeout+slack))
-}
-
-// Buffer sizes.
-const (
-	// clientReadBuf is the first size of a client's read buffer: enough
-	// for most request heads, small for an idle connection; a larger
-	// head grows it.
-	clientReadBuf = 1024
-	dynoReadBuf   = 32 * 1024
-	copyBufSize   = 32 * 1024
-)
-
-func newClientConn(rt *Router, c net.Conn, li listenerInfo) *clientConn {
-	cc := &clientConn{rt: rt, c: c, li: li, via: via11}
-	cc.cr.cc = cc
-	cc.br = h1.NewReader(&cc.cr, clientReadBuf)
-	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		cc.ip = []byte(ta.IP.String())
-	} else if h, _, err := net.SplitHostPort(c.RemoteAddr().String()); err == nil {
-		cc.ip = []byte(h)
-	}
-	if tc, ok := c.(*net.TCPConn); ok {
-		tc.SetNoDelay(true)
-	}
-	var seed [32]byte
-	crand.Read(seed[:])
-	cc.rng = rand.NewChaCha8(seed)
-	cc.line.Reset()
-	return cc
-}
-
-// closeIfIdle closes the connection when it waits between requests.
-func (cc *clientConn) closeIfIdle() {
-	if cc.state.CompareAndSwap(connIdle, connClosing) {
-		// Not through cc.rdl: this runs on another goroutine, and the
-		// connection ends once it is closing.
-		cc.c.SetReadDeadline(aLongTimeAgo)
-	}
-}
-
-// forceClose closes the connection now (the shutdown limit passed).
-func (cc *clientConn) forceClose() { cc.c.Close() }
-
-var aLongTimeAgo = time.Unix(1, 0)
-
-// Lingering close bounds (as net/http's): closing a socket with unread
-// input makes the kernel send a reset, which can destroy the answer the
-// client has not read yet.
-const (
-	lingerTimeout  = 500 * time.Millisecond
-	maxLingerBytes = 256 << 10
-)
-
-// close closes the connection, after a half-close and a bounded drain of
-// what the client still sends when an answer might otherwise be lost.
-func (cc *clientConn) close() {
-	if tc, ok := cc.c.(*net.TCPConn); ok && cc.linger {
-		tc.CloseWrite()
-		tc.SetReadDeadline(time.Now().Add(lingerTimeout))
-		io.CopyN(io.Discard, tc, maxLingerBytes)
-	}
-	cc.c.Close()
-}
-
-func (cc *clientConn) serve() {
-	defer cc.rt.untrack(cc)
-	defer cc.close()
-	for {
-		if !cc.serveOne() {
-			return
-		}
-	}
-}
-
-// serveOne reads and answers one request; false ends the connection.
-func (cc *clientConn) serveOne() (keep bool) {
-	sp := cc.rt.sp.Load()
-	to := &sp.cfg.Timeouts
-	cc.cr.got = cc.br.Buffered() > 0
-	if cc.cr.got {
-		cc.cr.mode = readActive
-	} else {
-		cc.cr.mode = readIdle
-		cc.rdl.extend(cc.c, time.Now(), to.Keepalive)
-	}
-	cc.cr.timeout = to.Client
-	if cc.state.Load() == connClosing {
-		return false
-	}
-	err := cc.br.ReadRequest(&cc.req, &sp.reqLim)
-	start := time.Now()
-	// The request is served by the config current when it arrived, not
-	// the one its connection waited under (a reload may have come).
-	sp = cc.rt.sp.Load()
-	cc.resetRequest()
-	if err != nil {
-		return cc.headError(sp, err, start)
-	}
-	cc.state.CompareAndSwap(connIdle, connActive)
-	defer func() {
-		if p := recover(); p != nil {
-			cc.platformError(p, start)
-			keep = false
-		}
+// Serve accepts plain HTTP connections from ln in the background until
+// Shutdown.
+func (r *Router) Serve(ln net.Listener) {
+	li := r.addListener(ln, "http")
+	r.bgWG.Add(1)
+	go func() {
+		defer r.bgWG.Done()
+		r.acceptLoop(ln, func(c net.Conn, slot *connSlot) {
+			cc := newConn(r, c, c, li, slot)
+			if !r.track(cc) {
+				slot.free()
+				c.Close()
+				return
+			}
+			go func() {
+				g := r.m.clientConns.WithLabelValues("http", "http1")
+				g.Inc()
+				defer g.Dec()
+				cc.serve()
+			}()
+		})
 	}()
-	cc.br.Pin()
-	keep = cc.handle(sp, start)
-	cc.br.Unpin()
-	if cc.rt.draining.Load() {
-		keep = false
-	}
-	if keep {
-		cc.state.CompareAndSwap(connActive, connIdle)
-	}
-	if cap(cc.out) > maxIdleOut {
-		cc.out = nil // an idle connection does not keep a big response's buffer
-	}
-	return keep
+	r.log.Info("listening", zap.String(logging.KeyListener, "http"), zap.String(logging.KeyAddr, ln.Addr().String()))
 }
 
-// resetRequest clears the per-request state.
-func (cc *clientConn) resetRequest() {
-	cc.line.Reset()
-	cc.respStarted = false
-	cc.closeAfter = false
-	cc.protoKnown = false
-	cc.am = nil
-	cc.host = cc.host[:0]
-	cc.rid = cc.rid[:0]
-	cc.xff = cc.xff[:0]
-	cc.lenr.Reset(nil, 0)
+// addListener registers ln for Shutdown and returns what its requests tell
+// the dyno: X-Forwarded-Proto proto and the port ln is bound to.
+func (r *Router) addListener(ln net.Listener, proto string) *listenerInfo {
+	r.mu.Lock()
+	r.listeners = append(r.listeners, ln)
+	r.mu.Unlock()
+	var port []byte
+	if ta, ok := ln.Addr().(*net.TCPAddr); ok {
+		port = strconv.AppendInt(nil, int64(ta.Port), 10)
+	}
+	return newListenerInfo(proto, port)
 }
 
-// headError answers a request whose head could not be read. It returns
-// false: the connection always ends (SPEC.md 4b).
-func (cc *clientConn) headError(sp *space, err error, start time.Time) bool {
-	switch {
-	case errors.Is(err, h1.ErrEmpty):
-		return false
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		if !cc.cr.got || cc.state.Load() == connClosing {
-			return false // keep-alive idle close, or drain: quiet (SPEC.md 2)
+// listenerInfo describes what a listener tells the dyno about itself.
+type listenerInfo struct {
+	// fwd is the part of every dyno request head from the line end of
+	// X-Forwarded-For up to the value of X-Request-Start: the listener's
+	// X-Forwarded-Proto and X-Forwarded-Port, made once.
+	fwd []byte
+}
+
+func newListenerInfo(proto string, port []byte) *listenerInfo {
+	fwd := append([]byte("\r\nX-Forwarded-Proto: "), proto...)
+	fwd = append(fwd, "\r\nX-Forwarded-Port: "...)
+	fwd = append(fwd, port...)
+	fwd = append(fwd, "\r\nX-Request-Start: "...)
+	return &listenerInfo{fwd: fwd}
+}
+
+// acceptLoop accepts from ln until it is closed and hands each connection
+// the limits admit to serve (limits.connections and
+// connections_per_client). It never stalls: out of file descriptors, it
+// closes an idle connection or the new one (the spare descriptor trick)
+// and goes on.
+func (r *Router) acceptLoop(ln net.Listener, serve func(c net.Conn, slot *connSlot)) {
+	var backoff time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if r.draining.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				r.shedOnFDExhaustion(ln)
+				continue
+			}
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			r.log.Error("accepting connection", zap.Error(err), zap.Duration(logging.KeyDuration, backoff))
+			time.Sleep(backoff)
+			continue
 		}
-		cc.salvageRequestLine()
-		cc.line.Status = 499
-		cc.line.Code = errcodes.ClientIdle
-		cc.writeSimple(408, nil, true)
-		cc.line.Bytes = -1 // 499 is the line's status: no response body
-		cc.finishLine(start)
-		return false
-	case errors.Is(err, io.ErrUnexpectedEOF), isConnError(err):
-		cc.salvageRequestLine()
-		cc.line.Status = 499
-		cc.line.Code = errcodes.ClientInterrupted
-		cc.finishLine(start)
-		return false
+		backoff = 0
+		peer := addrPort(c.RemoteAddr()).Addr()
+		if reason := r.admitConn(peer); reason != "" {
+			r.m.connRefused.WithLabelValues(reason).Inc()
+			fastClose(c)
+			continue
+		}
+		serve(c, &connSlot{r: r, peer: peer})
 	}
-	code, status := errcodes.BadHeader, 400
-	switch {
-	case errors.Is(err, h1.ErrLineTooLong):
-		code, status = errcodes.OversizedRequestLine, 414
-	case errors.Is(err, h1.ErrMethodTooLong):
-		code, status = errcodes.OversizedRequestLine, 400
-	case errors.Is(err, h1.ErrHeaderTooLong):
-		code = errcodes.OversizedRequestHeader
-	case errors.Is(err, h1.ErrCookieTooLong):
-		code = errcodes.OversizedRequestCookies
-	case errors.Is(err, h1.ErrUnsupportedExpect):
-		code, status = errcodes.UnsupportedExpect, 417
+}
+
+// addrPort returns the address of a TCP peer (zero for others).
+func addrPort(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort()
 	}
-	cc.salvageRequestLine()
-	if cc.req.HasHost {
-		cc.host = normalizeHost(cc.host[:0], cc.req.Host)
+	return netip.AddrPort{}
+}
+
+// fastClose closes a refused connection with a reset, so it holds no
+// socket in TIME_WAIT.
+func fastClose(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetLinger(0)
 	}
-	cc.line.Code = code
-	cc.writeSimple(status, nil, true)
-	cc.line.Status = status
-	cc.finishLine(start)
+	c.Close()
+}
+
+// Reasons a connection is refused at accept (the metric's label).
+const (
+	refusedLimit     = "connections"
+	refusedPerClient = "connections_per_client"
+	refusedNoFD      = "file_descriptors"
+)
+
+// admitConn counts a new client connection, or returns why it is refused:
+// past limits.connections or limits.connections_per_client, once closing
+// an idle keep-alive connection (of that client, for the latter) could not
+// make room.
+func (r *Router) admitConn(peer netip.Addr) string {
+	lim := &r.sp.Load().cfg.Limits
+	if !r.perClient.add(peer, lim.ConnectionsPerClient) {
+		if !r.closeIdle(func(t tracked) bool { return t.slot().peer == peer }) || !r.perClient.add(peer, lim.ConnectionsPerClient) {
+			return refusedPerClient
+		}
+	}
+	if n := r.connCount.Add(1); n > int64(lim.Connections) {
+		r.connCount.Add(-1)
+		if !r.closeIdle(nil) {
+			r.perClient.done(peer)
+			return refusedLimit
+		}
+		r.connCount.Add(1)
+	}
+	return ""
+}
+
+// connSlot is one client connection's place under limits.connections and
+// connections_per_client, given back once: when the connection ends, or
+// earlier when closeIdle closes it to make room.
+type connSlot struct {
+	r     *Router
+	peer  netip.Addr
+	freed atomic.Bool
+}
+
+func (s *connSlot) free() {
+	if s.freed.CompareAndSwap(false, true) {
+		s.r.connCount.Add(-1)
+		s.r.perClient.done(s.peer)
+	}
+}
+
+// closeIdle closes one idle keep-alive connection that match accepts (nil:
+// any), to make room for a new one; false when there is none.
+func (r *Router) closeIdle(match func(t tracked) bool) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for t := range r.conns {
+		if t.idle() && (match == nil || match(t)) {
+			t.closeIfIdle()
+			// Its slot is free once its goroutine ends; count it free now
+			// so the new connection is not refused for a closing one.
+			t.slot().free()
+			return true
+		}
+	}
 	return false
 }
 
-// salvageRequestLine fills the line's method and path from whatever of the
-// request line was read, for the line of a request that was refused.
-func (cc *clientConn) salvageRequestLine() {
-	if len(cc.req.Method) > 0 {
-		cc.line.Method, cc.line.Path = cc.req.Method, cc.req.Target
+// shedOnFDExhaustion handles accept's EMFILE: close an idle connection if
+// there is one; else take the pending connection with the spare
+// descriptor and close it at once, so the listener does not spin or stall.
+func (r *Router) shedOnFDExhaustion(ln net.Listener) {
+	r.m.connRefused.WithLabelValues(refusedNoFD).Inc()
+	if r.closeIdle(nil) {
 		return
 	}
-	b := cc.br.Bytes()
-	if i := indexByte(b, '\n'); i >= 0 {
-		b = b[:i]
-	}
-	const most = 1024
-	if len(b) > most {
-		b = b[:most]
-	}
-	sp := indexByte(b, ' ')
-	if sp < 0 {
+	r.mu.Lock()
+	spare := r.spare
+	r.spare = nil
+	r.mu.Unlock()
+	if spare == nil {
+		time.Sleep(10 * time.Millisecond)
 		return
 	}
-	cc.line.Method = b[:sp]
-	rest := b[sp+1:]
-	if sp2 := indexByte(rest, ' '); sp2 >= 0 {
-		if v := rest[sp2+1:]; len(v) >= 8 && string(v[:8]) == "HTTP/1.0" {
-			cc.line.Protocol, cc.protoKnown = logging.HTTP10, true
+	spare.Close()
+	if c, err := ln.Accept(); err == nil {
+		fastClose(c)
+	}
+	r.openSpare()
+	r.log.Warn("out of file descriptors: a new connection was closed; raise the descriptor limit or lower limits.connections")
+}
+
+// openSpare keeps one file descriptor in reserve for shedOnFDExhaustion.
+func (r *Router) openSpare() {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		return
+	}
+	r.mu.Lock()
+	r.spare = f
+	r.mu.Unlock()
+}
+
+// tracked is a client connection the drain can close: when it waits
+// between requests, or at once when the shutdown limit passes.
+type tracked interface {
+	closeIfIdle()
+	idle() bool
+	// interrupt wakes what the connection waits on once the shutdown
+	// limit ran out: its exchanges end with H24.
+	interrupt()
+	forceClose()
+	// slot is the connection's place under the connection limits.
+	slot() *connSlot
+}
+
+// track registers a connection; false when the router is draining.
+func (r *Router) track(t tracked) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.draining.Load() {
+		return false
+	}
+	r.conns[t] = struct{}{}
+	r.connWG.Add(1)
+	return true
+}
+
+// untrack forgets a connection that ended.
+func (r *Router) untrack(t tracked) {
+	r.mu.Lock()
+	delete(r.conns, t)
+	r.mu.Unlock()
+	r.connWG.Done()
+}
+
+// sweepLoop closes idle dyno connections past dyno_keepalive.
+func (r *Router) sweepLoop() {
+	defer r.bgWG.Done()
+	for {
+		sp := r.sp.Load()
+		every := max(sp.cfg.Timeouts.DynoKeepalive/4, 5*time.Millisecond)
+		every = min(every, time.Second)
+		t := time.NewTimer(every)
+		select {
+		case <-r.stopCtx.Done():
+			t.Stop()
+			return
+		case now := <-t.C:
+			r.mu.Lock()
+			pools := make([]*pool, 0, len(r.backends))
+			for _, be := range r.backends {
+				pools = append(pools, be.pool)
+			}
+			r.mu.Unlock()
+			for _, p := range pools {
+				p.sweep(now, sp.cfg.Timeouts.DynoKeepalive)
+			}
 		}
-		rest = rest[:sp2]
 	}
-	cc.line.Path = rest
 }
 
-// platformError answers a recovered panic with H99 (SPEC.md section 6).
-func (cc *clientConn) platformError(p any, start time.Time) {
-	cc.rt.log.Error("recovered panic in request", zap.Any("panic", p), zap.ByteString("stack", debug.Stack()))
-	cc.line.Code = errcodes.PlatformError
-	cc.line.Status = 503
-	if !cc.respStarted {
-		cc.writeSimple(503, builtinErrorPage, true)
-	}
-	cc.finishLine(start)
+// HTTPAddr returns the bound address of the plain HTTP listener, or nil.
+func (r *Router) HTTPAddr() net.Addr {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.httpAddr
 }
 
-// finishLine completes the router line and writes it.
-func (cc *clientConn) finishLine(start time.Time) {
-	l := &cc.line
-	if l.Host == nil {
-		l.Host = cc.host
+// Draining reports whether Shutdown has begun.
+func (r *Router) Draining() bool { return r.draining.Load() }
+
+// forcedGrace is how long exchanges cut by the shutdown limit have to
+// answer 503 and write their H24 line before their connections are
+// closed.
+const forcedGrace = time.Second
+
+// Shutdown drains (SPEC.md 1): it stops accepting, closes idle client
+// connections (HTTP/2 ones get GOAWAY), lets requests in flight finish
+// until ctx is done; then every exchange still running ends with H24
+// (SPEC.md 6) and the connections are closed.
+func (r *Router) Shutdown(ctx context.Context) error {
+	r.mu.Lock()
+	r.draining.Store(true)
+	lns := r.listeners
+	r.listeners = nil
+	r.mu.Unlock()
+	for _, ln := range lns {
+		ln.Close()
 	}
-	if len(cc.rid) == 0 {
-		cc.buildRequestID(&cc.req)
+	done := make(chan struct{})
+	go func() {
+		r.connWG.Wait()
+		close(done)
+	}()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	var err error
+wait:
+	for {
+		r.closeIdleConns()
+		select {
+		case <-done:
+			break wait
+		case <-ctx.Done():
+			err = ctx.Err()
+			r.forced.Store(true)
+			r.eachConn(tracked.interrupt)
+			select {
+			case <-done:
+			case <-time.After(forcedGrace):
+				r.stop() // cancels dials in progress too
+				r.eachConn(tracked.forceClose)
+				<-done
+			}
+			break wait
+		case <-tick.C:
+		}
 	}
-	if l.RequestID == nil {
-		l.RequestID = cc.rid
+	r.stop()
+	r.stopAdmin()
+	r.bgWG.Wait()
+	r.mu.Lock()
+	for _, be := range r.backends {
+		be.pool.close()
 	}
-	if l.Fwd == nil {
-		l.Fwd = cc.xff
+	spare := r.spare
+	r.spare = nil
+	r.mu.Unlock()
+	if spare != nil {
+		spare.Close()
 	}
-	if len(cc.xff) == 0 {
-		l.Fwd = cc.ip
-	}
-	l.TLS, l.TLSVersion = cc.tlsVersion != 0, cc.tlsVersion
-	switch {
-	case cc.h2:
-		l.Protocol = logging.HTTP20
-	case cc.protoKnown:
-	case cc.req.Minor == 0 && len(cc.req.Method) > 0:
-		l.Protocol = logging.HTTP10
-	default:
-		l.Protocol = logging.HTTP11
-	}
-	if l.Time.IsZero() {
-		l.Time = time.Now()
-	}
-	cc.rt.lines.Load().Write(l)
-	am := cc.am
-	if am == nil {
-		am = cc.rt.sp.Load().other
-	}
-	am.observe(l.Status, l.Code, l.Connect, l.Service)
+	return err
 }
 
-// isConnError reports a connection reset or broken pipe.
-func isConnError(err error) bool {
-	var ne *net.OpError
-	return errors.As(err, &ne) && !ne.Timeout()
+func (r *Router) closeIdleConns() { r.eachConn(tracked.closeIfIdle) }
+
+// eachConn calls f on every tracked connection.
+func (r *Router) eachConn(f func(tracked)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for t := range r.conns {
+		f(t)
+	}
 }
 
 // bufPool holds the stream and copy buffers (*[]byte) between requests.
@@ -415,7 +370,7 @@ func getBuf(n int) *[]byte {
 		*p = (*p)[:n]
 		return p
 	}
-	b := make([]byte, n)
+	b := make([]byte, n, max(n, copyBufSize))
 	return &b
 }
 
@@ -428,6 +383,3 @@ func putBuf(p *[]byte) {
 }
 
 const maxPooledBuf = 256 << 10
-
-// maxIdleOut bounds the output buffer a connection keeps between requests.
-const maxIdleOut = 4096

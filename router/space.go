@@ -39,9 +39,12 @@ type app struct {
 	// the response (SPEC.md 4.4).
 	inflight *atomic.Int64
 	limit    int64
-	to       config.Timeouts
-	pages    *pages
-	m        *appMetrics
+	// clients counts the app's requests in flight by client address
+	// (limits.requests_per_client).
+	clients *clientCounts
+	to      config.Timeouts
+	pages   *pages
+	m       *appMetrics
 
 	keepaliveToDyno bool
 	e2eContinue     bool
@@ -83,6 +86,7 @@ func buildSpace(cfg *config.Config, backendFor func(addr, extraResolver string) 
 			cfg:             ac,
 			name:            ac.Name,
 			inflight:        new(atomic.Int64),
+			clients:         newClientCounts(),
 			to:              ac.Timeouts,
 			pages:           pagesFor(ac),
 			m:               m.forApp(ac.Name),

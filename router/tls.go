@@ -45,21 +45,28 @@ func (r *Router) ServeTLS(ln net.Listener) {
 	r.bgWG.Add(1)
 	go func() {
 		defer r.bgWG.Done()
-		r.acceptLoop(ln, func(c net.Conn) { go r.serveTLSConn(c, li) })
+		r.acceptLoop(ln, func(c net.Conn, slot *connSlot) { go r.serveTLSConn(c, li, slot) })
 	}()
 	r.log.Info("listening", zap.String(logging.KeyListener, "https"), zap.String(logging.KeyAddr, ln.Addr().String()))
 }
 
 // pendingConn is a connection still in its TLS handshake.
-type pendingConn struct{ c net.Conn }
+type pendingConn struct {
+	c  net.Conn
+	cs *connSlot
+}
 
-func (p *pendingConn) closeIfIdle() { p.c.Close() }
-func (p *pendingConn) forceClose()  { p.c.Close() }
+func (p *pendingConn) closeIfIdle()    { p.c.Close() }
+func (p *pendingConn) idle() bool      { return true }
+func (p *pendingConn) interrupt()      { p.c.Close() }
+func (p *pendingConn) forceClose()     { p.c.Close() }
+func (p *pendingConn) slot() *connSlot { return p.cs }
 
 // serveTLSConn runs the handshake and serves the connection by the
 // protocol ALPN chose.
-func (r *Router) serveTLSConn(c net.Conn, li listenerInfo) {
-	p := &pendingConn{c: c}
+func (r *Router) serveTLSConn(c net.Conn, li *listenerInfo, slot *connSlot) {
+	defer slot.free()
+	p := &pendingConn{c: c, cs: slot}
 	if !r.track(p) {
 		c.Close()
 		return
@@ -82,11 +89,11 @@ func (r *Router) serveTLSConn(c net.Conn, li listenerInfo) {
 	r.m.handshake(&st)
 	sni := normalizeHost(nil, []byte(st.ServerName))
 	if st.NegotiatedProtocol == http2.NextProtoTLS {
-		r.serveH2(tc, li, st.Version, sni)
+		r.serveH2(tc, li, st.Version, sni, slot)
 		return
 	}
-	cc := newClientConn(r, tc, li)
-	cc.tlsVersion, cc.sni = st.Version, sni
+	cc := newConn(r, tc, c, li, slot)
+	cc.tlsVer, cc.sniName = st.Version, sni
 	if !r.track(cc) {
 		tc.Close()
 		return
@@ -102,6 +109,7 @@ func (r *Router) serveTLSConn(c net.Conn, li listenerInfo) {
 type h2Tracked struct {
 	h    *h2conn
 	c    net.Conn
+	cs   *connSlot
 	once sync.Once
 }
 
@@ -110,12 +118,15 @@ func (t *h2Tracked) closeIfIdle() {
 		t.forceClose()
 	}
 }
-func (t *h2Tracked) forceClose() { t.once.Do(func() { t.c.Close() }) }
+func (t *h2Tracked) idle() bool      { return t.h.active.Load() == 0 }
+func (t *h2Tracked) interrupt()      { t.forceClose() }
+func (t *h2Tracked) forceClose()     { t.once.Do(func() { t.c.Close() }) }
+func (t *h2Tracked) slot() *connSlot { return t.cs }
 
 // serveH2 serves an HTTP/2 connection until it ends.
-func (r *Router) serveH2(tc *tls.Conn, li listenerInfo, version uint16, sni []byte) {
-	h := &h2conn{rt: r, li: li, tlsVersion: version, sni: sni, remote: tc.RemoteAddr()}
-	t := &h2Tracked{h: h, c: tc}
+func (r *Router) serveH2(tc *tls.Conn, li *listenerInfo, version uint16, sni []byte, slot *connSlot) {
+	h := &h2conn{rt: r, li: li, tlsVersion: version, sni: sni, remote: tc.RemoteAddr(), peer: slot.peer}
+	t := &h2Tracked{h: h, c: tc, cs: slot}
 	if !r.track(t) {
 		tc.Close()
 		return

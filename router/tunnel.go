@@ -8,16 +8,20 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/spacerouter/spacerouter/errcodes"
 	"github.com/spacerouter/spacerouter/router/h1"
 )
+
+// errNoTunnel: an upgrade over HTTP/2 (a client never asks for one).
+var errNoTunnel = errors.New("no upgrade over HTTP/2")
 
 // tunnel relays an upgraded connection (WebSocket or any other protocol)
 // both ways until either side closes or neither sends a byte for the idle
 // window (SPEC.md 4.8). The router line is written at the end, with the
 // whole session as its service time.
-func (cc *clientConn) tunnel(a *app, dc *dynoConn, start, sendStart time.Time) {
-	resp := &cc.resp
-	b := h1.AppendStatusLine(cc.out[:0], 1, resp.Status, resp.Reason)
+func (c *conn) tunnel(ex *exchange, dc *dynoConn) error {
+	resp := &c.sc.resp
+	b := h1.AppendStatusLine(c.sc.out[:0], 1, resp.Status, resp.Reason)
 	for i := range resp.Fields {
 		f := &resp.Fields[i]
 		if !f.Hop {
@@ -25,48 +29,48 @@ func (cc *clientConn) tunnel(a *app, dc *dynoConn, start, sendStart time.Time) {
 		}
 	}
 	b = append(b, "Via: "...)
-	b = append(b, cc.via...)
+	b = append(b, via11...)
 	b = append(b, "\r\nConnection: Upgrade\r\n\r\n"...)
 	// Bytes the dyno sent after its head go out right behind it.
 	b = append(b, dc.br.Bytes()...)
 	early := dc.br.Buffered()
 	dc.br.Discard(early)
-	cc.out = b
-	cc.closeAfter = true
-	cc.rdl.set(cc.c, time.Time{})
-	if _, err := cc.c.Write(b); err != nil {
-		cc.clientGone(a, start, sendStart)
-		return
+	c.sc.out = b
+	ex.closeAfter = true
+	c.rdl.set(c.c, time.Time{})
+	if _, err := c.c.Write(b); err != nil {
+		return errcodes.New(errcodes.ClientInterrupted, err)
 	}
-	cc.respStarted = true
-	if n := cc.br.Buffered(); n > 0 {
-		if _, err := dc.c.Write(cc.br.Bytes()); err != nil {
-			cc.line.Service = time.Since(sendStart)
-			cc.finishLine(start)
-			return
+	ex.sent = true
+	if n := c.br.Buffered(); n > 0 {
+		if _, err := dc.c.Write(c.br.Bytes()); err != nil {
+			ex.line.Service = time.Since(ex.sendStart)
+			return nil
 		}
-		cc.br.Discard(n)
+		c.br.Discard(n)
 	}
+	a := ex.app
 	var lastActive atomic.Int64
 	lastActive.Store(time.Now().UnixNano())
-	var toClient int64
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		pipe(cc.c, dc.c, a.to.Idle, &lastActive)
+		pipe(c.c, dc.c, a.to.Idle, &lastActive)
 	}()
-	toClient = pipe(dc.c, cc.c, a.to.Idle, &lastActive)
+	toClient := pipe(dc.c, c.c, a.to.Idle, &lastActive)
 	wg.Wait()
-	cc.line.Service = time.Since(sendStart)
-	cc.line.Bytes = int64(early) + toClient
-	cc.finishLine(start)
+	ex.line.Service = time.Since(ex.sendStart)
+	ex.line.Bytes = int64(early) + toClient
+	return nil
 }
 
 // pipe copies from src to dst until src ends or the tunnel was idle for
 // idle; then it closes both, which ends the other direction too.
 func pipe(src, dst net.Conn, idle time.Duration, lastActive *atomic.Int64) int64 {
-	buf := make([]byte, copyBufSize)
+	cb := getBuf(copyBufSize)
+	defer putBuf(cb)
+	buf := *cb
 	var total int64
 	defer func() {
 		src.Close()
@@ -94,6 +98,3 @@ func pipe(src, dst net.Conn, idle time.Duration, lastActive *atomic.Int64) int64
 		}
 	}
 }
-
-// isTimeout reports a deadline error.
-func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }

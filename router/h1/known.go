@@ -29,6 +29,8 @@ const (
 	KnownXForwardedProto
 	KnownXForwardedPort
 	KnownXRequestStart
+	KnownForwarded
+	KnownXForwardedHost
 )
 
 // knownName classifies a field name, in any case. Names of four bytes or
@@ -96,6 +98,8 @@ var knownNames = [...]struct {
 	{"x-forwarded-proto", KnownXForwardedProto},
 	{"x-forwarded-port", KnownXForwardedPort},
 	{"x-request-start", KnownXRequestStart},
+	{"forwarded", KnownForwarded},
+	{"x-forwarded-host", KnownXForwardedHost},
 }
 
 // maxKnownLen is the length of the longest known name.
@@ -147,3 +151,7 @@ func hopKnown(k Known) bool {
 	}
 	return false
 }
+
+// KnownOf classifies a field name, in any case, as the parsers do: the
+// HTTP/2 side classifies the names it decodes with it.
+func KnownOf(name []byte) Known { return knownName(name) }
