@@ -3,9 +3,11 @@ package demo
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -103,18 +105,41 @@ func newServer(name string) *http.Server {
 	}
 }
 
-// Listeners are where the demo space listens; HTTPS is on when Cert and
-// Key name a certificate (see SelfSigned).
+// CertFiles names one certificate chain and its key, as PEM files.
+type CertFiles struct {
+	Cert, Key string
+}
+
+// Listeners are where the demo space listens; HTTPS is on when Certs (or
+// Cert and Key) name a certificate (see SelfSignedCerts).
 type Listeners struct {
 	HTTP, HTTPS string
-	Cert, Key   string
+	// Certs are the demo app's certificate chains, as SelfSignedCerts
+	// makes them.
+	Certs []CertFiles
+	// Cert and Key name one more chain, after Certs.
+	//
+	// Deprecated: use Certs and SelfSignedCerts; one chain (SelfSigned's
+	// ECDSA one) leaves TLS 1.2 clients of the demo's profile without a
+	// suite (issue 9).
+	Cert, Key string
+}
+
+// certs returns every chain ln names.
+func (ln *Listeners) certs() []CertFiles {
+	if ln.Cert == "" && ln.Key == "" {
+		return ln.Certs
+	}
+	return append(slices.Clip(ln.Certs), CertFiles{Cert: ln.Cert, Key: ln.Key})
 }
 
 // Config returns the YAML of the demo space: space demo, plain HTTP (and
 // HTTPS when ln says) on loopback, router lines on stdout, and one app,
 // demo, on the domains localhost and demo.localhost, whose dynos web.1,
 // web.2, … are at dynoAddrs in that order. Its features key is omitted, so
-// the app has the default features of a new app.
+// the app has the default features of a new app (the salesforce TLS
+// profile, whose TLS 1.2 suites are all RSA-signed: SelfSignedCerts makes
+// an RSA certificate for them).
 func Config(ln Listeners, dynoAddrs []string) []byte {
 	var b bytes.Buffer
 	b.WriteString("# The built-in demo space: spacerouter without -config.\n")
@@ -129,8 +154,11 @@ func Config(ln Listeners, dynoAddrs []string) []byte {
 	b.WriteString("apps:\n")
 	fmt.Fprintf(&b, "  - name: %s\n", App)
 	b.WriteString("    domains: [localhost, demo.localhost]\n")
-	if ln.HTTPS != "" {
-		fmt.Fprintf(&b, "    tls: [{cert: %s, key: %s}]\n", strconv.Quote(ln.Cert), strconv.Quote(ln.Key))
+	if certs := ln.certs(); ln.HTTPS != "" && len(certs) > 0 {
+		b.WriteString("    tls:\n")
+		for _, c := range certs {
+			fmt.Fprintf(&b, "      - {cert: %s, key: %s}\n", strconv.Quote(c.Cert), strconv.Quote(c.Key))
+		}
 	}
 	b.WriteString("    dynos:\n")
 	for i, addr := range dynoAddrs {
@@ -139,17 +167,56 @@ func Config(ln Listeners, dynoAddrs []string) []byte {
 	return b.Bytes()
 }
 
-// SelfSigned makes a self-signed ECDSA P-256 certificate for the demo's
-// domains and writes it and its key into dir. It is valid for a year, so
-// the router's 75-day expiry warning stays quiet.
+// SelfSignedCerts makes two self-signed certificates for the demo's
+// domains, an ECDSA P-256 one and an RSA-2048 one, and writes them and
+// their keys into dir, ECDSA first. Both are needed: TLS 1.3 clients get
+// the ECDSA one, and the demo's profile (salesforce, as for any new app)
+// has only RSA-signed suites for TLS 1.2 (SPEC.md section 5), so without
+// the RSA one `curl --tls-max 1.2` fails and the router warns at start
+// (issue 9). They are valid for a year, so the router's 75-day expiry
+// warning stays quiet.
+func SelfSignedCerts(dir string) ([]CertFiles, error) {
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generating ECDSA key: %w", err)
+	}
+	ecFiles, err := writeSelfSigned(dir, "demo-ecdsa", ec, x509.KeyUsageDigitalSignature)
+	if err != nil {
+		return nil, err
+	}
+	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, fmt.Errorf("generating RSA key: %w", err)
+	}
+	// KeyEncipherment: the profile's RSA key exchange suites encrypt the
+	// premaster secret to this key.
+	rsaFiles, err := writeSelfSigned(dir, "demo-rsa", rk, x509.KeyUsageDigitalSignature|x509.KeyUsageKeyEncipherment)
+	if err != nil {
+		return nil, err
+	}
+	return []CertFiles{ecFiles, rsaFiles}, nil
+}
+
+// SelfSigned makes the ECDSA certificate of SelfSignedCerts alone.
+//
+// Deprecated: use SelfSignedCerts; the demo's profile needs the RSA
+// certificate too for TLS 1.2 clients (issue 9).
 func SelfSigned(dir string) (certFile, keyFile string, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return "", "", fmt.Errorf("generating key: %w", err)
 	}
+	f, err := writeSelfSigned(dir, "demo", key, x509.KeyUsageDigitalSignature)
+	return f.Cert, f.Key, err
+}
+
+// writeSelfSigned makes a self-signed certificate with key for the demo's
+// domains and loopback addresses, valid for a year, and writes it and its
+// key (PKCS #8) into dir as NAME.pem and NAME-key.pem.
+func writeSelfSigned(dir, name string, key crypto.Signer, usage x509.KeyUsage) (CertFiles, error) {
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
 	if err != nil {
-		return "", "", fmt.Errorf("generating serial: %w", err)
+		return CertFiles{}, fmt.Errorf("generating serial: %w", err)
 	}
 	now := time.Now()
 	tmpl := &x509.Certificate{
@@ -159,25 +226,25 @@ func SelfSigned(dir string) (certFile, keyFile string, err error) {
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.Add(365 * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
+		KeyUsage:     usage,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
-		return "", "", fmt.Errorf("creating certificate: %w", err)
+		return CertFiles{}, fmt.Errorf("creating certificate %s: %w", name, err)
 	}
-	kder, err := x509.MarshalECPrivateKey(key)
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		return "", "", fmt.Errorf("encoding key: %w", err)
+		return CertFiles{}, fmt.Errorf("encoding key %s: %w", name, err)
 	}
-	certFile, keyFile = filepath.Join(dir, "demo.pem"), filepath.Join(dir, "demo-key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		return "", "", fmt.Errorf("writing certificate: %w", err)
+	f := CertFiles{Cert: filepath.Join(dir, name+".pem"), Key: filepath.Join(dir, name+"-key.pem")}
+	if err := os.WriteFile(f.Cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		return CertFiles{}, fmt.Errorf("writing certificate: %w", err)
 	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		return "", "", fmt.Errorf("writing key: %w", err)
+	if err := os.WriteFile(f.Key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		return CertFiles{}, fmt.Errorf("writing key: %w", err)
 	}
-	return certFile, keyFile, nil
+	return f, nil
 }
 
 // dyno answers the requests of one demo dyno.

@@ -55,17 +55,31 @@ func TestConfig(t *testing.T) {
 	}
 }
 
-// TestConfigHTTPS: with a self-signed certificate the demo space also
-// serves HTTPS, and the certificate covers both demo domains.
+// TestConfigHTTPS: with the self-signed certificates the demo space also
+// serves HTTPS, and both certificates cover both demo domains.
 func TestConfigHTTPS(t *testing.T) {
+	t.Parallel()
+	certs := demoCerts(t)
+	data := Config(Listeners{HTTP: "127.0.0.1:0", HTTPS: "127.0.0.1:0", Certs: certs}, []string{"127.0.0.1:5001"})
+	cfg, err := config.Parse("demo.yaml", data)
+	require.NoError(t, err, "config.Parse of the demo YAML:\n%s", data)
+	assert.Empty(t, cfg.Warnings(), "certificates that cover the demo domains, valid now:\n%s", data)
+	assert.Equal(t, "127.0.0.1:0", cfg.Listen.HTTPS)
+	require.Len(t, cfg.Apps[0].TLS, len(certs), "certificates in the demo YAML:\n%s", data)
+	for i, c := range certs {
+		assert.Equal(t, c.Cert, cfg.Apps[0].TLS[i].Cert)
+		assert.Equal(t, c.Key, cfg.Apps[0].TLS[i].Key)
+	}
+}
+
+// TestConfigHTTPSDeprecated: Cert and Key still name a chain, after Certs.
+func TestConfigHTTPSDeprecated(t *testing.T) {
 	t.Parallel()
 	cert, key, err := SelfSigned(t.TempDir())
 	require.NoError(t, err)
 	data := Config(Listeners{HTTP: "127.0.0.1:0", HTTPS: "127.0.0.1:0", Cert: cert, Key: key}, []string{"127.0.0.1:5001"})
 	cfg, err := config.Parse("demo.yaml", data)
 	require.NoError(t, err, "config.Parse of the demo YAML:\n%s", data)
-	assert.Empty(t, cfg.Warnings(), "a certificate that covers the demo domains, valid now:\n%s", data)
-	assert.Equal(t, "127.0.0.1:0", cfg.Listen.HTTPS)
 	require.Len(t, cfg.Apps[0].TLS, 1)
 	assert.Equal(t, cert, cfg.Apps[0].TLS[0].Cert)
 }

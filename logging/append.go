@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // redacted is the value router lines write for a redacted query parameter.
@@ -12,6 +13,15 @@ const redacted = "REDACTED"
 // hexDigits are the digits of \u00NN escapes, lower case as JSON encoders
 // write them.
 const hexDigits = "0123456789abcdef"
+
+// upperHex are the digits of the %XX a path byte that is not UTF-8 is
+// written as, upper case as RFC 3986 section 2.1 recommends.
+const upperHex = "0123456789ABCDEF"
+
+// replacementEscape is what a byte that is not UTF-8 is written as inside
+// a quoted value other than path (SPEC.md section 7): the JSON escape of
+// U+FFFD, which logfmt decoders (kr/logfmt, go-logfmt) read as that rune.
+const replacementEscape = `\ufffd`
 
 // AppendLine appends the router line of l (SPEC.md section 7), ending in
 // "\n", to dst and returns the extended slice. source is the token written
@@ -56,6 +66,16 @@ func appendLine(b []byte, l *Line, t time.Time, source string, redact []string) 
 		}
 	}
 
+	connect, service := l.Connect, l.Service
+	if ent.H == "" {
+		// SPEC.md section 7: a line without code= always carries numbers
+		// in connect and service (0ms where the router answered by
+		// itself, as for an unknown host's 404), whatever the caller set:
+		// heroku/lumbermill parses them as integers and drops the line
+		// when one is empty.
+		connect, service = max(connect, 0), max(service, 0)
+	}
+
 	b = append(b, " method="...)
 	b = appendBare(b, l.Method)
 	b = append(b, " path=\""...)
@@ -69,9 +89,9 @@ func appendLine(b []byte, l *Line, t time.Time, source string, redact []string) 
 	b = append(b, " dyno="...)
 	b = appendBare(b, l.Dyno)
 	b = append(b, " connect="...)
-	b = appendMillis(b, l.Connect)
+	b = appendMillis(b, connect)
 	b = append(b, " service="...)
-	b = appendMillis(b, l.Service)
+	b = appendMillis(b, service)
 	b = append(b, " status="...)
 	if l.Status > 0 {
 		b = strconv.AppendInt(b, int64(l.Status), 10)
@@ -138,43 +158,131 @@ func appendMillis(b []byte, d time.Duration) []byte {
 	return append(b, "ms"...)
 }
 
-// appendQuoted appends s between double quotes, escaped by appendEscaped.
+// appendQuoted appends s between double quotes, escaped by appendEscaped
+// with bytes that are not UTF-8 written as \ufffd.
 func appendQuoted[S ~string | ~[]byte](b []byte, s S) []byte {
 	b = append(b, '"')
-	b = appendEscaped(b, s)
+	b = appendEscaped(b, s, false)
 	return append(b, '"')
 }
 
 // appendEscaped appends s for the inside of a quoted value: '"' and '\' get
 // a backslash, control bytes (below 0x20, and 0x7f) become \u00NN, so the
 // value stays on one line and logfmt decoders read back its exact bytes.
-// Bytes from 0x80 up pass through unchanged.
-func appendEscaped[S ~string | ~[]byte](b []byte, s S) []byte {
+// UTF-8 sequences pass through unchanged. Each byte that is not part of a
+// valid UTF-8 sequence (as utf8.DecodeRune sees it) is written as %XX when
+// percent is set (the path, so the original byte stays readable and a
+// decoder can restore it) and as \ufffd otherwise, so the line is valid
+// UTF-8 (SPEC.md section 7).
+func appendEscaped[S ~string | ~[]byte](b []byte, s S, percent bool) []byte {
 	start := 0
-	for i := 0; i < len(s); i++ {
+	for i := 0; i < len(s); {
 		c := s[i]
-		if c >= 0x20 && c != 0x7f && c != '"' && c != '\\' {
+		if plainInQuotes[c] {
+			i++
 			continue
 		}
-		b = append(b, s[start:i]...)
-		if c == '"' || c == '\\' {
-			b = append(b, '\\', c)
+		if c >= utf8.RuneSelf {
+			// The common 2-byte sequences inline; the rest, and what is
+			// not UTF-8, through validUTF8Len.
+			if c >= 0xc2 && c < 0xe0 && i+1 < len(s) && s[i+1]&0xc0 == 0x80 {
+				i += 2
+				continue
+			}
+			if n := validUTF8Len(s[i:]); n > 0 {
+				i += n
+				continue
+			}
+			b = append(b, s[start:i]...)
+			if percent {
+				b = append(b, '%', upperHex[c>>4], upperHex[c&0xf])
+			} else {
+				b = append(b, replacementEscape...)
+			}
 		} else {
-			b = appendUnicodeEscape(b, c)
+			b = append(b, s[start:i]...)
+			if c == '"' || c == '\\' {
+				b = append(b, '\\', c)
+			} else {
+				b = appendUnicodeEscape(b, c)
+			}
 		}
-		start = i + 1
+		i++
+		start = i
 	}
 	return append(b, s[start:]...)
+}
+
+// plainInQuotes is a lookup table of the bytes appendEscaped copies as
+// they are without looking further: printable ASCII but '"' and '\'.
+var plainInQuotes = func() (t [256]bool) {
+	for c := ' '; c < 0x7f; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// validUTF8Len returns the length of the valid UTF-8 sequence s starts
+// with, or 0 when its first byte does not start one. It accepts exactly
+// what utf8.DecodeRune accepts (no overlong forms, no surrogates, nothing
+// above U+10FFFF), for both strings and byte slices without converting
+// either. s[0] is at least utf8.RuneSelf.
+func validUTF8Len[S ~string | ~[]byte](s S) int {
+	c := s[0]
+	n, lo, hi := 0, byte(0x80), byte(0xbf)
+	switch {
+	case c < 0xc2: // a continuation byte, or an overlong 2-byte form
+		return 0
+	case c < 0xe0:
+		n = 2
+	case c < 0xf0:
+		n = 3
+		if c == 0xe0 {
+			lo = 0xa0 // overlong
+		} else if c == 0xed {
+			hi = 0x9f // surrogates
+		}
+	case c < 0xf5:
+		n = 4
+		if c == 0xf0 {
+			lo = 0x90 // overlong
+		} else if c == 0xf4 {
+			hi = 0x8f // above U+10FFFF
+		}
+	default:
+		return 0
+	}
+	if len(s) < n || s[1] < lo || s[1] > hi {
+		return 0
+	}
+	for i := 2; i < n; i++ {
+		if s[i] < 0x80 || s[i] > 0xbf {
+			return 0
+		}
+	}
+	return n
 }
 
 // appendBare appends an unquoted value. Method, host, request ID and dyno
 // come validated from the parser and the config, but a request ID may hold
 // '=' (base64 padding) and nothing should split a line: a value with a
-// space, '"', '=', a control byte or 0x7f is written quoted instead, so
-// logfmt decoders read back its exact bytes.
+// space, '"', '=', a control byte, 0x7f or a byte that is not UTF-8 is
+// written quoted instead (where a byte that is not UTF-8 becomes \ufffd),
+// so logfmt decoders read back its exact bytes, or U+FFFD for bytes that
+// were not text. Valid UTF-8 stays bare: logfmt decoders take any byte
+// above ' ' as part of a bare value.
 func appendBare[S ~string | ~[]byte](b []byte, s S) []byte {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c <= ' ' || c == 0x7f || c == '"' || c == '=' {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			n := validUTF8Len(s[i:])
+			if n == 0 {
+				return appendQuoted(b, s)
+			}
+			i += n - 1
+			continue
+		}
+		if c <= ' ' || c == 0x7f || c == '"' || c == '=' {
 			return appendQuoted(b, s)
 		}
 	}
@@ -189,13 +297,15 @@ func appendUnicodeEscape(b []byte, c byte) []byte {
 // appendPath appends the escaped path (without its quotes), writing the
 // value of every query parameter whose key is in redact as REDACTED. The
 // query is everything after the first '?', split on '&'; a parameter with
-// no '=' is written as it is.
+// no '=' is written as it is. Bytes that are not UTF-8 are written as %XX.
+// Splitting on the ASCII bytes '?', '&' and '=' never cuts a UTF-8
+// sequence, so escaping piece by piece equals escaping the whole path.
 func appendPath(b []byte, path []byte, redact []string) []byte {
 	q := bytes.IndexByte(path, '?')
 	if q < 0 || len(redact) == 0 {
-		return appendEscaped(b, path)
+		return appendEscaped(b, path, true)
 	}
-	b = appendEscaped(b, path[:q+1])
+	b = appendEscaped(b, path[:q+1], true)
 	rest := path[q+1:]
 	for {
 		param, more := rest, false
@@ -203,10 +313,10 @@ func appendPath(b []byte, path []byte, redact []string) []byte {
 			param, rest, more = rest[:i], rest[i+1:], true
 		}
 		if eq := bytes.IndexByte(param, '='); eq >= 0 && isRedacted(param[:eq], redact) {
-			b = appendEscaped(b, param[:eq+1])
+			b = appendEscaped(b, param[:eq+1], true)
 			b = append(b, redacted...)
 		} else {
-			b = appendEscaped(b, param)
+			b = appendEscaped(b, param, true)
 		}
 		if !more {
 			return b

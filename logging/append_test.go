@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -146,6 +147,21 @@ func emptyCases() []lineCase {
 		})},
 		{name: "no status", line: with(func(l *Line) { l.Status = 0 })},
 		{name: "empty fwd", line: with(func(l *Line) { l.Fwd = nil })},
+		// SPEC.md section 7: a line without code= carries 0ms in connect
+		// and service even when the caller left them empty.
+		{name: "unknown host 404 with empty timings", line: with(func(l *Line) {
+			l.Host, l.Dyno, l.Connect, l.Service, l.Status, l.Bytes = []byte("nowhere.example.com"), "", -1, -1, 404, 0
+		})},
+		{name: "CONNECT 405 with empty timings", line: with(func(l *Line) {
+			l.Method, l.Path, l.Dyno, l.Connect, l.Service, l.Status, l.Bytes = []byte("CONNECT"), []byte("shop.example.com:443"), "", -1, -1, 405, 0
+		})},
+		{name: "no code, empty service only", line: with(func(l *Line) { l.Service = -1 })},
+		{name: "H31 keeps empty timings", line: with(func(l *Line) {
+			l.Code, l.Dyno, l.Connect, l.Service, l.Status, l.Bytes = errcodes.MisdirectedRequest, "", -1, -1, 421, 0
+		})},
+		{name: "H21 keeps empty service", line: with(func(l *Line) {
+			l.Code, l.Connect, l.Service, l.Status, l.Bytes = errcodes.BackendConnectionRefused, 0, -1, 503, 0
+		})},
 	}
 }
 
@@ -157,6 +173,19 @@ func escapeCases() []lineCase {
 		{name: "tab NUL ESC DEL", line: withPath("/\t\x00\x1b\x7f\x1f")},
 		{name: "UTF-8", line: withPath("/ünïcødé/日本?q=€")},
 		{name: "invalid UTF-8", line: withPath("/\xff\xfe\x80")},
+		{name: "invalid UTF-8 sequences in path", line: withPath(
+			// truncated 2-, 3- and 4-byte forms, an overlong '/', a
+			// surrogate, a code point above U+10FFFF, then valid U+FFFD
+			"/\xc3/\xe2\x82/\xf0\x9f\x98/\xc0\xaf/\xed\xa0\x80/\xf4\x90\x80\x80/\xef\xbf\xbd?q=\xe9t\xe9")},
+		{name: "literal percent in path stays", line: withPath("/%FF%zz%/\xff%")},
+		{name: "invalid UTF-8 next to escapes", line: withPath("/\"\xff\n\x80\\")},
+		{name: "invalid UTF-8 in quoted values", line: with(func(l *Line) { l.Fwd = []byte("1.2.3.4\xc3, \xff5") })},
+		{name: "invalid UTF-8 in bare values", line: with(func(l *Line) {
+			l.Method, l.Host, l.RequestID, l.Dyno = []byte("G\x80T"), []byte("sh\xffop.example.com"), []byte("id-\xfe\xfe"), "web\xc0.1"
+		})},
+		{name: "valid UTF-8 in bare values stays bare", line: with(func(l *Line) {
+			l.Host, l.Dyno = []byte("bücher.example.com"), "wéb.1"
+		})},
 		{name: "space", line: withPath("/a b")},
 		{name: "empty path", line: withPath("")},
 		{name: "fwd with quote and newline", line: with(func(l *Line) { l.Fwd = []byte("1.2.3.4\"\n5") })},
@@ -184,6 +213,7 @@ func redactCases() []lineCase {
 		{"second question mark", "/x?a=?&token=b?c", "/x?a=?&token=REDACTED"},
 		{"escaped key", "/x?to\"ken=a&token=\"b\n", "/x?to\"ken=a&token=REDACTED"},
 		{"suffix of a name", "/x?oken=a&tokens=b", "/x?oken=a&tokens=b"},
+		{"invalid UTF-8 around", "/\xff?t\xffoken=a&token=\xff&\xff=1&token\xff=2", "/\xff?t\xffoken=a&token=REDACTED&\xff=1&token\xff=2"},
 	}
 	out := make([]lineCase, len(cases))
 	for i, c := range cases {
@@ -284,34 +314,10 @@ func TestAppendLineRoundTrip(t *testing.T) {
 				require.NoError(t, err, "time %q", d.time)
 				assert.True(t, wantTime.Equal(gotTime), "time %q, want %v", d.time, wantTime)
 				assert.Regexp(t, `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$`, d.time)
-				if hasBareEscapes(c.line) {
-					// Escaped bare values do not decode back; the fields and
-					// their order must still be right.
-					assert.Equal(t, keysOf(wantFields(c)), d.keys(), "line %q", out)
-					return
-				}
 				assert.Equal(t, wantFields(c), d.fields, "line %q", out)
 			})
 		}
 	}
-}
-
-// hasBareEscapes reports whether an unquoted value of l needs escaping.
-func hasBareEscapes(l Line) bool {
-	for _, v := range []string{string(l.Method), string(l.Host), string(l.RequestID), l.Dyno} {
-		if strings.ContainsAny(v, " \"=\x7f") || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 }) {
-			return true
-		}
-	}
-	return false
-}
-
-func keysOf(fs []field) []string {
-	out := make([]string, len(fs))
-	for i, f := range fs {
-		out[i] = f.key
-	}
-	return out
 }
 
 // wantFields is what the fields of c's line must decode to, written from
@@ -335,6 +341,9 @@ func wantFields(c lineCase) []field {
 		}
 	}
 	ms := func(d time.Duration) string {
+		if d < 0 && ent.H == "" {
+			return "0ms" // a line without code= always carries numbers
+		}
 		if d < 0 {
 			return ""
 		}
@@ -347,12 +356,12 @@ func wantFields(c lineCase) []field {
 	if l.Bytes >= 0 {
 		size = strconv.FormatInt(l.Bytes, 10)
 	}
-	add("method", string(l.Method))
-	add("path", c.path())
-	add("host", string(l.Host))
-	add("request_id", string(l.RequestID))
-	add("fwd", string(l.Fwd))
-	add("dyno", l.Dyno)
+	add("method", replaceInvalid(string(l.Method)))
+	add("path", percentInvalid(c.path()))
+	add("host", replaceInvalid(string(l.Host)))
+	add("request_id", replaceInvalid(string(l.RequestID)))
+	add("fwd", replaceInvalid(string(l.Fwd)))
+	add("dyno", replaceInvalid(l.Dyno))
 	add("connect", ms(l.Connect))
 	add("service", ms(l.Service))
 	add("status", status)
@@ -393,7 +402,8 @@ func TestAppendLineAllocs(t *testing.T) {
 		t.Skip("allocation counts are unreliable under -short and -race")
 	}
 	l := with(func(l *Line) {
-		l.Path = []byte("/login?user=b\"ob&pass%77ord=x&token=\n")
+		l.Path = []byte("/login?user=b\"ob&pass%77ord=x&token=\n&q=\xffé")
+		l.Host, l.Fwd, l.Dyno = []byte("h\xc3st"), []byte("1.2.3.4\xfe"), "web\xff.1"
 		l.Code, l.TLS, l.TLSVersion = errcodes.BadHeader, true, tls.VersionTLS13
 	})
 	redact := []string{"password", "token"}
@@ -416,19 +426,47 @@ func BenchmarkAppendLine(b *testing.B) {
 	b.SetBytes(int64(len(buf)))
 }
 
-// FuzzAppendLine feeds arbitrary path, host and fwd bytes: the output is
-// always one line and path and fwd decode back to their exact bytes.
+// BenchmarkAppendLineUTF8 is BenchmarkAppendLine with non-ASCII text in
+// the path and host, and bytes that are not UTF-8 in the path and fwd.
+func BenchmarkAppendLineUTF8(b *testing.B) {
+	l := with(func(l *Line) { l.TLS, l.TLSVersion = true, tls.VersionTLS13 })
+	l.Path = []byte("/suche/bücher/日本語?q=café+crème&password=hunter2&raw=\xff\xfe")
+	l.Host, l.Fwd = []byte("bücher.example.com"), []byte("203.0.113.7\xc3")
+	redact := []string{"password", "token"}
+	buf := make([]byte, 0, 1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendLine(buf[:0], &l, "heroku[router]", redact)
+	}
+	b.SetBytes(int64(len(buf)))
+}
+
+// FuzzAppendLine feeds arbitrary path, host, fwd and bare-value bytes
+// (the last for method, request_id and dyno): the output is always one
+// line of valid UTF-8 in the fixed field order; fwd and the bare values
+// decode back to their bytes with U+FFFD for each byte that is not UTF-8;
+// path decodes to its bytes with %XX for each byte that is not UTF-8, so a
+// path that is valid UTF-8 comes back exactly and one without a '%' of its
+// own comes back exactly after percent-decoding; and lumbermill's parser
+// (lumbermill_test.go) takes the line and reads the same values.
 func FuzzAppendLine(f *testing.F) {
-	f.Add([]byte("/search?q=1"), []byte("shop.example.com"), []byte("203.0.113.7"))
-	f.Add([]byte("/a\"b\\c\n\r\x00\x7f\xff"), []byte("a b=c\"\n"), []byte("\""))
-	f.Add([]byte("/x?token=a&password=b&%74oken=c"), []byte(""), []byte(""))
-	f.Add([]byte("\\u0020"), []byte("\\"), []byte("\\u00"))
-	f.Fuzz(func(t *testing.T, path, host, fwd []byte) {
+	f.Add([]byte("/search?q=1"), []byte("shop.example.com"), []byte("203.0.113.7"), []byte("GET"))
+	f.Add([]byte("/a\"b\\c\n\r\x00\x7f\xff"), []byte("a b=c\"\n"), []byte("\""), []byte("id="))
+	f.Add([]byte("/x?token=a&password=b&%74oken=c"), []byte(""), []byte(""), []byte(""))
+	f.Add([]byte("\\u0020"), []byte("\\"), []byte("\\u00"), []byte("\\ufffd"))
+	f.Add([]byte("/\xc3/\xe2\x82/\xed\xa0\x80/%FF\xff"), []byte("h\xffst"), []byte("1.2.3.4\xc3"), []byte("web\xc0.1"))
+	f.Add([]byte("/é?q=日本&token=\xf4\x90\x80\x80"), []byte("bücher.example"), []byte("\xef\xbf\xbd"), []byte("wéb.1"))
+	f.Add([]byte("/x code=H10"), []byte("a code=H12"), []byte(" code=blank-app"), []byte("x"))
+	f.Fuzz(func(t *testing.T, path, host, fwd, bare []byte) {
 		l := baseLine()
 		l.Path, l.Host, l.Fwd = path, host, fwd
+		l.Method, l.RequestID, l.Dyno = bare, bare, string(bare)
 		out := string(AppendLine(nil, &l, "heroku[router]", nil))
 		if strings.Count(out, "\n") != 1 || !strings.HasSuffix(out, "\n") || strings.Contains(out, "\r") {
 			t.Fatalf("not a single line: %q", out)
+		}
+		if !utf8.ValidString(out) {
+			t.Fatalf("not valid UTF-8: %q", out)
 		}
 		d, err := decodeLine(out)
 		if err != nil {
@@ -438,12 +476,25 @@ func FuzzAppendLine(f *testing.F) {
 		if got := d.keys(); !slices.Equal(got, want) {
 			t.Fatalf("keys %q, want %q in %q", got, want, out)
 		}
-		if got, _ := d.get("path"); got != string(path) {
-			t.Fatalf("path decoded to %q, want %q", got, path)
+		gotPath, _ := d.get("path")
+		if wantPath := percentInvalid(string(path)); gotPath != wantPath {
+			t.Fatalf("path decoded to %q, want %q", gotPath, wantPath)
 		}
-		if got, _ := d.get("fwd"); got != string(fwd) {
-			t.Fatalf("fwd decoded to %q, want %q", got, fwd)
+		if utf8.Valid(path) && gotPath != string(path) {
+			t.Fatalf("valid UTF-8 path decoded to %q, want %q", gotPath, path)
 		}
+		if !bytes.Contains(path, []byte("%")) && percentDecodeHigh(gotPath) != string(path) {
+			t.Fatalf("path %q percent-decodes to %q, want %q", gotPath, percentDecodeHigh(gotPath), path)
+		}
+		for _, kv := range []struct {
+			key string
+			in  []byte
+		}{{"host", host}, {"fwd", fwd}, {"method", bare}, {"request_id", bare}, {"dyno", bare}} {
+			if got, _ := d.get(kv.key); got != replaceInvalid(string(kv.in)) {
+				t.Fatalf("%s decoded to %q, want %q", kv.key, got, replaceInvalid(string(kv.in)))
+			}
+		}
+		checkLumbermillTakes(t, out, d)
 
 		// With redaction the line is still one well-formed line.
 		red := string(AppendLine(nil, &l, "heroku[router]", []string{"token", "a b", ""}))
@@ -451,4 +502,41 @@ func FuzzAppendLine(f *testing.F) {
 			t.Fatalf("decoding redacted %q: %v", red, err)
 		}
 	})
+}
+
+// TestValidUTF8Len checks validUTF8Len against utf8.DecodeRune on every
+// 1-, 2- and 3-byte input that starts with a non-ASCII byte and on 4-byte
+// inputs built from the boundary values of each position, for strings and
+// byte slices.
+func TestValidUTF8Len(t *testing.T) {
+	t.Parallel()
+	want := func(p []byte) int {
+		if r, n := utf8.DecodeRune(p); r != utf8.RuneError || n != 1 {
+			return n
+		}
+		return 0
+	}
+	check := func(p []byte) {
+		if got, w := validUTF8Len(p), want(p); got != w {
+			t.Fatalf("validUTF8Len(%q) = %d, want %d", p, got, w)
+		}
+		if got, w := validUTF8Len(string(p)), want(p); got != w {
+			t.Fatalf("validUTF8Len(string %q) = %d, want %d", p, got, w)
+		}
+	}
+	edges := []byte{0x00, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xff}
+	for c0 := 0x80; c0 <= 0xff; c0++ {
+		check([]byte{byte(c0)})
+		for c1 := range 256 {
+			check([]byte{byte(c0), byte(c1)})
+			for c2 := range 256 {
+				check([]byte{byte(c0), byte(c1), byte(c2)})
+			}
+			for _, c2 := range edges {
+				for _, c3 := range edges {
+					check([]byte{byte(c0), byte(c1), c2, c3})
+				}
+			}
+		}
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // field is one key=value pair of a decoded router line.
@@ -38,11 +40,15 @@ func (d decodedLine) keys() []string {
 
 // decodeLine is a small strict logfmt-style decoder for router lines, as a
 // log pipeline would read them: "TIME SOURCE: k=v k="quoted" ...\n". Quoted
-// values understand \" \\ and \u00NN; unquoted values are taken literally
-// and may not contain '"'. It rejects anything else, so a test passing
-// through it shows the line is well formed.
+// values understand \" \\ and \uXXXX (as JSON: the rune, UTF-8 encoded);
+// unquoted values are taken literally and may not contain '"'. It rejects
+// anything else, a line that is not valid UTF-8 included (SPEC.md section
+// 7), so a test passing through it shows the line is well formed.
 func decodeLine(s string) (decodedLine, error) {
 	var d decodedLine
+	if !utf8.ValidString(s) {
+		return d, errors.New("line is not valid UTF-8")
+	}
 	body, ok := strings.CutSuffix(s, "\n")
 	if !ok {
 		return d, errors.New("line does not end in \\n")
@@ -132,18 +138,64 @@ func unquote(s string) (string, int, error) {
 		case '"', '\\':
 			b.WriteByte(s[i])
 		case 'u':
-			if i+4 >= len(s) || s[i+1:i+3] != "00" {
+			if i+4 >= len(s) {
 				return "", 0, fmt.Errorf("bad \\u escape at %d", i)
 			}
-			v, err := strconv.ParseUint(s[i+3:i+5], 16, 8)
+			v, err := strconv.ParseUint(s[i+1:i+5], 16, 16)
 			if err != nil {
 				return "", 0, fmt.Errorf("bad \\u escape at %d: %w", i, err)
 			}
-			b.WriteByte(byte(v))
+			if utf16.IsSurrogate(rune(v)) {
+				return "", 0, fmt.Errorf("surrogate \\u escape at %d", i)
+			}
+			b.WriteRune(rune(v))
 			i += 4
 		default:
 			return "", 0, fmt.Errorf("unknown escape \\%c", s[i])
 		}
 	}
 	return "", 0, errors.New("unterminated quote")
+}
+
+// percentInvalid is what SPEC.md section 7 says a path is written as:
+// each byte that is not part of valid UTF-8 (one utf8.DecodeRune step
+// returning RuneError of width 1) as %XX in upper case, the rest as it is.
+// It is written apart from the appender, with the standard library.
+func percentInvalid(p string) string {
+	var b strings.Builder
+	for len(p) > 0 {
+		r, n := utf8.DecodeRuneInString(p)
+		if r == utf8.RuneError && n == 1 {
+			fmt.Fprintf(&b, "%%%02X", p[0])
+		} else {
+			b.WriteString(p[:n])
+		}
+		p = p[n:]
+	}
+	return b.String()
+}
+
+// replaceInvalid is what SPEC.md section 7 says a value other than path
+// decodes to: each byte that is not part of valid UTF-8 becomes U+FFFD,
+// as ranging over a string sees it.
+func replaceInvalid(v string) string {
+	return string([]rune(v))
+}
+
+// percentDecodeHigh reverses percentInvalid for a path that had no '%' of
+// its own: every %XX with XX from 80 up becomes the byte XX again (the
+// appender never percent-encodes an ASCII byte).
+func percentDecodeHigh(p string) string {
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		if p[i] == '%' && i+2 < len(p) {
+			if v, err := strconv.ParseUint(p[i+1:i+3], 16, 8); err == nil && v >= 0x80 {
+				b.WriteByte(byte(v))
+				i += 2
+				continue
+			}
+		}
+		b.WriteByte(p[i])
+	}
+	return b.String()
 }

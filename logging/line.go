@@ -57,7 +57,9 @@ type Line struct {
 	Code errcodes.Code
 	// Method is the request method; Path the raw request target with its
 	// query string; Host the normalized host; RequestID the X-Request-Id
-	// sent to the dyno; Fwd the X-Forwarded-For sent to the dyno.
+	// sent to the dyno; Fwd the X-Forwarded-For sent to the dyno. Bytes
+	// that are not UTF-8 are written as %XX in Path and as U+FFFD (the
+	// escape \ufffd, the value then quoted) elsewhere, Dyno included.
 	Method    []byte
 	Path      []byte
 	Host      []byte
@@ -66,7 +68,9 @@ type Line struct {
 	// Dyno is the dyno name, "" when no dyno was chosen.
 	Dyno string
 	// Connect and Service are written in whole milliseconds; a negative
-	// value writes the field empty.
+	// value writes the field empty on a line with a Code, and 0ms on a
+	// line without one (SPEC.md section 7: such lines always carry
+	// numbers there, as heroku/lumbermill parses them as integers).
 	Connect time.Duration
 	Service time.Duration
 	// Status is the status; 0 writes status= empty.

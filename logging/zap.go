@@ -14,7 +14,8 @@ import (
 
 // New returns the operational logger: zap's production logger (JSON, ISO
 // 8601 times, sampling, caller, stack traces at error) writing to stderr at
-// level, one of "debug", "info", "warn" or "error".
+// level, one of "debug", "info", "warn" or "error". Durations are written
+// as strings with their unit ("1.5s", "250ms").
 func New(level string) (*zap.Logger, error) {
 	return NewWithWriter(level, os.Stderr)
 }
@@ -28,6 +29,10 @@ func NewWithWriter(level string, w io.Writer) (*zap.Logger, error) {
 	}
 	enc := zap.NewProductionEncoderConfig()
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	// Durations with their unit ("1.5s", "250ms") as time.Duration.String
+	// writes them, not zap's default of bare float seconds, so a reader of
+	// the log needs no convention to tell 0.25 s from 250 ms.
+	enc.EncodeDuration = zapcore.StringDurationEncoder
 	ws := zapcore.Lock(zapcore.AddSync(w))
 	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), ws, lvl)
 	// The same sampling as zap.NewProductionConfig: per message and level,

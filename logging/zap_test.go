@@ -63,6 +63,40 @@ func TestNewWithWriterJSON(t *testing.T) {
 	assert.NoError(t, err, "ts %q", ts)
 }
 
+// TestNewWithWriterDurations checks that durations carry their unit in the
+// encoded JSON, as time.Duration.String writes them, rather than zap's
+// default bare float seconds.
+func TestNewWithWriterDurations(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		d    time.Duration
+		want string
+	}{
+		{"seconds", 1500 * time.Millisecond, "1.5s"},
+		{"milliseconds", 250 * time.Millisecond, "250ms"},
+		{"microseconds", 1500 * time.Microsecond, "1.5ms"},
+		{"minutes", 90 * time.Second, "1m30s"},
+		{"zero", 0, "0s"},
+		{"negative", -2 * time.Second, "-2s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var buf bytes.Buffer
+			l, err := NewWithWriter("info", &buf)
+			require.NoError(t, err)
+			l.Info("timed", zap.Duration(KeyDuration, tt.d))
+			require.NoError(t, l.Sync())
+
+			var entry map[string]any
+			require.NoError(t, json.Unmarshal(buf.Bytes(), &entry), "line %q", buf.String())
+			assert.Equal(t, tt.want, entry[KeyDuration], "logged %v, line %q", tt.d, buf.String())
+			assert.Contains(t, buf.String(), `"`+KeyDuration+`":"`+tt.want+`"`)
+		})
+	}
+}
+
 func TestServerErrorLog(t *testing.T) {
 	t.Parallel()
 	core, logs := observer.New(zapcore.DebugLevel)

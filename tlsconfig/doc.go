@@ -30,11 +30,14 @@
 //   - SHA-1 signatures stay off in TLS 1.2 for every profile (Go's default,
 //     SPEC.md section 4b).
 //
-// Session tickets are on. The per-app configs carry no ticket keys, so the
-// keys of the listener's config (Store.Config, or the router's own config
-// that calls Store.GetConfigForClient) encrypt the tickets of every app and
-// are rotated by crypto/tls; a router that swaps Stores on reload behind one
-// listener config keeps resumption working across reloads.
+// Session tickets are on, for TLS 1.2 and 1.3, and bound to the app and the
+// SNI name that issued them (issue 9; RFC 6066 section 3): a ticket from one
+// app never resumes a session of another, nor of another of the app's
+// names. The per-app configs seal tickets through a Tickets (WrapSession
+// and UnwrapSession), whose keys crypto/tls makes and rotates; the keys of
+// the listener's config are never used. A router that passes one Tickets to
+// every Store it builds (Options.Tickets) keeps resumption working across
+// reloads.
 //
 // The package does not read the config file or know feature names other
 // than the TLS profile ones (http-disable-http2 arrives as

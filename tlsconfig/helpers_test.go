@@ -151,12 +151,19 @@ func newStore(t testing.TB, opts Options, apps ...App) *Store {
 	return s
 }
 
-// serve runs a TLS server with s.Config() on 127.0.0.1 until the test ends.
-// After a handshake it writes one byte ("x"), so that a TLS 1.3 client has
-// read the session tickets sent after the handshake, and closes.
+// serve runs a TLS server with s.Config() on 127.0.0.1 until the test ends
+// (see serveConfig).
 func serve(t testing.TB, s *Store) string {
 	t.Helper()
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", s.Config())
+	return serveConfig(t, s.Config())
+}
+
+// serveConfig runs a TLS server with cfg on 127.0.0.1 until the test ends.
+// After a handshake it writes one byte ("x"), so that a TLS 1.3 client has
+// read the session tickets sent after the handshake, and closes.
+func serveConfig(t testing.TB, cfg *tls.Config) string {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
 	require.NoError(t, err)
 	var wg sync.WaitGroup
 	t.Cleanup(func() {

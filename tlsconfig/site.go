@@ -22,10 +22,11 @@ type site struct {
 	h2Suites []uint16
 	config   *tls.Config // ALPN as options, features and profile allow
 	h1       *tls.Config // ALPN http/1.1 only; config itself when h2 is off
+	tickets  *Tickets    // seals the app's session tickets
 }
 
 // newSite builds the TLS state of app. Its warnings carry no app prefix.
-func newSite(app *App, http2 bool, now time.Time) (*site, []string, error) {
+func newSite(app *App, http2 bool, tickets *Tickets, now time.Time) (*site, []string, error) {
 	p, warnings, err := ProfileFor(app.Features)
 	if err != nil {
 		return nil, nil, err
@@ -40,7 +41,7 @@ func newSite(app *App, http2 bool, now time.Time) (*site, []string, error) {
 		}
 	}
 	slices.SortStableFunc(certs, func(a, b servedCert) int { return boolRank(b.ecdsa) - boolRank(a.ecdsa) })
-	st := &site{name: app.Name, profile: p, certs: certs}
+	st := &site{name: app.Name, profile: p, certs: certs, tickets: tickets}
 	if !st.servesPre13() {
 		warnings = append(warnings, "no certificate fits the profile's TLS 1.2 suites: clients without TLS 1.3 will fail the handshake")
 	}
@@ -84,8 +85,10 @@ func (st *site) hasKind(ecdsa bool) bool {
 }
 
 // tlsConfig builds one of the app's configs. Certificates stays empty so
-// that crypto/tls always asks GetCertificate; no ticket keys are set, so
-// the listener config's keys are used (see the package comment).
+// that crypto/tls always asks GetCertificate. Session tickets are sealed by
+// st.tickets and bound to the app and the SNI name (see Tickets): the
+// listener config's ticket keys, which crypto/tls would otherwise use for
+// every app alike, are never used.
 func (st *site) tlsConfig(protos []string, h2 bool) *tls.Config {
 	return &tls.Config{
 		MinVersion:   st.profile.MinVersion,
@@ -95,6 +98,8 @@ func (st *site) tlsConfig(protos []string, h2 bool) *tls.Config {
 		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 			return st.certificate(hello, h2), nil
 		},
+		WrapSession:   st.tickets.wrapFor(st.name),
+		UnwrapSession: st.tickets.unwrapFor(st.name),
 	}
 }
 

@@ -47,6 +47,12 @@ type Options struct {
 	// with other handshakes, so it must be safe for that and must not block.
 	// The name is client input: log it, never use it as a metric label.
 	OnHandshakeFailure func(reason, sni string)
+	// Tickets seals the session tickets of every app and binds each to
+	// its app and SNI name. Pass the same value to every Store of the
+	// process (made once with NewTickets) so that tickets issued before a
+	// reload still resume after it. Nil: New makes one, and the tickets of
+	// this Store resume only on this Store.
+	Tickets *Tickets
 }
 
 // Reasons a ClientHello is refused with the alert unrecognized_name (112),
@@ -97,13 +103,17 @@ func New(apps []App, opts Options) (*Store, error) {
 		reject:    rejectConfig(),
 		onFailure: opts.OnHandshakeFailure,
 	}
+	tickets := opts.Tickets
+	if tickets == nil {
+		tickets = NewTickets()
+	}
 	now := time.Now()
 	for i := range apps {
 		app := &apps[i]
 		if _, dup := s.sites[app.Name]; dup {
 			return nil, fmt.Errorf("app %s: %w", app.Name, ErrDuplicateApp)
 		}
-		st, warnings, err := newSite(app, opts.HTTP2, now)
+		st, warnings, err := newSite(app, opts.HTTP2, tickets, now)
 		if err != nil {
 			return nil, fmt.Errorf("app %s: %w", app.Name, err)
 		}
@@ -133,8 +143,9 @@ func rejectConfig() *tls.Config {
 }
 
 // Config returns the listener's config: its GetConfigForClient picks the
-// app's config from the SNI name. Its session ticket keys, managed and
-// rotated by crypto/tls, encrypt the tickets of every app. Do not modify it.
+// app's config from the SNI name. Its own session ticket keys are never
+// used: the app's config seals and opens tickets (Options.Tickets). Do not
+// modify it.
 func (s *Store) Config() *tls.Config { return s.base }
 
 // GetConfigForClient returns the config of the app whose domain is the
