@@ -1,6 +1,6 @@
 package config
 
-import "gopkg.in/yaml.v3"
+import "go.yaml.in/yaml/v3"
 
 // maxValues bounds the values of a file with every alias expanded. A few
 // aliases to big lists (a list of apps that each alias a long dyno list)

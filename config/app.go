@@ -5,14 +5,11 @@ import (
 	"regexp"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // appName is the rule for app names (SPEC.md section 2).
 var appName = regexp.MustCompile(`^[a-z][a-z0-9-]{2,29}$`)
-
-// appFields lists the keys of an app, for messages.
-const appFields = "name, domains, tls, features, maintenance, timeouts, config_vars, dynos"
 
 // apps decodes the app list; a space needs at least one app.
 func (d *decoder) apps(root, n *yaml.Node, c *Config) {
@@ -40,19 +37,7 @@ type appNodes struct {
 func (d *decoder) app(key string, n *yaml.Node, c *Config) (App, bool) {
 	a := defaultApp(c.Timeouts)
 	var nodes appNodes
-	keep := func(dst **yaml.Node) func(string, *yaml.Node) {
-		return func(_ string, v *yaml.Node) { *dst = v }
-	}
-	_, ok := d.fields(key, n, []field{
-		{"name", keep(&nodes.name)},
-		{"domains", keep(&nodes.domains)},
-		{"tls", keep(&nodes.tls)},
-		{"features", keep(&nodes.features)},
-		{"maintenance", func(k string, v *yaml.Node) { d.boolean(k, v, &a.Maintenance) }},
-		{"timeouts", func(k string, v *yaml.Node) { d.timeouts(k, v, &a.Timeouts) }},
-		{"config_vars", keep(&nodes.vars)},
-		{"dynos", func(k string, v *yaml.Node) { a.Dynos = d.dynos(k, v) }},
-	})
+	_, ok := d.fields(key, n, d.appFields(&a, &nodes))
 	if !ok {
 		return a, false
 	}
@@ -70,6 +55,24 @@ func (d *decoder) app(key string, n *yaml.Node, c *Config) (App, bool) {
 		d.warn(n, join(key, "tls"), "no certificate: the https listener refuses this app's domains")
 	}
 	return a, true
+}
+
+// appFields is the table of the keys of an app. The keys checked against
+// others once the whole app is read are only kept in nodes.
+func (d *decoder) appFields(a *App, nodes *appNodes) []field {
+	keep := func(dst **yaml.Node) func(string, *yaml.Node) {
+		return func(_ string, v *yaml.Node) { *dst = v }
+	}
+	return []field{
+		{"name", keep(&nodes.name)},
+		{"domains", keep(&nodes.domains)},
+		{"tls", keep(&nodes.tls)},
+		{"features", keep(&nodes.features)},
+		{"maintenance", func(k string, v *yaml.Node) { d.boolean(k, v, &a.Maintenance) }},
+		{"timeouts", func(k string, v *yaml.Node) { d.section(k, v, d.timeoutFields(&a.Timeouts)) }},
+		{"config_vars", keep(&nodes.vars)},
+		{"dynos", func(k string, v *yaml.Node) { a.Dynos = d.dynos(k, v) }},
+	}
 }
 
 // appName checks the app's name: required, the naming rule, unique.

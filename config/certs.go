@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // certs decodes the app's certificate chains and loads each to prove it is
@@ -30,10 +30,7 @@ func (d *decoder) certs(key string, n *yaml.Node, domains []string) []Cert {
 // config file's directory.
 func (d *decoder) cert(key string, n *yaml.Node, domains []string) (Cert, bool) {
 	var c Cert
-	seen, ok := d.fields(key, n, []field{
-		{"cert", func(k string, v *yaml.Node) { c.Cert = d.path(d.str(k, v)) }},
-		{"key", func(k string, v *yaml.Node) { c.Key = d.path(d.str(k, v)) }},
-	})
+	seen, ok := d.fields(key, n, d.certFields(&c))
 	if !ok {
 		return c, false
 	}
@@ -53,6 +50,14 @@ func (d *decoder) cert(key string, n *yaml.Node, domains []string) (Cert, bool) 
 	}
 	d.checkLeaf(certAt, join(key, "cert"), pair, domains)
 	return c, true
+}
+
+// certFields is the table of the keys of one certificate.
+func (d *decoder) certFields(c *Cert) []field {
+	return []field{
+		{"cert", func(k string, v *yaml.Node) { c.Cert = d.path(d.str(k, v)) }},
+		{"key", func(k string, v *yaml.Node) { c.Key = d.path(d.str(k, v)) }},
+	}
 }
 
 // maxPEMBytes bounds a certificate or key file; real chains are a few KiB.

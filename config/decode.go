@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // decoder walks the YAML node tree of one file. It records problems and
@@ -152,15 +152,25 @@ func (d *decoder) duration(key string, n *yaml.Node, dst *time.Duration) {
 	}
 }
 
-// size sets *dst to the whole number n, which must be greater than zero.
-func (d *decoder) size(key string, n *yaml.Node, dst *int) {
-	const want = "a whole number greater than zero, such as 8192"
+// size sets *dst to the whole number n, which must be greater than zero;
+// example is a good value to show in the message (the key's default).
+func (d *decoder) size(key string, n *yaml.Node, dst *int, example int) {
+	d.whole(key, n, dst, 1, maxInt, "a whole number greater than zero, such as "+strconv.Itoa(example))
+}
+
+// maxInt is the largest int, the bound of a key without one of its own.
+const maxInt = int(^uint(0) >> 1)
+
+// whole sets *dst to the whole number n, which must be from lo to hi; want
+// says what is allowed, for the message. An explicit 0 where lo is 0 is
+// kept: only an omitted key takes the default.
+func (d *decoder) whole(key string, n *yaml.Node, dst *int, lo, hi int, want string) {
 	v, ok := d.scalar(key, n, want)
 	if !ok {
 		return
 	}
 	var i int
-	if v.ShortTag() != "!!int" || v.Decode(&i) != nil || i <= 0 {
+	if v.ShortTag() != "!!int" || v.Decode(&i) != nil || i < lo || i > hi {
 		d.problem(n, key, "bad number %q: want %s", v.Value, want)
 		return
 	}

@@ -33,10 +33,17 @@ func Defaults() Config {
 			HeadersTotalBytes:  1048576,
 			HeaderCount:        1000,
 			ConcurrencyPerDyno: 200,
+
+			Connections:          10000,
+			ConnectionsPerClient: 1000,
+			RequestsPerClient:    100,
+			MinTransferRate:      256,
+			H2MaxStreams:         250,
 		},
 		Buffering: Buffering{
-			Window: 10 * time.Millisecond,
-			Bytes:  16384,
+			Window:       10 * time.Millisecond,
+			Bytes:        16384,
+			RequestBytes: 65536,
 		},
 	}
 }

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"regexp"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // dynoName keeps dyno names to what a router line (dyno=web.1) can hold
@@ -29,7 +29,19 @@ func (d *decoder) dynos(key string, n *yaml.Node) []Dyno {
 // dyno decodes one dyno; names holds the names already used in the app.
 func (d *decoder) dyno(key string, n *yaml.Node, names map[string]string) (Dyno, bool) {
 	dy := defaultDyno()
-	seen, ok := d.fields(key, n, []field{
+	seen, ok := d.fields(key, n, d.dynoFields(&dy, key, names))
+	if !ok {
+		return dy, false
+	}
+	d.need(key, n, seen, "name", "every dyno needs a name such as web.1")
+	d.need(key, n, seen, "address", "every dyno needs an address host:port such as 127.0.0.1:5000")
+	return dy, true
+}
+
+// dynoFields is the table of the keys of the dyno at key; names holds the
+// names already used in the app, and gets this dyno's.
+func (d *decoder) dynoFields(dy *Dyno, key string, names map[string]string) []field {
+	return []field{
 		{"name", func(k string, v *yaml.Node) {
 			dy.Name = d.str(k, v)
 			if msg := dynoNameProblem(dy.Name, names); dy.Name != "" && msg != "" {
@@ -49,13 +61,7 @@ func (d *decoder) dyno(key string, n *yaml.Node, names map[string]string) (Dyno,
 			dy.State = d.str(k, v)
 			d.oneOf(v, k, "state", dy.State, dynoStates)
 		}},
-	})
-	if !ok {
-		return dy, false
 	}
-	d.need(key, n, seen, "name", "every dyno needs a name such as web.1")
-	d.need(key, n, seen, "address", "every dyno needs an address host:port such as 127.0.0.1:5000")
-	return dy, true
 }
 
 // dynoNameProblem checks a dyno name: the naming rule and unique in the app.

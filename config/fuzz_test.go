@@ -64,6 +64,17 @@ func checkConfig(t *testing.T, c *Config) {
 			t.Errorf("accepted a duration %d", d)
 		}
 	}
+	l := c.Limits
+	for _, n := range []int{l.RequestLineBytes, l.MethodBytes, l.HeaderNameBytes, l.HeaderBytes, l.CookieBytes,
+		l.HeadersTotalBytes, l.HeaderCount, l.ConcurrencyPerDyno, l.Connections, l.ConnectionsPerClient,
+		l.RequestsPerClient, l.H2MaxStreams, c.Buffering.Bytes} {
+		if n <= 0 {
+			t.Errorf("accepted a limit %d", n)
+		}
+	}
+	if l.MinTransferRate < 0 || c.Buffering.RequestBytes < 0 || l.H2MaxStreams > 1<<31-1 {
+		t.Errorf("accepted limits %+v, buffering %+v", l, c.Buffering)
+	}
 	for _, a := range c.Apps {
 		if a.Name == "" || len(a.Domains) == 0 || len(a.FeatureSet) != len(a.Features) {
 			t.Errorf("accepted app %+v", a)

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Load reads the config file at path and parses it with Parse, so problems
@@ -74,7 +74,7 @@ func (c *Config) App(name string) *App {
 	return nil
 }
 
-// syntaxLine splits yaml.v3's "yaml: line 3: did not find expected key".
+// syntaxLine splits go.yaml.in/yaml/v3's "yaml: line 3: did not find expected key".
 var syntaxLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // document parses data as exactly one YAML document and returns its root
@@ -123,15 +123,7 @@ func (d *decoder) syntax(err error) {
 // their place in the file, so that they merge the final global timeouts.
 func (d *decoder) config(root *yaml.Node, c *Config) {
 	var apps *yaml.Node
-	seen, ok := d.fields("", root, []field{
-		{"space", func(k string, v *yaml.Node) { c.Space = d.str(k, v) }},
-		{"listen", func(k string, v *yaml.Node) { d.listen(k, v, &c.Listen) }},
-		{"log", func(k string, v *yaml.Node) { d.log(k, v, &c.Log) }},
-		{"timeouts", func(k string, v *yaml.Node) { d.timeouts(k, v, &c.Timeouts) }},
-		{"limits", func(k string, v *yaml.Node) { d.limits(k, v, &c.Limits) }},
-		{"buffering", func(k string, v *yaml.Node) { d.buffering(k, v, &c.Buffering) }},
-		{"apps", func(_ string, v *yaml.Node) { apps = v }},
-	})
+	seen, ok := d.fields("", root, d.rootFields(c, &apps))
 	if !ok {
 		return
 	}
@@ -139,22 +131,36 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 	d.apps(root, apps, c)
 }
 
-// listen decodes the listener addresses. Port 0 is allowed (tests bind to
-// any free port).
-func (d *decoder) listen(key string, n *yaml.Node, l *Listen) {
-	addr := func(dst *string) func(string, *yaml.Node) {
-		return func(k string, v *yaml.Node) {
+// rootFields is the table of the top-level keys; apps is only kept in
+// *apps, to be decoded last.
+func (d *decoder) rootFields(c *Config, apps **yaml.Node) []field {
+	return []field{
+		{"space", func(k string, v *yaml.Node) { c.Space = d.str(k, v) }},
+		{"listen", func(k string, v *yaml.Node) { d.section(k, v, d.listenFields(&c.Listen)) }},
+		{"log", func(k string, v *yaml.Node) { d.section(k, v, d.logFields(&c.Log)) }},
+		{"timeouts", func(k string, v *yaml.Node) { d.section(k, v, d.timeoutFields(&c.Timeouts)) }},
+		{"limits", func(k string, v *yaml.Node) { d.limits(k, v, &c.Limits) }},
+		{"buffering", func(k string, v *yaml.Node) { d.section(k, v, d.bufferingFields(&c.Buffering)) }},
+		{"apps", func(_ string, v *yaml.Node) { *apps = v }},
+	}
+}
+
+// listenFields is the table of the listener addresses. Port 0 is allowed
+// (tests bind to any free port).
+func (d *decoder) listenFields(l *Listen) []field {
+	addr := func(name string, dst *string) field {
+		return field{name, func(k string, v *yaml.Node) {
 			*dst = d.str(k, v)
 			if msg := addrProblem(*dst, 0); *dst != "" && msg != "" {
 				d.problem(v, k, "%s", msg)
 			}
-		}
+		}}
 	}
-	d.section(key, n, []field{
-		{"http", addr(&l.HTTP)},
-		{"https", addr(&l.HTTPS)},
-		{"admin", addr(&l.Admin)},
-	})
+	return []field{
+		addr("http", &l.HTTP),
+		addr("https", &l.HTTPS),
+		addr("admin", &l.Admin),
+	}
 }
 
 // needListener refuses a config with neither listen.http nor listen.https,
@@ -180,9 +186,10 @@ func (d *decoder) needListener(root *yaml.Node, seen map[string]pair, l Listen) 
 // logLevels are the zap levels log.level may name.
 var logLevels = []string{"debug", "info", "warn", "error"}
 
-// log decodes where router lines go and the operational log level.
-func (d *decoder) log(key string, n *yaml.Node, l *Log) {
-	d.section(key, n, []field{
+// logFields is the table of where router lines go and the operational log
+// level.
+func (d *decoder) logFields(l *Log) []field {
+	return []field{
 		{"router", func(k string, v *yaml.Node) {
 			l.Router = d.str(k, v)
 			switch l.Router {
@@ -204,17 +211,17 @@ func (d *decoder) log(key string, n *yaml.Node, l *Log) {
 			d.oneOf(v, k, "level", l.Level, logLevels)
 		}},
 		{"redact", func(k string, v *yaml.Node) { l.Redact = d.strList(k, v, "parameter name") }},
-	})
+	}
 }
 
-// timeouts overlays the timeout keys present in n onto t. The global
-// timeouts and each app's overrides share it, so they share key names and
-// checks.
-func (d *decoder) timeouts(key string, n *yaml.Node, t *Timeouts) {
+// timeoutFields is the table that overlays the timeout keys present onto
+// t. The global timeouts and each app's overrides share it, so they share
+// key names and checks.
+func (d *decoder) timeoutFields(t *Timeouts) []field {
 	dur := func(name string, dst *time.Duration) field {
 		return field{name, func(k string, v *yaml.Node) { d.duration(k, v, dst) }}
 	}
-	d.section(key, n, []field{
+	return []field{
 		dur("connect", &t.Connect),
 		dur("response", &t.Response),
 		dur("idle", &t.Idle),
@@ -222,30 +229,73 @@ func (d *decoder) timeouts(key string, n *yaml.Node, t *Timeouts) {
 		dur("keepalive", &t.Keepalive),
 		dur("dyno_keepalive", &t.DynoKeepalive),
 		dur("shutdown", &t.Shutdown),
-	})
-}
-
-// limits overlays the size limits present in n onto l.
-func (d *decoder) limits(key string, n *yaml.Node, l *Limits) {
-	size := func(name string, dst *int) field {
-		return field{name, func(k string, v *yaml.Node) { d.size(k, v, dst) }}
 	}
-	d.section(key, n, []field{
-		size("request_line_bytes", &l.RequestLineBytes),
-		size("method_bytes", &l.MethodBytes),
-		size("header_name_bytes", &l.HeaderNameBytes),
-		size("header_bytes", &l.HeaderBytes),
-		size("cookie_bytes", &l.CookieBytes),
-		size("headers_total_bytes", &l.HeadersTotalBytes),
-		size("header_count", &l.HeaderCount),
-		size("concurrency_per_dyno", &l.ConcurrencyPerDyno),
-	})
 }
 
-// buffering overlays the response buffering bounds present in n onto b.
-func (d *decoder) buffering(key string, n *yaml.Node, b *Buffering) {
-	d.section(key, n, []field{
+// maxH2Streams is the largest limits.h2_max_streams: stream counts are
+// 31-bit in HTTP/2 (RFC 9113 section 5.1.1).
+const maxH2Streams = 1<<31 - 1
+
+// limits overlays the limits present in n onto l, then warns about a
+// per-client share larger than the whole.
+func (d *decoder) limits(key string, n *yaml.Node, l *Limits) {
+	if isNull(n) {
+		return
+	}
+	seen, ok := d.fields(key, n, d.limitFields(l))
+	if !ok {
+		return
+	}
+	if l.ConnectionsPerClient > l.Connections {
+		at, what := seen["connections"].k, "the default "
+		if p, set := seen["connections_per_client"]; set {
+			at, what = p.v, ""
+		}
+		d.warn(at, join(key, "connections_per_client"),
+			"%s%d is more than limits.connections (%d): one client can hold every connection; want at most %d",
+			what, l.ConnectionsPerClient, l.Connections, l.Connections)
+	}
+}
+
+// limitFields is the table of the size and count limits. Each message
+// suggests the key's default.
+func (d *decoder) limitFields(l *Limits) []field {
+	def := Defaults().Limits
+	size := func(name string, dst *int, example int) field {
+		return field{name, func(k string, v *yaml.Node) { d.size(k, v, dst, example) }}
+	}
+	return []field{
+		size("request_line_bytes", &l.RequestLineBytes, def.RequestLineBytes),
+		size("method_bytes", &l.MethodBytes, def.MethodBytes),
+		size("header_name_bytes", &l.HeaderNameBytes, def.HeaderNameBytes),
+		size("header_bytes", &l.HeaderBytes, def.HeaderBytes),
+		size("cookie_bytes", &l.CookieBytes, def.CookieBytes),
+		size("headers_total_bytes", &l.HeadersTotalBytes, def.HeadersTotalBytes),
+		size("header_count", &l.HeaderCount, def.HeaderCount),
+		size("concurrency_per_dyno", &l.ConcurrencyPerDyno, def.ConcurrencyPerDyno),
+		size("connections", &l.Connections, def.Connections),
+		size("connections_per_client", &l.ConnectionsPerClient, def.ConnectionsPerClient),
+		size("requests_per_client", &l.RequestsPerClient, def.RequestsPerClient),
+		{"min_transfer_rate", func(k string, v *yaml.Node) {
+			d.whole(k, v, &l.MinTransferRate, 0, maxInt, fmt.Sprintf(
+				"a whole number of bytes per second, 0 or more, such as %d (0 turns the check off)", def.MinTransferRate))
+		}},
+		{"h2_max_streams", func(k string, v *yaml.Node) {
+			d.whole(k, v, &l.H2MaxStreams, 1, maxH2Streams, fmt.Sprintf(
+				"a whole number from 1 to %d, such as %d", maxH2Streams, def.H2MaxStreams))
+		}},
+	}
+}
+
+// bufferingFields is the table of the buffering bounds.
+func (d *decoder) bufferingFields(b *Buffering) []field {
+	def := Defaults().Buffering
+	return []field{
 		{"window", func(k string, v *yaml.Node) { d.duration(k, v, &b.Window) }},
-		{"bytes", func(k string, v *yaml.Node) { d.size(k, v, &b.Bytes) }},
-	})
+		{"bytes", func(k string, v *yaml.Node) { d.size(k, v, &b.Bytes, def.Bytes) }},
+		{"request_bytes", func(k string, v *yaml.Node) {
+			d.whole(k, v, &b.RequestBytes, 0, maxInt, fmt.Sprintf(
+				"a whole number of bytes, 0 or more, such as %d (0: request bodies stream to the dyno from the start)", def.RequestBytes))
+		}},
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -121,8 +122,14 @@ func TestDefaults(t *testing.T) {
 		{"limits.headers_total_bytes", c.Limits.HeadersTotalBytes, 1048576},
 		{"limits.header_count", c.Limits.HeaderCount, 1000},
 		{"limits.concurrency_per_dyno", c.Limits.ConcurrencyPerDyno, 200},
+		{"limits.connections", c.Limits.Connections, 10000},
+		{"limits.connections_per_client", c.Limits.ConnectionsPerClient, 1000},
+		{"limits.requests_per_client", c.Limits.RequestsPerClient, 100},
+		{"limits.min_transfer_rate", c.Limits.MinTransferRate, 256},
+		{"limits.h2_max_streams", c.Limits.H2MaxStreams, 250},
 		{"buffering.window", c.Buffering.Window, 10 * time.Millisecond},
 		{"buffering.bytes", c.Buffering.Bytes, 16384},
+		{"buffering.request_bytes", c.Buffering.RequestBytes, 65536},
 		{"space", c.Space, ""},
 		{"listen.https", c.Listen.HTTPS, ""},
 		{"listen.admin", c.Listen.Admin, ""},
@@ -137,6 +144,91 @@ func TestDefaults(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			assert.Equal(t, tc.want, tc.got)
+		})
+	}
+}
+
+func TestConnectionLimits(t *testing.T) {
+	t.Parallel()
+	// Each case sets keys of limits or buffering; the others keep their
+	// defaults. An explicit 0 is kept where 0 means off: only an omitted
+	// key takes the default.
+	cases := []struct {
+		name      string
+		src       string
+		limits    func(*Limits)
+		buffering func(*Buffering)
+	}{
+		{"omitted", "limits: {}\nbuffering: {}\n", nil, nil},
+		{"connections", "limits: {connections: 50000, connections_per_client: 5000}\n",
+			func(l *Limits) { l.Connections, l.ConnectionsPerClient = 50000, 5000 }, nil},
+		{"requests per client", "limits: {requests_per_client: 1}\n",
+			func(l *Limits) { l.RequestsPerClient = 1 }, nil},
+		{"min transfer rate", "limits: {min_transfer_rate: 1024}\n",
+			func(l *Limits) { l.MinTransferRate = 1024 }, nil},
+		{"min transfer rate off", "limits: {min_transfer_rate: 0}\n",
+			func(l *Limits) { l.MinTransferRate = 0 }, nil},
+		{"h2 max streams one", "limits: {h2_max_streams: 1}\n",
+			func(l *Limits) { l.H2MaxStreams = 1 }, nil},
+		{"h2 max streams most", "limits: {h2_max_streams: 2147483647}\n",
+			func(l *Limits) { l.H2MaxStreams = 1<<31 - 1 }, nil},
+		{"request bytes", "buffering: {request_bytes: 1048576}\n",
+			nil, func(b *Buffering) { b.RequestBytes = 1 << 20 }},
+		{"request bytes off", "buffering: {request_bytes: 0}\n",
+			nil, func(b *Buffering) { b.RequestBytes = 0 }},
+		{"JSON", `{"limits": {"min_transfer_rate": 0, "h2_max_streams": 100}, "buffering": {"request_bytes": 0}}` + "\n",
+			func(l *Limits) { l.MinTransferRate, l.H2MaxStreams = 0, 100 },
+			func(b *Buffering) { b.RequestBytes = 0 }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			src := tc.src
+			if !strings.HasPrefix(src, "{") {
+				src += minimal
+			} else {
+				src = `{"listen": {"http": ":0"}, "apps": [{"name": "shop", "domains": ["shop.example.com"]}], ` + src[1:]
+			}
+			c, err := Parse("t.yaml", []byte(src))
+			require.NoError(t, err, "config:\n%s", src)
+			wantL, wantB := Defaults().Limits, Defaults().Buffering
+			if tc.limits != nil {
+				tc.limits(&wantL)
+			}
+			if tc.buffering != nil {
+				tc.buffering(&wantB)
+			}
+			assert.Equal(t, wantL, c.Limits, "config:\n%s", src)
+			assert.Equal(t, wantB, c.Buffering, "config:\n%s", src)
+			assert.Empty(t, c.Warnings())
+		})
+	}
+}
+
+func TestConnectionsPerClientWarning(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		src  string
+		want []string
+	}{
+		{"both set", "limits:\n  connections: 100\n  connections_per_client: 200\n", []string{
+			`t.yaml:3: limits.connections_per_client: 200 is more than limits.connections (100): ` +
+				`one client can hold every connection; want at most 100`}},
+		{"default per client", "limits:\n  connections: 500\n", []string{
+			`t.yaml:2: limits.connections_per_client: the default 1000 is more than limits.connections (500): ` +
+				`one client can hold every connection; want at most 500`}},
+		{"default connections", "limits: {connections_per_client: 20000}\n", []string{
+			`t.yaml:1: limits.connections_per_client: 20000 is more than limits.connections (10000): ` +
+				`one client can hold every connection; want at most 10000`}},
+		{"equal", "limits: {connections: 100, connections_per_client: 100}\n", []string{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := Parse("t.yaml", []byte(tc.src+minimal))
+			require.NoError(t, err, "config:\n%s", tc.src)
+			assert.Equal(t, tc.want, c.Warnings(), "config:\n%s", tc.src)
 		})
 	}
 }

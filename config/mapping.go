@@ -1,6 +1,6 @@
 package config
 
-import "gopkg.in/yaml.v3"
+import "go.yaml.in/yaml/v3"
 
 // pair is one key and its value in a mapping.
 type pair struct{ k, v *yaml.Node }

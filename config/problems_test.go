@@ -13,6 +13,9 @@ import (
 // app1 is a valid first app line, for cases about other keys.
 const app1 = "apps: [{name: shop, domains: [shop.example.com]}]\n"
 
+// appKeys are the keys of an app, as messages list them.
+const appKeys = "name, domains, tls, features, maintenance, timeouts, config_vars, dynos"
+
 func TestParseProblems(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -90,18 +93,42 @@ func TestParseProblems(t *testing.T) {
 		{"unknown timeout", "listen: {http: \":0\"}\ntimeouts: {read: 1s}\n" + app1, []string{
 			`t.yaml:2: timeouts: unknown key "read": allowed keys are connect, response, idle, client, keepalive, dyno_keepalive, shutdown`}},
 		{"limit not a number", "listen: {http: \":0\"}\nlimits: {header_count: abc}\n" + app1, []string{
-			`t.yaml:2: limits.header_count: bad number "abc": want a whole number greater than zero, such as 8192`}},
+			`t.yaml:2: limits.header_count: bad number "abc": want a whole number greater than zero, such as 1000`}},
 		{"limit quoted", "listen: {http: \":0\"}\nlimits: {header_bytes: \"8192\"}\n" + app1, []string{
-			`t.yaml:2: limits.header_bytes: bad number "8192": want a whole number greater than zero, such as 8192`}},
+			`t.yaml:2: limits.header_bytes: bad number "8192": want a whole number greater than zero, such as 524288`}},
 		{"limit float", "listen: {http: \":0\"}\nlimits: {method_bytes: 1.5}\n" + app1, []string{
-			`t.yaml:2: limits.method_bytes: bad number "1.5": want a whole number greater than zero, such as 8192`}},
+			`t.yaml:2: limits.method_bytes: bad number "1.5": want a whole number greater than zero, such as 127`}},
 		{"limit zero", "listen: {http: \":0\"}\nlimits: {concurrency_per_dyno: 0}\n" + app1, []string{
-			`t.yaml:2: limits.concurrency_per_dyno: bad number "0": want a whole number greater than zero, such as 8192`}},
+			`t.yaml:2: limits.concurrency_per_dyno: bad number "0": want a whole number greater than zero, such as 200`}},
 		{"limit overflow", "listen: {http: \":0\"}\nlimits: {cookie_bytes: 99999999999999999999}\n" + app1, []string{
-			`t.yaml:2: limits.cookie_bytes: bad number "99999999999999999999": want a whole number greater than zero, such as 8192`}},
+			`t.yaml:2: limits.cookie_bytes: bad number "99999999999999999999": want a whole number greater than zero, such as 524288`}},
+		{"connections zero", "listen: {http: \":0\"}\nlimits: {connections: 0}\n" + app1, []string{
+			`t.yaml:2: limits.connections: bad number "0": want a whole number greater than zero, such as 10000`}},
+		{"connections per client not a number", "listen: {http: \":0\"}\nlimits: {connections_per_client: many}\n" + app1, []string{
+			`t.yaml:2: limits.connections_per_client: bad number "many": want a whole number greater than zero, such as 1000`}},
+		{"requests per client missing", "listen: {http: \":0\"}\nlimits:\n  requests_per_client:\n" + app1, []string{
+			`t.yaml:3: limits.requests_per_client: missing value: want a whole number greater than zero, such as 100`}},
+		{"min transfer rate negative", "listen: {http: \":0\"}\nlimits: {min_transfer_rate: -1}\n" + app1, []string{
+			`t.yaml:2: limits.min_transfer_rate: bad number "-1": want a whole number of bytes per second, 0 or more, such as 256 (0 turns the check off)`}},
+		{"min transfer rate with unit", "listen: {http: \":0\"}\nlimits: {min_transfer_rate: 1KB}\n" + app1, []string{
+			`t.yaml:2: limits.min_transfer_rate: bad number "1KB": want a whole number of bytes per second, 0 or more, such as 256 (0 turns the check off)`}},
+		{"min transfer rate null", "listen: {http: \":0\"}\nlimits: {min_transfer_rate: null}\n" + app1, []string{
+			`t.yaml:2: limits.min_transfer_rate: missing value: want a whole number of bytes per second, 0 or more, such as 256 (0 turns the check off)`}},
+		{"h2 max streams zero", "listen: {http: \":0\"}\nlimits: {h2_max_streams: 0}\n" + app1, []string{
+			`t.yaml:2: limits.h2_max_streams: bad number "0": want a whole number from 1 to 2147483647, such as 250`}},
+		{"h2 max streams too many", "listen: {http: \":0\"}\nlimits: {h2_max_streams: 2147483648}\n" + app1, []string{
+			`t.yaml:2: limits.h2_max_streams: bad number "2147483648": want a whole number from 1 to 2147483647, such as 250`}},
+		{"request bytes negative", "listen: {http: \":0\"}\nbuffering: {request_bytes: -1}\n" + app1, []string{
+			`t.yaml:2: buffering.request_bytes: bad number "-1": want a whole number of bytes, 0 or more, such as 65536 (0: request bodies stream to the dyno from the start)`}},
+		{"request bytes false", "listen: {http: \":0\"}\nbuffering: {request_bytes: false}\n" + app1, []string{
+			`t.yaml:2: buffering.request_bytes: bad number "false": want a whole number of bytes, 0 or more, such as 65536 (0: request bodies stream to the dyno from the start)`}},
+		{"unknown limit", "listen: {http: \":0\"}\nlimits: {connection: 5}\n" + app1, []string{
+			`t.yaml:2: limits: unknown key "connection": allowed keys are request_line_bytes, method_bytes, header_name_bytes, ` +
+				`header_bytes, cookie_bytes, headers_total_bytes, header_count, concurrency_per_dyno, connections, ` +
+				`connections_per_client, requests_per_client, min_transfer_rate, h2_max_streams`}},
 		{"buffering window zero", "listen: {http: \":0\"}\nbuffering: {window: 0ms, bytes: -1}\n" + app1, []string{
 			`t.yaml:2: buffering.window: bad duration "0ms": want more than zero, such as 10ms or 5s`,
-			`t.yaml:2: buffering.bytes: bad number "-1": want a whole number greater than zero, such as 8192`}},
+			`t.yaml:2: buffering.bytes: bad number "-1": want a whole number greater than zero, such as 16384`}},
 
 		// apps
 		{"no apps key", "listen: {http: \":0\"}\n", []string{
@@ -111,9 +138,9 @@ func TestParseProblems(t *testing.T) {
 		{"apps not a list", "listen: {http: \":0\"}\napps: shop\n", []string{
 			`t.yaml:2: apps: want a list, got "shop"`}},
 		{"app not a mapping", "listen: {http: \":0\"}\napps: [shop]\n", []string{
-			`t.yaml:2: apps[0]: want a mapping with keys ` + appFields + `, got "shop"`}},
+			`t.yaml:2: apps[0]: want a mapping with keys ` + appKeys + `, got "shop"`}},
 		{"unknown app key", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    domain: x\n", []string{
-			`t.yaml:5: apps[0]: unknown key "domain": allowed keys are ` + appFields}},
+			`t.yaml:5: apps[0]: unknown key "domain": allowed keys are ` + appKeys}},
 		{"app name missing", "listen: {http: \":0\"}\napps:\n  - domains: [shop.example.com]\n", []string{
 			`t.yaml:3: apps[0].name: missing: every app needs a name such as shop`}},
 		{"app name empty", "listen: {http: \":0\"}\napps:\n  - name: \"\"\n    domains: [shop.example.com]\n", []string{
@@ -277,7 +304,7 @@ limits: {header_count: -5}
 		`space.yaml:11: apps[0].dynos[0].address: bad port "0" in "127.0.0.1:0": want a number from 1 to 65535`,
 		`space.yaml:11: apps[0].dynos[0].state: bad state "gone": want up, crashed or starting`,
 		`space.yaml:13: apps[1].domains: missing: every app needs at least one domain, such as [shop.example.com]`,
-		`space.yaml:14: limits.header_count: bad number "-5": want a whole number greater than zero, such as 8192`,
+		`space.yaml:14: limits.header_count: bad number "-5": want a whole number greater than zero, such as 1000`,
 	}, problems(t, err))
 }
 
@@ -305,7 +332,7 @@ func TestParseJSONProblems(t *testing.T) {
 }`
 	_, err := Parse("space.json", []byte(src))
 	assert.Equal(t, []string{
-		`space.json:4: apps[0]: unknown key "featurs": allowed keys are ` + appFields,
+		`space.json:4: apps[0]: unknown key "featurs": allowed keys are ` + appKeys,
 	}, problems(t, err))
 }
 

@@ -53,7 +53,10 @@ type Timeouts struct {
 	Shutdown      time.Duration // drain limit on SIGTERM; default 30s
 }
 
-// Limits are the request and response size limits. Every field is > 0 after Load.
+// Limits are the request and response size limits and the connection and
+// request limits. Every field is > 0 after Load, except MinTransferRate,
+// which is 0 when the file turns the check off (an omitted key takes the
+// default; only an explicit 0 means off).
 type Limits struct {
 	RequestLineBytes   int // request/status line -> 414 (request) or 502 (response), H25; default 8192
 	MethodBytes        int // default 127
@@ -63,12 +66,41 @@ type Limits struct {
 	HeadersTotalBytes  int // all header fields of one message; default 1048576
 	HeaderCount        int // number of header fields; default 1000
 	ConcurrencyPerDyno int // requests in flight per up dyno -> H11; default 200
+
+	// Connections is the most client connections open at once, plain and
+	// TLS together (admin connections not counted); beyond it a new
+	// connection is closed at once and counted, and the listener never
+	// stalls. Default 10000.
+	Connections int
+	// ConnectionsPerClient is the most client connections open at once
+	// from one client IP; when Connections is reached, idle keep-alive
+	// connections are closed first. Default 1000.
+	ConnectionsPerClient int
+	// RequestsPerClient is the most requests in flight from one client IP
+	// to one app; one more -> H11. Default 100.
+	RequestsPerClient int
+	// MinTransferRate is in bytes per second, averaged over each 10 s while
+	// request body bytes are still due (slower -> H28) or response bytes
+	// wait for a client that does not take them, HTTP/2 flow control
+	// included (slower -> H27); an idle stream (SSE, long poll) is never
+	// cut. Default 256; 0 means the check is off.
+	MinTransferRate int
+	// H2MaxStreams is the most concurrent HTTP/2 streams per client
+	// connection (SETTINGS_MAX_CONCURRENT_STREAMS), 1 to 2^31-1. Default 250.
+	H2MaxStreams int
 }
 
-// Buffering bounds how long response bytes wait in the router.
+// Buffering bounds how long response bytes wait in the router and how much
+// of a request body is read before a dyno is chosen.
 type Buffering struct {
 	Window time.Duration // longest a response byte waits; default 10ms
 	Bytes  int           // flush as soon as this much is waiting; default 16384
+	// RequestBytes is how much of a request body, in bytes, the router
+	// reads before it takes a concurrency slot and picks a dyno (SPEC.md
+	// section 4.7); a body that fits goes to the dyno whole, a larger one
+	// streams on once this much has been read. Default 65536; 0 means
+	// bodies stream from the start (the dyno is chosen at once).
+	RequestBytes int
 }
 
 // App is one app of the space.

@@ -1,6 +1,6 @@
 package config
 
-import "gopkg.in/yaml.v3"
+import "go.yaml.in/yaml/v3"
 
 // Config vars the router reads (SPEC.md sections 3 and 9).
 const (

@@ -17,12 +17,14 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/spacerouter/spacerouter/config"
 	"github.com/spacerouter/spacerouter/demo"
@@ -31,7 +33,8 @@ import (
 )
 
 // version is printed by -version; release builds set it with
-// -ldflags "-X main.version=1.2.3".
+// -ldflags "-X main.version=1.2.3". Left at "dev", -version prints what
+// the Go toolchain recorded in the binary instead (see buildVersion).
 var version = "dev"
 
 // Exit codes.
@@ -92,7 +95,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	switch {
 	case *showVersion:
-		fmt.Fprintf(stdout, "spacerouter %s\n", version)
+		bi, ok := debug.ReadBuildInfo()
+		fmt.Fprintf(stdout, "spacerouter %s\n", buildVersion(version, bi, ok))
 		return exitOK
 	case *check && *configPath == "":
 		fmt.Fprintln(stderr, "spacerouter: -check needs -config FILE")
@@ -108,22 +112,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			printConfigError(stderr, err)
 			return exitUsage
 		}
-		return serve(cfg, stderr, nil)
+		return serve(cfg, *configPath, stderr, nil)
 	}
-}
-
-// checkConfig is -check: it loads path and prints "path: ok" or the problems.
-func checkConfig(path string, stdout, stderr io.Writer) int {
-	cfg, err := config.Load(path)
-	if err != nil {
-		printConfigError(stderr, err)
-		return exitUsage
-	}
-	for _, w := range cfg.Warnings() {
-		fmt.Fprintf(stderr, "warning: %s\n", w)
-	}
-	fmt.Fprintf(stdout, "%s: ok\n", path)
-	return exitOK
 }
 
 // printConfigError prints one line per problem (file:line: key: msg), or
@@ -153,12 +143,13 @@ func runDemo(stderr io.Writer) int {
 	ln := demo.Listeners{HTTP: httpAddr, HTTPS: freeOr(demoHTTPSAddr)}
 	dir, err := os.MkdirTemp("", "spacerouter-demo-")
 	if err != nil {
-		fmt.Fprintf(stderr, "spacerouter: making a directory for the demo certificate: %v\n", err)
+		fmt.Fprintf(stderr, "spacerouter: making a directory for the demo certificates: %v\n", err)
 		return exitFail
 	}
 	defer os.RemoveAll(dir)
-	if ln.Cert, ln.Key, err = demo.SelfSigned(dir); err != nil {
-		fmt.Fprintf(stderr, "spacerouter: making the demo certificate: %v\n", err)
+	// ECDSA and RSA: the demo app's profile has RSA-signed TLS 1.2 suites only.
+	if ln.Certs, err = demo.SelfSignedCerts(dir); err != nil {
+		fmt.Fprintf(stderr, "spacerouter: making the demo certificates: %v\n", err)
 		return exitFail
 	}
 	cfg, err := config.Parse("demo.yaml", demo.Config(ln, dynoAddrs))
@@ -166,17 +157,23 @@ func runDemo(stderr io.Writer) int {
 		printConfigError(stderr, err)
 		return exitFail
 	}
-	return serve(cfg, stderr, func(r *router.Router) { printDemoHelp(stderr, r, httpAddr) })
+	// No config file: a SIGHUP has nothing to reload.
+	return serve(cfg, "", stderr, func(r *router.Router) { printDemoHelp(stderr, r, httpAddr) })
 }
 
-// printDemoHelp tells a person where the demo space answers.
+// demoNotice says, before the URLs, that this is the demo and how to run
+// one's own space (issue 9: a new user's first hour).
+const demoNotice = "This is the built-in demo space: spacerouter was started without -config.\n" +
+	"To run your own space: spacerouter -config space.yaml (every key: docs/config.md; an annotated example: examples/space.yaml).\n"
+
+// printDemoHelp tells a person what runs and where the demo space answers.
 func printDemoHelp(w io.Writer, r *router.Router, httpAddr string) {
 	_, port, _ := net.SplitHostPort(httpAddr)
 	if a, ok := r.HTTPAddr().(*net.TCPAddr); ok {
 		port = strconv.Itoa(a.Port)
 	}
-	fmt.Fprintf(w, "\nThe spacerouter demo space is up: app %q with dynos %s and %s.\n",
-		demo.App, demo.DynoName(0), demo.DynoName(1))
+	fmt.Fprintf(w, "\n%sThe demo space is up: app %q with dynos %s and %s.\n",
+		demoNotice, demo.App, demo.DynoName(0), demo.DynoName(1))
 	tlsPort := ""
 	if a, ok := r.HTTPSAddr().(*net.TCPAddr); ok {
 		tlsPort = strconv.Itoa(a.Port)
@@ -193,8 +190,10 @@ func printDemoHelp(w io.Writer, r *router.Router, httpAddr string) {
 }
 
 // serve runs the space cfg until SIGTERM or SIGINT, then drains for up to
-// timeouts.shutdown. started, if set, is called once the router serves.
-func serve(cfg *config.Config, stderr io.Writer, started func(*router.Router)) int {
+// timeouts.shutdown of the config running then. file is the -config file
+// that SIGHUP reloads, "" for the built-in demo space. started, if set, is
+// called once the router serves.
+func serve(cfg *config.Config, file string, stderr io.Writer, started func(*router.Router)) int {
 	logger, err := logging.New(cfg.Log.Level)
 	if err != nil {
 		fmt.Fprintf(stderr, "spacerouter: building the operational log: %v\n", err)
@@ -211,7 +210,7 @@ func serve(cfg *config.Config, stderr io.Writer, started func(*router.Router)) i
 		return exitFail
 	}
 	lines.SetLogger(logger)
-	rl := &routerLog{lines: lines, target: cfg.Log.Router, logger: logger}
+	rl := &routerLog{lines: lines, target: cfg.Log.Router, source: cfg.Log.Source, logger: logger}
 	defer rl.close()
 
 	reg := prometheus.NewRegistry()
@@ -232,22 +231,27 @@ func serve(cfg *config.Config, stderr io.Writer, started func(*router.Router)) i
 		logger.Error("starting the router", zap.Error(err))
 		return exitFail
 	}
-	logger.Info("serving", zap.String(logging.KeySpace, cfg.Space), zap.String(logging.KeyFile, cfg.File),
-		zap.String(logging.KeyVersion, version))
+	bi, ok := debug.ReadBuildInfo()
+	logger.Info("serving", zap.String(logging.KeySpace, cfg.Space), zap.String(logging.KeyFile, file),
+		zap.String(logging.KeyVersion, buildVersion(version, bi, ok)))
 	if started != nil {
 		started(r)
 	}
 
+	running := cfg
 	for ctx.Err() == nil {
 		select {
 		case <-ctx.Done():
 		case <-hup:
-			reload(r, rl, cfg.File, logger)
+			if next := reload(r, rl, file, logger); next != nil {
+				running = next
+			}
 		}
 	}
 	stopSignals() // a second signal kills at once
-	logger.Info("shutting down", zap.Duration(logging.KeyDuration, cfg.Timeouts.Shutdown))
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.Timeouts.Shutdown)
+	// The drain limit is the one of the config running now, reloads included.
+	logger.Info("shutting down", zap.Duration(logging.KeyDuration, running.Timeouts.Shutdown))
+	sctx, cancel := context.WithTimeout(context.Background(), running.Timeouts.Shutdown)
 	defer cancel()
 	if err := r.Shutdown(sctx); err != nil {
 		logger.Warn("timeouts.shutdown reached: requests in flight cut", zap.Error(err))
@@ -256,10 +260,11 @@ func serve(cfg *config.Config, stderr io.Writer, started func(*router.Router)) i
 }
 
 // routerLog is the router line output of the running config, swapped when a
-// reload names another target.
+// reload names another target or source.
 type routerLog struct {
 	lines  *logging.RouterLog
-	target string
+	target string // log.router of lines
+	source string // log.source of lines
 	logger *zap.Logger
 	// retired outputs stay open until exit: requests in flight on the old
 	// config may still write their lines there.
@@ -274,47 +279,58 @@ func (rl *routerLog) close() {
 	}
 }
 
-// reload is SIGHUP (SPEC.md section 1): read and validate the file; a
-// valid one takes over for new requests, an invalid one is refused with the
-// problems in the operational log. Either way the router log is reopened
-// (logrotate).
-func reload(r *router.Router, rl *routerLog, file string, logger *zap.Logger) {
-	if file == "" || file == "demo.yaml" {
+// reload is SIGHUP (SPEC.md section 1): read and validate file; a valid
+// config takes over for new requests and is returned, an invalid one is
+// refused with the problems in the operational log and nil is returned.
+// Either way the router log is reopened (logrotate). file is "" for the
+// built-in demo space, which has no file to read: a config file named
+// demo.yaml is reloaded like any other.
+func reload(r *router.Router, rl *routerLog, file string, logger *zap.Logger) *config.Config {
+	if file == "" {
 		logger.Warn("SIGHUP: the demo space has no config file to reload")
-		return
+		return nil
 	}
 	cfg, err := config.Load(file)
 	if err != nil {
 		reopen(rl)
 		r.ReloadFailed(err) // logs every problem, file:line: key: msg
-		return
+		return nil
 	}
 	for _, w := range cfg.Warnings() {
 		logger.Warn(w)
 	}
-	if cfg.Log.Router == rl.target {
+	if lvl, err := zapcore.ParseLevel(cfg.Log.Level); err == nil && lvl != zapcore.LevelOf(logger.Core()) {
+		// The operational logger is built once, at start.
+		logger.Warn("log.level changed in the config: it takes effect at the next restart",
+			zap.String(logging.KeyFile, file), zap.String(logging.KeyKey, "log.level"))
+	}
+	if cfg.Log.Router == rl.target && cfg.Log.Source == rl.source {
 		// Reopened first: once the reload counts, new lines go to the new file.
 		reopen(rl)
-		if r.Reload(cfg) == nil { // an error is counted and logged by the router
-			rl.lines.SetRedact(cfg.Log.Redact)
+		if r.Reload(cfg) != nil { // an error is counted and logged by the router
+			return nil
 		}
-		return
+		rl.lines.SetRedact(cfg.Log.Redact)
+		return cfg
 	}
+	// Another target or source: a new output, as a RouterLog writes one
+	// source to one target.
 	lw, err := logging.OpenRouterLog(cfg.Log.Router, cfg.Log.Source, cfg.Log.Redact)
 	if err != nil {
 		r.ReloadFailed(fmt.Errorf("opening log.router %s: %w", cfg.Log.Router, err))
 		reopen(rl)
-		return
+		return nil
 	}
 	if r.Reload(cfg) != nil {
 		lw.Close()
 		reopen(rl)
-		return
+		return nil
 	}
 	lw.SetLogger(logger)
 	rl.retired = append(rl.retired, rl.lines)
-	rl.lines, rl.target = lw, cfg.Log.Router
+	rl.lines, rl.target, rl.source = lw, cfg.Log.Router, cfg.Log.Source
 	r.SetLines(lw)
+	return cfg
 }
 
 // reopen reopens the router log file (after logrotate moved it).

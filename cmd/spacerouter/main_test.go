@@ -42,6 +42,12 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	// Others may run the binary: tests that need a user without root's
+	// rights run it as nobody.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintf(os.Stderr, "opening the directory of the binary: %v\n", err)
+		return 1
+	}
 	binary = filepath.Join(dir, "spacerouter")
 	build := exec.Command("go", "build", "-o", binary, "-ldflags", "-X main.version="+testVersion, ".")
 	if out, err := build.CombinedOutput(); err != nil {
@@ -60,10 +66,19 @@ type result struct {
 // runBinary runs the binary in dir with args and waits for it to exit.
 func runBinary(t *testing.T, dir string, args ...string) result {
 	t.Helper()
+	return runBinaryAs(t, nil, dir, args...)
+}
+
+// runBinaryAs is runBinary as the user cred names (nil: this process's).
+func runBinaryAs(t *testing.T, cred *syscall.Credential, dir string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Dir = dir
+	if cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	res := result{}

@@ -149,6 +149,9 @@ type spaceDyno struct {
 type spaceFile struct {
 	httpPort, adminPort int
 	routerLog           string
+	source              string // log.source; "" for the default
+	level               string // log.level; "" for the default
+	shutdown            string // timeouts.shutdown; "" for 5s
 	apps                []spaceApp
 	extra               string // appended to the listen block (to break the file)
 }
@@ -158,7 +161,18 @@ func (f spaceFile) yaml() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "space: reload-test\nlisten:\n  http: 127.0.0.1:%d\n  admin: 127.0.0.1:%d\n%s",
 		f.httpPort, f.adminPort, f.extra)
-	fmt.Fprintf(&b, "log:\n  router: %q\ntimeouts:\n  shutdown: 5s\napps:\n", f.routerLog)
+	fmt.Fprintf(&b, "log:\n  router: %q\n", f.routerLog)
+	if f.source != "" {
+		fmt.Fprintf(&b, "  source: %q\n", f.source)
+	}
+	if f.level != "" {
+		fmt.Fprintf(&b, "  level: %s\n", f.level)
+	}
+	shutdown := f.shutdown
+	if shutdown == "" {
+		shutdown = "5s"
+	}
+	fmt.Fprintf(&b, "timeouts:\n  shutdown: %s\napps:\n", shutdown)
 	for _, a := range f.apps {
 		fmt.Fprintf(&b, "  - name: %s\n    domains: [%s]\n    dynos:\n", a.name, a.domain)
 		for _, d := range a.dynos {
@@ -205,12 +219,39 @@ type routerProc struct {
 // until /healthz answers 200. Cleanup kills the process if it still runs.
 func startRouter(t *testing.T, f spaceFile) *routerProc {
 	t.Helper()
+	return startRouterNamed(t, f, "space.yaml")
+}
+
+// startRouterNamed is startRouter with the config file called name.
+func startRouterNamed(t *testing.T, f spaceFile, name string) *routerProc {
+	t.Helper()
 	dir := filepath.Dir(f.routerLog)
-	p := &routerProc{configPath: filepath.Join(dir, "space.yaml"), file: f,
-		stderr: &lockedBuffer{}, exited: make(chan struct{}),
-		client: &http.Client{Timeout: 5 * time.Second}}
+	p := &routerProc{configPath: filepath.Join(dir, name), file: f}
 	p.writeConfig(t, f)
-	p.cmd = exec.Command(binary, "-config", "space.yaml")
+	p.start(t, dir, "-config", name)
+	p.waitFor(t, "/healthz to answer 200", func() bool {
+		code, _, err := p.admin("/healthz")
+		return err == nil && code == http.StatusOK
+	})
+	return p
+}
+
+// startBinary runs the binary in dir with args, without waiting for
+// anything. Cleanup kills the process if it still runs.
+func startBinary(t *testing.T, dir string, args ...string) *routerProc {
+	t.Helper()
+	p := &routerProc{}
+	p.start(t, dir, args...)
+	return p
+}
+
+// start runs the binary in dir with args; stdout is discarded and stderr
+// kept in p.stderr.
+func (p *routerProc) start(t *testing.T, dir string, args ...string) {
+	t.Helper()
+	p.stderr, p.exited = &lockedBuffer{}, make(chan struct{})
+	p.client = &http.Client{Timeout: 5 * time.Second}
+	p.cmd = exec.Command(binary, args...)
 	p.cmd.Dir = dir
 	p.cmd.Stdout = io.Discard
 	p.cmd.Stderr = p.stderr
@@ -231,11 +272,18 @@ func startRouter(t *testing.T, f spaceFile) *routerProc {
 			t.Logf("spacerouter stderr:\n%s", p.stderr.String())
 		}
 	})
-	p.waitFor(t, "/healthz to answer 200", func() bool {
-		code, _, err := p.admin("/healthz")
-		return err == nil && code == http.StatusOK
-	})
-	return p
+}
+
+// stop sends SIGTERM and waits for the process to exit with code 0.
+func (p *routerProc) stop(t *testing.T) {
+	t.Helper()
+	p.signal(t, syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(2 * waitTimeout):
+		t.Fatalf("spacerouter still running %v after SIGTERM", 2*waitTimeout)
+	}
+	require.NoError(t, p.waitErr, "exit after SIGTERM")
 }
 
 // writeConfig replaces the config file with f.
@@ -422,6 +470,124 @@ func TestReloadDynoCrashed(t *testing.T) {
 	assert.Equal(t, int64(1), dyno.requests.Load(), "requests at the crashed dyno: only /before")
 	assert.Equal(t, float64(1), p.metric(t, reloadsOK), "%s after one good reload", reloadsOK)
 	assert.Equal(t, float64(0), p.metric(t, reloadsError), "%s after one good reload", reloadsError)
+}
+
+// TestReloadConfigNamedDemo: a config file called demo.yaml is a config
+// file like any other; only the built-in demo space (no -config) has
+// nothing to reload (issue 9).
+func TestReloadConfigNamedDemo(t *testing.T) {
+	t.Parallel()
+	dyno := startCountingDyno(t, 0)
+	f := newSpace(t, dyno.addr)
+	p := startRouterNamed(t, f, "demo.yaml")
+
+	f.apps[0].dynos[0].state = "crashed"
+	p.writeConfig(t, f)
+	p.signal(t, syscall.SIGHUP)
+	p.waitMetric(t, reloadsOK, 1)
+
+	code, body := p.get(t, "shop.example.com", "/after-reload")
+	assert.Equal(t, http.StatusServiceUnavailable, code, "GET after reloading demo.yaml with web.1 crashed: %s", body)
+	assert.Contains(t, p.routerLogLine(t, f.routerLog, `path="/after-reload"`), " code=H10 ")
+	assert.Nil(t, findLogEntry(p.stderr.String(), "warn", "demo space has no config file"),
+		"demo.yaml was taken for the built-in demo space")
+}
+
+// TestReloadLogSource: a new log.source with the same log.router target
+// takes effect at the reload, as every other reloadable key does.
+func TestReloadLogSource(t *testing.T) {
+	t.Parallel()
+	dyno := startCountingDyno(t, 0)
+	f := newSpace(t, dyno.addr)
+	p := startRouter(t, f)
+
+	code, body := p.get(t, "shop.example.com", "/before")
+	require.Equal(t, http.StatusOK, code, "GET /before: %s", body)
+	assert.Contains(t, p.routerLogLine(t, f.routerLog, `path="/before"`), " heroku[router]: at=info ")
+
+	f.source = "shop[router]"
+	p.writeConfig(t, f)
+	p.signal(t, syscall.SIGHUP)
+	p.waitMetric(t, reloadsOK, 1)
+
+	code, body = p.get(t, "shop.example.com", "/after")
+	require.Equal(t, http.StatusOK, code, "GET /after: %s", body)
+	assert.Contains(t, p.routerLogLine(t, f.routerLog, `path="/after"`), " shop[router]: at=info ",
+		"router line after reloading with log.source shop[router]")
+}
+
+// TestReloadShutdownTimeout: SIGTERM drains for the timeouts.shutdown of
+// the config running then, not of the one the process started with.
+func TestReloadShutdownTimeout(t *testing.T) {
+	t.Parallel()
+	dyno := startCountingDyno(t, 0)
+	f := newSpace(t, dyno.addr)
+	p := startRouter(t, f)
+
+	f.shutdown = "7s"
+	p.writeConfig(t, f)
+	p.signal(t, syscall.SIGHUP)
+	p.waitMetric(t, reloadsOK, 1)
+	p.stop(t)
+
+	entry := findLogEntry(p.stderr.String(), "info", "shutting down")
+	require.NotNil(t, entry, "no \"shutting down\" entry in the operational log")
+	assert.Equal(t, 7*time.Second, logDuration(t, entry["duration"]),
+		"drain limit after reloading timeouts.shutdown: 7s: %v", entry)
+}
+
+// logDuration reads a duration field of a JSON log entry, written in
+// seconds (zap's default) or as a Go duration string.
+func logDuration(t *testing.T, v any) time.Duration {
+	t.Helper()
+	switch v := v.(type) {
+	case float64:
+		return time.Duration(v * float64(time.Second))
+	case string:
+		d, err := time.ParseDuration(v)
+		require.NoError(t, err, "duration field %q", v)
+		return d
+	}
+	t.Fatalf("duration field %v (%T): want seconds or a Go duration", v, v)
+	return 0
+}
+
+// TestReloadLogLevel: log.level needs a restart, and a reload that changes
+// it says so rather than ignoring it in silence.
+func TestReloadLogLevel(t *testing.T) {
+	t.Parallel()
+	dyno := startCountingDyno(t, 0)
+	f := newSpace(t, dyno.addr)
+	p := startRouter(t, f)
+	const msg = "log.level changed in the config: it takes effect at the next restart"
+	countWarnings := func() int {
+		n := 0
+		for line := range strings.Lines(p.stderr.String()) {
+			if strings.Contains(line, msg) {
+				n++
+			}
+		}
+		return n
+	}
+
+	for i, tc := range []struct {
+		level string
+		warns int // warnings so far
+	}{
+		{"debug", 1}, // info at start -> debug: not applied, warned
+		{"info", 1},  // back to the level running: nothing to say
+		{"", 1},      // omitted: the default, info
+		{"error", 2},
+	} {
+		f.level = tc.level
+		p.writeConfig(t, f)
+		p.signal(t, syscall.SIGHUP)
+		p.waitMetric(t, reloadsOK, float64(i+1))
+		assert.Equal(t, tc.warns, countWarnings(), "warnings after reloading with log.level %q", tc.level)
+	}
+	entry := findLogEntry(p.stderr.String(), "warn", msg)
+	require.NotNil(t, entry)
+	assert.Equal(t, "log.level", entry["key"], "the key the warning names")
 }
 
 func TestReloadInvalidFile(t *testing.T) {

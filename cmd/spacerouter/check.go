@@ -1,0 +1,125 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/spacerouter/spacerouter/config"
+	"github.com/spacerouter/spacerouter/tlsconfig"
+)
+
+// checkConfig is -check: it loads path and verifies what start-up verifies
+// after loading, without its side effects (no listener is bound, no file is
+// created or written, no error page is fetched). It prints the warnings
+// start-up logs, then "path: ok", or one line per problem and exit code 2.
+func checkConfig(path string, stdout, stderr io.Writer) int {
+	cfg, err := config.Load(path)
+	if err != nil {
+		printConfigError(stderr, err)
+		return exitUsage
+	}
+	warnings := cfg.Warnings()
+	var problems []config.Problem
+	if msg := routerLogProblem(cfg.Log.Router); msg != "" {
+		problems = append(problems, config.Problem{File: path, Key: "log.router", Msg: msg})
+	}
+	tlsWarnings, err := tlsStoreWarnings(cfg)
+	if err != nil {
+		problems = append(problems, config.Problem{File: path, Key: "apps", Msg: err.Error()})
+	}
+	for _, w := range append(warnings, tlsWarnings...) {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
+	if len(problems) > 0 {
+		printConfigError(stderr, &config.Errors{Problems: problems})
+		return exitUsage
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", path)
+	return exitOK
+}
+
+// routerLogProblem says why the run could not open the router log target
+// for appending (logging.OpenRouterLog), or returns "". It creates and
+// writes nothing: an existing file is opened for appending and closed
+// unwritten (a FIFO or a device is only checked for write permission, as
+// opening one may block or act); for a missing file, its directory must
+// exist and let this user create the file.
+func routerLogProblem(target string) string {
+	if target == "stdout" || target == "stderr" {
+		return ""
+	}
+	fi, err := os.Stat(target)
+	switch {
+	case err == nil && fi.IsDir():
+		return fmt.Sprintf("%q is a directory: want a file path, stdout or stderr", target)
+	case err == nil && fi.Mode().IsRegular():
+		f, err := os.OpenFile(target, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			return fmt.Sprintf("opening the router log for appending: %v", err)
+		}
+		_ = f.Close()
+		return ""
+	case err == nil:
+		return writable(target, unix.W_OK, "the router log")
+	case !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, unix.ENOTDIR):
+		return err.Error()
+	}
+	// No file there yet (or a file where its directory should be).
+	dir := filepath.Dir(target)
+	switch di, err := os.Stat(dir); {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Sprintf("directory %q does not exist: create it, or choose a path in an existing directory", dir)
+	case err != nil:
+		return err.Error()
+	case !di.IsDir():
+		return fmt.Sprintf("%q is not a directory: want a file path in an existing directory", dir)
+	}
+	// Creating a file in dir needs write and search permission on it.
+	return writable(dir, unix.W_OK|unix.X_OK, "the directory of the router log")
+}
+
+// writable says why this process (its effective user and groups, as the
+// run's open would use) may not access path in mode, or returns "".
+func writable(path string, mode uint32, what string) string {
+	if err := unix.Faccessat(unix.AT_FDCWD, path, mode, unix.AT_EACCESS); err != nil {
+		return fmt.Sprintf("%s %q is not writable by this user: %v", what, path, err)
+	}
+	return ""
+}
+
+// tlsStoreWarnings builds the TLS configs that start-up builds for
+// listen.https (router.New through tlsconfig.New: certificates loaded,
+// profiles resolved) and returns their warnings, such as a certificate that
+// expires within 75 days. Without listen.https the router builds none, and
+// neither does this.
+func tlsStoreWarnings(cfg *config.Config) ([]string, error) {
+	if cfg.Listen.HTTPS == "" {
+		return nil, nil
+	}
+	// The same apps as the router's newTLSStore (router/tls.go): apps
+	// without a certificate are unknown to TLS.
+	var apps []tlsconfig.App
+	for i := range cfg.Apps {
+		a := &cfg.Apps[i]
+		if len(a.TLS) == 0 {
+			continue
+		}
+		ta := tlsconfig.App{Name: a.Name, Domains: a.Domains, Features: a.Features,
+			DisableHTTP2: a.Has(config.FeatureDisableHTTP2)}
+		for _, c := range a.TLS {
+			ta.Certs = append(ta.Certs, tlsconfig.CertFiles{Cert: c.Cert, Key: c.Key})
+		}
+		apps = append(apps, ta)
+	}
+	st, err := tlsconfig.New(apps, tlsconfig.Options{HTTP2: true})
+	if err != nil {
+		return nil, fmt.Errorf("building TLS configs: %w", err)
+	}
+	return st.Warnings(), nil
+}
