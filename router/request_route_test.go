@@ -64,7 +64,7 @@ func TestReqRoute(t *testing.T) {
 		line := rqLineWithPath(t, tr, path)
 		if tc.wantBody == "" {
 			assert.Equal(t, 404, resp.StatusCode, "Host %q matches no domain; body %q", tc.host, body)
-			assert.Contains(t, line, " dyno= connect= service= status=404 ", "Host %q: the 404 line has no dyno; got %q", tc.host, line)
+			assert.Contains(t, line, " dyno= connect=0ms service=0ms status=404 ", "Host %q: the 404 line has no dyno and 0ms timings; got %q", tc.host, line)
 			assert.True(t, strings.HasPrefix(rqLinePart(line), "at=info method=GET"), "Host %q: a 404 is no router error; line %q", tc.host, line)
 		} else {
 			assert.Equal(t, 200, resp.StatusCode, "Host %q", tc.host)

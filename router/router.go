@@ -44,6 +44,10 @@ type Router struct {
 	// listen.https.
 	tlsStore atomic.Pointer[tlsconfig.Store]
 	tlsBase  *tls.Config
+	// tickets encrypts session tickets for every store this router
+	// builds, so a ticket still resumes after a reload, for the app and
+	// name it was issued for only (RFC 6066 section 3).
+	tickets *tlsconfig.Tickets
 	// reloadMu serializes reloads.
 	reloadMu sync.Mutex
 	h2srv    *http2.Server
@@ -108,6 +112,7 @@ func New(cfg *config.Config, opts Options) (*Router, error) {
 	}
 	r.m = newMetrics(reg)
 	if cfg.Listen.HTTPS != "" {
+		r.tickets = tlsconfig.NewTickets()
 		if err := r.loadTLS(cfg); err != nil {
 			return nil, err
 		}
@@ -125,7 +130,7 @@ func New(cfg *config.Config, opts Options) (*Router, error) {
 // loadTLS builds the TLS configs of cfg (reading its certificates) and
 // makes them current.
 func (r *Router) loadTLS(cfg *config.Config) error {
-	st, err := newTLSStore(cfg, func(reason, sni string) {
+	st, err := NewTLSStore(cfg, r.tickets, func(reason, sni string) {
 		r.m.hsFailures.WithLabelValues(reason).Inc()
 		r.log.Info("TLS handshake refused", zap.String(logging.KeyReason, reason), zap.String(logging.KeySNI, sni))
 	})

@@ -19,10 +19,13 @@ import (
 // handshakeTimeout bounds a TLS handshake.
 const handshakeTimeout = 10 * time.Second
 
-// newTLSStore builds the per-app TLS configs of cfg (apps with
-// certificates only: a name of an app without one is unknown to TLS).
-// refused is told of every handshake refused for its SNI name.
-func newTLSStore(cfg *config.Config, refused func(reason, sni string)) (*tlsconfig.Store, error) {
+// NewTLSStore builds the per-app TLS configs of cfg (apps with
+// certificates only: a name of an app without one is unknown to TLS), as
+// the router serves them; spacerouter -check builds the same to print its
+// warnings. tickets encrypts session tickets (nil: the store makes its
+// own); refused, if not nil, is told of every handshake refused for its SNI
+// name.
+func NewTLSStore(cfg *config.Config, tickets *tlsconfig.Tickets, refused func(reason, sni string)) (*tlsconfig.Store, error) {
 	var apps []tlsconfig.App
 	for i := range cfg.Apps {
 		a := &cfg.Apps[i]
@@ -35,7 +38,7 @@ func newTLSStore(cfg *config.Config, refused func(reason, sni string)) (*tlsconf
 		}
 		apps = append(apps, ta)
 	}
-	return tlsconfig.New(apps, tlsconfig.Options{HTTP2: true, OnHandshakeFailure: refused})
+	return tlsconfig.New(apps, tlsconfig.Options{HTTP2: true, OnHandshakeFailure: refused, Tickets: tickets})
 }
 
 // ServeTLS accepts TLS connections from ln in the background until
