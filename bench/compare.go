@@ -106,23 +106,41 @@ func (c *Comparison) Total(a bool) *Result {
 		}
 		if t == nil {
 			t = &Result{URL: x.URL, Protocol: x.Protocol, Conns: x.Conns, Streams: x.Streams, Rate: x.Rate,
-				Errors: map[string]int{}, Status: map[int]int{}, Latency: NewHist()}
+				Errors: map[string]int{}, FirstErrors: map[string]error{}, Status: map[int]int{}, Latency: NewHist()}
 		}
-		t.Requests += x.Requests
-		t.Bytes += x.Bytes
-		t.Elapsed += x.Elapsed
-		t.Latency.Merge(x.Latency)
-		for k, n := range x.Errors {
-			t.Errors[k] += n
-		}
-		for k, n := range x.Status {
-			t.Status[k] += n
-		}
+		t.add(x)
 	}
 	if t != nil && t.Elapsed > 0 {
 		t.RPS = float64(t.Requests) / t.Elapsed.Seconds()
 	}
+	if t != nil && t.Sending > 0 {
+		t.AchievedRate = float64(t.Due-t.Unsent) / t.Sending.Seconds()
+	}
 	return t
+}
+
+// add adds the counts of x to r.
+func (r *Result) add(x *Result) {
+	r.Requests += x.Requests
+	r.Sent += x.Sent
+	r.Bytes += x.Bytes
+	r.Elapsed += x.Elapsed
+	r.EndTimeouts += x.EndTimeouts
+	r.Due += x.Due
+	r.Unsent += x.Unsent
+	r.Sending += x.Sending
+	r.Latency.Merge(x.Latency)
+	for k, n := range x.Errors {
+		r.Errors[k] += n
+	}
+	for k, err := range x.FirstErrors {
+		if r.FirstErrors[k] == nil {
+			r.FirstErrors[k] = err
+		}
+	}
+	for k, n := range x.Status {
+		r.Status[k] += n
+	}
 }
 
 // ComparisonSummary is the stable JSON form of a Comparison, printed by

@@ -26,11 +26,11 @@ type h1Client struct {
 // h1BufSize is the read buffer: large enough for any sane response head.
 const h1BufSize = 32 << 10
 
-func (c *h1Client) do(ctx context.Context) (int, int64, string) {
+func (c *h1Client) do(ctx context.Context) (int, int64, error) {
 	if c.conn == nil {
-		conn, kind := c.t.dial(ctx)
-		if kind != "" {
-			return 0, 0, kind
+		conn, err := c.t.dial(ctx)
+		if err != nil {
+			return 0, 0, err
 		}
 		c.conn = conn
 		if c.br == nil {
@@ -43,21 +43,21 @@ func (c *h1Client) do(ctx context.Context) (int, int64, string) {
 	}
 	c.conn.SetDeadline(time.Now().Add(c.t.cfg.Timeout))
 	if ctx.Err() != nil { // checked after SetDeadline so the abort hook wins
-		return 0, 0, KindTimeout
+		return 0, 0, &requestError{KindTimeout, context.Cause(ctx)}
 	}
 	if _, err := c.conn.Write(c.t.h1req); err != nil {
 		c.reset()
-		return 0, 0, classify(err, KindWrite)
+		return 0, 0, &requestError{classify(err, KindWrite), err}
 	}
 	status, n, keep, err := readResponse(c.br, c.t.head)
 	if err != nil {
 		c.reset()
-		return 0, 0, classify(err, KindRead)
+		return 0, 0, &requestError{classify(err, KindRead), err}
 	}
 	if !keep {
 		c.reset()
 	}
-	return status, n, ""
+	return status, n, nil
 }
 
 // reset closes the connection, if any.

@@ -27,27 +27,28 @@ type h2Conn struct {
 
 // get returns a usable connection, dialing one if needed. Other streams of
 // the same connection wait while it dials, which is what they would do anyway.
-func (c *h2Conn) get(ctx context.Context) (*http2.ClientConn, string) {
+// Its error is a *requestError.
+func (c *h2Conn) get(ctx context.Context) (*http2.ClientConn, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cc != nil {
 		if st := c.cc.State(); !st.Closed && !st.Closing {
-			return c.cc, ""
+			return c.cc, nil
 		}
 		c.cc.Close()
 		c.cc = nil
 	}
-	conn, kind := c.t.dial(ctx)
-	if kind != "" {
-		return nil, kind
+	conn, err := c.t.dial(ctx)
+	if err != nil {
+		return nil, err
 	}
 	cc, err := c.tr.NewClientConn(conn)
 	if err != nil {
 		conn.Close()
-		return nil, classify(err, KindConnect)
+		return nil, &requestError{classify(err, KindConnect), err}
 	}
 	c.cc = cc
-	return cc, ""
+	return cc, nil
 }
 
 // close closes the connection, if any.
@@ -65,11 +66,11 @@ type h2Client struct {
 	conn *h2Conn
 }
 
-func (c *h2Client) do(ctx context.Context) (int, int64, string) {
+func (c *h2Client) do(ctx context.Context) (int, int64, error) {
 	t := c.conn.t
-	cc, kind := c.conn.get(ctx)
-	if kind != "" {
-		return 0, 0, kind
+	cc, err := c.conn.get(ctx)
+	if err != nil {
+		return 0, 0, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout)
 	defer cancel()
@@ -90,14 +91,14 @@ func (c *h2Client) do(ctx context.Context) (int, int64, string) {
 	}
 	resp, err := cc.RoundTrip(req)
 	if err != nil {
-		return 0, 0, classify(err, KindRead)
+		return 0, 0, &requestError{classify(err, KindRead), err}
 	}
 	n, err := io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if err != nil {
-		return 0, 0, classify(err, KindRead)
+		return 0, 0, &requestError{classify(err, KindRead), err}
 	}
-	return resp.StatusCode, n, ""
+	return resp.StatusCode, n, nil
 }
 
 // errNotH2 marks a target that does not speak HTTP/2 at all: -h2 against it

@@ -3,6 +3,8 @@ package bench
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,7 +13,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -320,7 +324,8 @@ func TestResultJSON(t *testing.T) {
 	var keys map[string]json.RawMessage
 	require.NoError(t, json.Unmarshal(b, &keys))
 	for _, k := range []string{"url", "protocol", "mode", "conns", "streams", "rate", "requests",
-		"elapsed_s", "rps", "bytes", "latency_ms", "status", "errors", "error_count"} {
+		"elapsed_s", "rps", "bytes", "latency_ms", "status", "errors", "error_count",
+		"sent", "status_errors", "all_failed", "end_timeouts", "first_errors", "due", "unsent", "achieved_rate"} {
 		assert.Containsf(t, keys, k, "JSON %s", b)
 	}
 	var got struct {
@@ -382,6 +387,190 @@ func TestReadResponse(t *testing.T) {
 			assert.Equal(t, tc.wantStatus, status)
 			assert.Equal(t, tc.wantN, n)
 			assert.Equal(t, tc.wantKeep, keep)
+		})
+	}
+}
+
+// stallServer accepts connections and never answers; it returns the URL.
+func stallServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var mu sync.Mutex // guards conns
+	var conns []net.Conn
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return "http://" + ln.Addr().String() + "/"
+}
+
+// TestRunInFlightAtEnd checks the end of a run with a Duration: requests in
+// flight then are waited for up to Timeout, counted when they complete and
+// counted as timeouts when they do not (issue 9: a stalled server reported
+// no requests and no errors).
+func TestRunInFlightAtEnd(t *testing.T) {
+	t.Parallel()
+	t.Run("stalled server", func(t *testing.T) {
+		t.Parallel()
+		for _, rate := range []float64{0, 1000} {
+			res, err := Run(t.Context(), Config{URL: stallServer(t), Conns: 2, Rate: rate,
+				Duration: 200 * time.Millisecond, Timeout: 300 * time.Millisecond}, nil)
+			require.NoError(t, err)
+			assert.Zerof(t, res.Requests, "rate %v", rate)
+			assert.Equalf(t, 2, res.Errors[KindTimeout], "rate %v: one request per connection, then it hangs; errors %v", rate, res.Errors)
+			assert.Equalf(t, 2, res.EndTimeouts, "rate %v", rate)
+			assert.EqualValues(t, 2, res.Sent)
+			assert.GreaterOrEqual(t, res.Elapsed, 300*time.Millisecond, "the run waits for the requests in flight")
+			assert.True(t, res.AllFailed())
+			var ne net.Error
+			require.ErrorAs(t, res.FirstErrors[KindTimeout], &ne)
+			assert.True(t, ne.Timeout(), "first timeout error: %v", ne)
+		}
+	})
+	t.Run("slow responses complete", func(t *testing.T) {
+		t.Parallel()
+		// Each connection's first response comes 50 ms after the run's
+		// duration; with 5 s of timeout it is still counted.
+		s := newServer(t, "h1", delayHandler(150*time.Millisecond))
+		for _, rate := range []float64{0, 20} {
+			res, err := Run(t.Context(), Config{URL: s.URL, Conns: 2, Rate: rate,
+				Duration: 100 * time.Millisecond, Timeout: 5 * time.Second}, nil)
+			require.NoError(t, err)
+			assert.EqualValuesf(t, 2, res.Requests, "rate %v: errors %v", rate, res.Errors)
+			assert.Zerof(t, res.ErrorCount(), "rate %v: errors %v", rate, res.Errors)
+			assert.Zero(t, res.EndTimeouts)
+			assert.GreaterOrEqual(t, res.Elapsed, 150*time.Millisecond)
+			assert.InDelta(t, float64(res.Requests)/res.Elapsed.Seconds(), res.RPS, 0.001)
+		}
+	})
+	t.Run("canceled", func(t *testing.T) {
+		t.Parallel()
+		// A cancel is not the end of the duration: what it cuts off is
+		// counted nowhere.
+		ctx, cancel := context.WithCancel(t.Context())
+		res, err := Run(ctx, Config{URL: stallServer(t), Conns: 2, Duration: time.Minute}, func(Snapshot) { cancel() })
+		require.ErrorIs(t, err, context.Canceled)
+		assert.Zero(t, res.ErrorCount(), "errors: %v", res.Errors)
+	})
+}
+
+// TestRunRateNotReached: one connection held by a stalled server cannot
+// send 100 requests per second; the requests due meanwhile are reported as
+// never sent, and the rate achieved as what it was.
+func TestRunRateNotReached(t *testing.T) {
+	t.Parallel()
+	res, err := Run(t.Context(), Config{URL: stallServer(t), Conns: 1, Rate: 100,
+		Duration: 200 * time.Millisecond, Timeout: 300 * time.Millisecond}, nil)
+	require.NoError(t, err)
+	assert.EqualValues(t, 20, res.Due, "due at 0, 10, ..., 190 ms")
+	assert.EqualValues(t, 1, res.Sent, "the one connection hangs on its first request past the end")
+	assert.EqualValues(t, 19, res.Unsent)
+	assert.Equal(t, 200*time.Millisecond, res.Sending)
+	assert.InDelta(t, 5, res.AchievedRate, 1e-9, "1 request in 200 ms")
+
+	t.Run("reached", func(t *testing.T) {
+		t.Parallel()
+		s := newServer(t, "h1", delayHandler(0))
+		res, err := Run(t.Context(), Config{URL: s.URL, Conns: 4, Rate: 200, Duration: 200 * time.Millisecond}, nil)
+		require.NoError(t, err)
+		assert.EqualValues(t, 40, res.Due)
+		assert.Zero(t, res.Unsent)
+		assert.EqualValues(t, 40, res.Sent)
+		assert.InDelta(t, 200, res.AchievedRate, 20)
+	})
+}
+
+func TestDueCount(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		cfg  Config
+		want int64
+	}{
+		{Config{Rate: 100, Duration: 200 * time.Millisecond}, 20},
+		{Config{Rate: 100, Duration: 205 * time.Millisecond}, 21},
+		{Config{Rate: 10, Duration: 300 * time.Millisecond}, 3},
+		{Config{Rate: 3, Duration: time.Second}, 3},
+		{Config{Rate: 1e6, Duration: 10 * time.Second}, 10_000_000},
+		{Config{Rate: 0.5, Duration: time.Second}, 1},
+		{Config{Rate: 100, Duration: time.Second, Requests: 7}, 7},
+		{Config{Rate: 100, Requests: 7}, 7},
+	} {
+		assert.Equalf(t, tc.want, dueCount(tc.cfg), "rate %v, duration %v, requests %d", tc.cfg.Rate, tc.cfg.Duration, tc.cfg.Requests)
+	}
+}
+
+// TestRunErrorReasons: the first error of each kind keeps its cause, so
+// spacebench can say why (issue 9: "tls: 12" without the x509 reason).
+func TestRunErrorReasons(t *testing.T) {
+	t.Parallel()
+	t.Run("tls", func(t *testing.T) {
+		t.Parallel()
+		s := newServer(t, "h1-tls", delayHandler(0))
+		res, err := Run(t.Context(), Config{URL: s.URL, Requests: 2}, nil)
+		require.NoError(t, err)
+		require.Equal(t, 2, res.Errors[KindTLS], "errors: %v", res.Errors)
+		var cerr *tls.CertificateVerificationError
+		require.ErrorAsf(t, res.FirstErrors[KindTLS], &cerr, "first tls error %v", res.FirstErrors[KindTLS])
+		var uerr x509.UnknownAuthorityError
+		assert.ErrorAs(t, cerr, &uerr, "httptest's certificate is self-signed")
+		assert.True(t, res.AllFailed())
+	})
+	t.Run("connect", func(t *testing.T) {
+		t.Parallel()
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		addr := ln.Addr().String()
+		ln.Close()
+		res, err := Run(t.Context(), Config{URL: "http://" + addr, Requests: 1}, nil)
+		require.NoError(t, err)
+		assert.ErrorIs(t, res.FirstErrors[KindConnect], syscall.ECONNREFUSED)
+		assert.Len(t, res.FirstErrors, 1, "only kinds that occurred: %v", res.FirstErrors)
+	})
+}
+
+func TestResultStatus(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		status     map[int]int
+		errors     int
+		wantBad    int
+		wantFailed bool
+	}{
+		{"all ok", map[int]int{200: 3, 304: 1}, 0, 0, false},
+		{"all 421", map[int]int{421: 5}, 0, 5, true},
+		{"some 5xx", map[int]int{200: 1, 503: 4}, 0, 4, false},
+		{"1xx and 4xx", map[int]int{101: 1, 404: 1}, 0, 2, true},
+		{"transport errors only", nil, 3, 0, true},
+		{"ok with errors", map[int]int{204: 1}, 3, 0, false},
+		{"nothing", nil, 0, 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := &Result{Status: tc.status, Errors: map[string]int{KindReset: tc.errors}}
+			for _, n := range tc.status {
+				r.Requests += int64(n)
+			}
+			assert.Equal(t, tc.wantBad, r.StatusErrors())
+			assert.Equal(t, tc.wantFailed, r.AllFailed())
 		})
 	}
 }

@@ -17,8 +17,7 @@ import (
 
 // Series is one named latency distribution to plot.
 type Series struct {
-	// Name labels the curve (the legend of the HTML page; the PNG has no
-	// text beyond numbers, so there the colour order is the legend).
+	// Name labels the curve in the legend of the PNG and of the HTML page.
 	Name string
 	// Hist holds the latencies.
 	Hist *Hist
@@ -30,7 +29,7 @@ const (
 	PlotWidth  = 800
 	PlotHeight = 480
 
-	plotLeft   = 70
+	plotLeft   = 86 // room for 6-character tick labels in the PNG's font
 	plotRight  = PlotWidth - 24
 	plotTop    = 24
 	plotBottom = PlotHeight - 44
@@ -116,41 +115,71 @@ func plotY(y, top float64) float64 {
 
 // WritePNG draws the percentile curves of series (at most four colours,
 // then they repeat) as a PlotWidth × PlotHeight PNG: x is the percentile on
-// a "nines" scale (0, 90, 99, 99.9, 99.99), y the latency in ms.
+// a "nines" scale (0, 90, 99, 99.9, 99.99), y the latency in ms. A legend
+// at the top left names each series next to its colour.
 func WritePNG(w io.Writer, series ...Series) error {
 	img := image.NewRGBA(image.Rect(0, 0, PlotWidth, PlotHeight))
 	draw.Draw(img, img.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
 	grid := color.RGBA{225, 225, 225, 255}
-	axis := color.RGBA{40, 40, 40, 255}
 	top, step := yScale(series)
 	for i := range plotTicks {
 		x := int(plotX(float64(i)))
 		line(img, x, plotTop, x, plotBottom, grid, 1)
-		line(img, x, plotBottom, x, plotBottom+5, axis, 1)
-		text(img, plotTicks[i], x, plotBottom+10, axis, true)
+		line(img, x, plotBottom, x, plotBottom+5, plotInk, 1)
+		lbl := plotTicks[i]
+		text(img, lbl, min(x-textWidth(lbl)/2, PlotWidth-2-textWidth(lbl)), plotBottom+10, plotInk, false)
 	}
-	text(img, "%", plotRight-4, plotBottom+26, axis, true)
+	text(img, "percentile (%)", (plotLeft+plotRight)/2, plotBottom+26, plotInk, true)
 	for v := 0.0; v <= top+step/2; v += step {
 		y := int(plotY(v, top))
 		line(img, plotLeft, y, plotRight, y, grid, 1)
-		line(img, plotLeft-5, y, plotLeft, y, axis, 1)
+		line(img, plotLeft-5, y, plotLeft, y, plotInk, 1)
 		lbl := tickLabel(v, step)
-		text(img, lbl, plotLeft-10-textWidth(lbl), y-5, axis, false)
+		text(img, lbl, plotLeft-10-textWidth(lbl), y-fontH*fontScale/2, plotInk, false)
 	}
-	text(img, "ms", plotLeft-10-textWidth("ms"), plotTop-18, axis, false)
-	line(img, plotLeft, plotTop, plotLeft, plotBottom, axis, 1)
-	line(img, plotLeft, plotBottom, plotRight, plotBottom, axis, 1)
+	text(img, "latency (ms)", plotLeft+6, plotTop-19, plotInk, false)
+	line(img, plotLeft, plotTop, plotLeft, plotBottom, plotInk, 1)
+	line(img, plotLeft, plotBottom, plotRight, plotBottom, plotInk, 1)
 	for i, s := range series {
 		c := plotColors[i%len(plotColors)]
 		xs, ys := curve(s.Hist)
 		for j := 1; j < len(xs); j++ {
 			line(img, int(plotX(xs[j-1])), int(plotY(ys[j-1], top)), int(plotX(xs[j])), int(plotY(ys[j], top)), c, 2)
 		}
-		// Legend: a colour swatch per series, top left, in order.
-		sw := image.Rect(plotLeft+12+i*28, plotTop+8, plotLeft+32+i*28, plotTop+18)
-		draw.Draw(img, sw, image.NewUniform(c), image.Point{}, draw.Src)
 	}
+	legendPNG(img, series)
 	return png.Encode(w, img)
+}
+
+// plotInk is the colour of the PNG's axes and text.
+var plotInk = color.RGBA{40, 40, 40, 255}
+
+// PNG legend geometry: swatches start at legendLeft, names at legendText,
+// one row every legendRow pixels from plotTop+8.
+const (
+	legendLeft = plotLeft + 12
+	legendText = legendLeft + 26
+	legendRow  = (fontLine + 2) * fontScale
+)
+
+// legendPNG draws the legend of WritePNG on a white box over the curves:
+// per series, in order, a swatch of its colour and its name.
+func legendPNG(img *image.RGBA, series []Series) {
+	if len(series) == 0 {
+		return
+	}
+	wide := 0
+	for _, s := range series {
+		wide = max(wide, textWidth(fitText(s.Name, plotRight-legendText)))
+	}
+	box := image.Rect(legendLeft-6, plotTop+2, min(legendText+wide+6, plotRight), plotTop+10+len(series)*legendRow)
+	draw.Draw(img, box, image.NewUniform(color.White), image.Point{}, draw.Src)
+	for i, s := range series {
+		y := plotTop + 8 + i*legendRow
+		sw := image.Rect(legendLeft, y+2, legendLeft+20, y+12)
+		draw.Draw(img, sw, image.NewUniform(plotColors[i%len(plotColors)]), image.Point{}, draw.Src)
+		text(img, fitText(s.Name, plotRight-legendText), legendText, y, plotInk, false)
+	}
 }
 
 // line draws a line of the given thickness (Bresenham).
@@ -187,39 +216,6 @@ func sign(v int) int {
 		return -1
 	}
 	return 0
-}
-
-// glyphs is a 3×5 bitmap font for tick labels: each row is 3 bits, high bit
-// left.
-var glyphs = map[rune][5]uint8{
-	'0': {7, 5, 5, 5, 7}, '1': {2, 6, 2, 2, 7}, '2': {7, 1, 7, 4, 7}, '3': {7, 1, 7, 1, 7},
-	'4': {5, 5, 7, 1, 1}, '5': {7, 4, 7, 1, 7}, '6': {7, 4, 7, 5, 7}, '7': {7, 1, 1, 2, 2},
-	'8': {7, 5, 7, 5, 7}, '9': {7, 5, 7, 1, 7}, '.': {0, 0, 0, 0, 2}, '%': {5, 1, 2, 4, 5},
-	'm': {0, 0, 7, 7, 5}, 's': {0, 3, 6, 1, 6}, '-': {0, 0, 7, 0, 0},
-}
-
-// Font scale: each font dot is glyphScale pixels; glyphs are 4 dots apart.
-const glyphScale = 2
-
-func textWidth(s string) int { return len(s)*4*glyphScale - glyphScale }
-
-// text draws s with its top-left corner at (x, y), or centred on x.
-func text(img *image.RGBA, s string, x, y int, c color.RGBA, center bool) {
-	if center {
-		x -= textWidth(s) / 2
-	}
-	for _, r := range s {
-		g := glyphs[r]
-		for row, bits := range g {
-			for col := range 3 {
-				if bits&(4>>col) != 0 {
-					draw.Draw(img, image.Rect(x+col*glyphScale, y+row*glyphScale, x+(col+1)*glyphScale, y+(row+1)*glyphScale),
-						image.NewUniform(c), image.Point{}, draw.Src)
-				}
-			}
-		}
-		x += 4 * glyphScale
-	}
 }
 
 // tablePercentiles are the rows of the HTML table.

@@ -85,3 +85,68 @@ func TestYScale(t *testing.T) {
 	assert.Equal(t, "400", tickLabel(400, 200))
 	assert.InDelta(t, 2.0, nines(99), 1e-9)
 }
+
+// TestWritePNGLegend: the PNG names its series (issue 9: its legend was
+// colour swatches without text). Two plots of the same data differ only
+// in the names, and only in the legend, right of the swatches.
+func TestWritePNGLegend(t *testing.T) {
+	t.Parallel()
+	draw := func(names ...string) *image.RGBA {
+		var series []Series
+		for i, n := range names {
+			series = append(series, Series{n, testHist(time.Duration(i+1) * time.Millisecond)})
+		}
+		var buf bytes.Buffer
+		require.NoError(t, WritePNG(&buf, series...))
+		img, err := png.Decode(&buf)
+		require.NoError(t, err)
+		return img.(*image.RGBA)
+	}
+	a, b := draw("direct", "router"), draw("A http://127.0.0.1:1/", "B http://127.0.0.1:2/")
+	// The legend's box, from the swatches to the right end of the plot.
+	legend := image.Rect(legendLeft-6, plotTop+2, plotRight, plotTop+10+2*legendRow)
+	var inside, outside int
+	for i := 0; i < len(a.Pix); i += 4 {
+		if !bytes.Equal(a.Pix[i:i+4], b.Pix[i:i+4]) {
+			if image.Pt(i/4%PlotWidth, i/4/PlotWidth).In(legend) {
+				inside++
+			} else {
+				outside++
+			}
+		}
+	}
+	assert.Greater(t, inside, 100, "pixels of the legend that differ with the names")
+	assert.Zero(t, outside, "pixels outside the legend that differ with the names")
+
+	ink := 0
+	for y := legend.Min.Y; y < legend.Max.Y; y++ {
+		for x := legendText; x < legendText+textWidth("direct"); x++ {
+			if a.RGBAAt(x, y) == plotInk {
+				ink++
+			}
+		}
+	}
+	assert.Greater(t, ink, 2*5*fontScale*fontScale, "dots of \"direct\" in the legend")
+}
+
+func TestFont(t *testing.T) {
+	t.Parallel()
+	for r := rune(' '); r <= '~'; r++ {
+		g, ok := font[r]
+		if !assert.Truef(t, ok, "no glyph for %q", r) {
+			continue
+		}
+		rows := strings.Split(g, " ")
+		assert.Lenf(t, rows, fontH, "rows of %q", r)
+		for _, row := range rows {
+			assert.Regexpf(t, `^[#.]{5}$`, row, "row of %q", r)
+		}
+		if r != ' ' {
+			assert.Containsf(t, g, "#", "glyph %q is empty", r)
+		}
+	}
+	assert.Len(t, font, '~'-' '+1, "printable ASCII, nothing else")
+	assert.Equal(t, 6*fontAdvance*fontScale-fontScale, textWidth("direct"))
+	assert.Equal(t, "abc...", fitText("abcdefghijklmnop", textWidth("abcdef")))
+	assert.Equal(t, "abc", fitText("abc", 1000))
+}

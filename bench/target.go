@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -152,28 +153,28 @@ func (t *target) clients(ctx context.Context) (cs []client, closeAll func(), err
 	}, nil
 }
 
-// dial opens a connection, TLS when the URL is https. The error kind tells a
-// TCP failure from a handshake failure.
-func (t *target) dial(ctx context.Context) (net.Conn, string) {
+// dial opens a connection, TLS when the URL is https. Its error is a
+// *requestError whose kind tells a TCP failure from a handshake failure.
+func (t *target) dial(ctx context.Context) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout)
 	defer cancel()
 	raw, err := t.dialer.DialContext(ctx, "tcp", t.addr)
 	if err != nil {
-		return nil, KindConnect
+		return nil, &requestError{KindConnect, err}
 	}
 	if t.tls == nil {
-		return raw, ""
+		return raw, nil
 	}
 	tc := tls.Client(raw, t.tls)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		raw.Close()
-		return nil, KindTLS
+		return nil, &requestError{KindTLS, err}
 	}
-	if t.cfg.HTTP2 && tc.ConnectionState().NegotiatedProtocol != http2.NextProtoTLS {
+	if p := tc.ConnectionState().NegotiatedProtocol; t.cfg.HTTP2 && p != http2.NextProtoTLS {
 		tc.Close()
-		return nil, KindTLS
+		return nil, &requestError{KindTLS, fmt.Errorf("%w: ALPN chose %q", errNotH2, p)}
 	}
-	return tc, ""
+	return tc, nil
 }
 
 // errMalformed marks a response that is not valid HTTP/1.1.

@@ -23,22 +23,34 @@
 // router (B) in -rounds rounds. It prints the router's overhead: the median
 // throughput ratio router/direct and the added p50 and p99 latency (-json:
 // bench.SpaceSummary).
+//
+// Flags may also follow the URL (spacebench URL -c 10), and -rate takes
+// vegeta's N/UNIT too (100/s, 50/100ms). When -d ends, requests in flight
+// get up to -timeout to complete; the rest count as timeouts. The report
+// counts responses that are not 2xx or 3xx apart, as wrk does, and quotes
+// the first error of each kind. Warnings go to stderr, with -json too: an
+// open-loop rate that was not reached (with the achieved rate and the due
+// requests never sent), a server certificate that did not verify, and
+// every request failing, which also sets the exit status (see exitOK).
 package main
 
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -47,8 +59,35 @@ import (
 )
 
 func main() {
+	// With SIGPIPE caught, a write to a closed stdout (spacebench ... | head)
+	// fails with EPIPE instead of killing the process, so -space still stops
+	// the router child it started (os/signal, "SIGPIPE").
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
+
+// Exit codes, listed in the usage text.
+const (
+	exitOK = 0
+	// exitFailed: the run could not be done or was interrupted, or the
+	// report or the plot could not be written.
+	exitFailed = 1
+	// exitUsage: the command line is wrong.
+	exitUsage = 2
+	// exitAllFailed: every request failed (no 2xx or 3xx response), on
+	// either side with -compare and -space.
+	exitAllFailed = 3
+)
+
+// exitCodes is the exit-code part of the usage text.
+const exitCodes = `
+Exit status:
+  0  the run completed and some request got a 2xx or 3xx response
+  1  the run could not be done or was interrupted, or the report or plot could not be written
+  2  usage error
+  3  every request failed: transport errors (timeouts included) or statuses other than 2xx and 3xx
+     (with -compare and -space: on either side)
+`
 
 // options are the parsed command line.
 type options struct {
@@ -60,26 +99,58 @@ type options struct {
 	space   spaceOptions
 }
 
-// run is the whole command: it returns 0 on success, 1 when the run failed
-// or was interrupted, and 2 on a usage error.
+// run is the whole command; it returns the exit code (exitOK and the
+// others).
 func run(args []string, stdout, stderr io.Writer) int {
 	opts, err := parseFlags(args, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return 0
+			return exitOK
 		}
 		fmt.Fprintln(stderr, "spacebench:", err)
-		return 2
+		return exitUsage
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	if opts.space.on {
-		return runSpace(ctx, opts, stdout, stderr)
+	out := &reportWriter{w: stdout}
+	var code int
+	switch {
+	case opts.space.on:
+		code = runSpace(ctx, opts, out, stderr)
+	case opts.compare != "":
+		code = runCompare(ctx, opts, out, stderr)
+	default:
+		code = runOne(ctx, opts, out, stderr)
 	}
-	if opts.compare != "" {
-		return runCompare(ctx, opts, stdout, stderr)
+	if out.err != nil && code == exitOK {
+		// A reader that went away (| head) is the user's choice, not news.
+		if !errors.Is(out.err, syscall.EPIPE) {
+			fmt.Fprintln(stderr, "spacebench: writing the report:", out.err)
+		}
+		return exitFailed
 	}
+	return code
+}
+
+// reportWriter keeps the first error of writing the report, so a stdout
+// that went away turns into an exit code instead of going unnoticed.
+type reportWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (rw *reportWriter) Write(p []byte) (int, error) {
+	if rw.err != nil {
+		return 0, rw.err
+	}
+	n, err := rw.w.Write(p)
+	rw.err = err
+	return n, err
+}
+
+// runOne loads one URL.
+func runOne(ctx context.Context, opts options, stdout, stderr io.Writer) int {
 	var progress func(bench.Snapshot)
 	if isTerminal(stderr) {
 		progress = progressBar(stderr, opts.cfg)
@@ -90,26 +161,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if res == nil {
 		fmt.Fprintln(stderr, "spacebench:", err)
-		return 1
+		return exitFailed
 	}
 	if opts.json {
 		b, jerr := res.JSON()
 		if jerr != nil {
 			fmt.Fprintln(stderr, "spacebench:", jerr)
-			return 1
+			return exitFailed
 		}
 		stdout.Write(b)
 	} else {
 		printResult(stdout, res)
 	}
-	if code := writePlot(opts.plot, "spacebench: "+res.URL, stderr, bench.Series{Name: res.URL, Hist: res.Latency}); code != 0 {
-		return code
+	code := warn(stderr, "", res)
+	if c := writePlot(opts.plot, "spacebench: "+res.URL, stderr, bench.Series{Name: res.URL, Hist: res.Latency}); c != exitOK {
+		return c
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "spacebench: interrupted:", err)
-		return 1
+		return exitFailed
 	}
-	return 0
+	return code
 }
 
 // parseFlags turns args into options; usage errors are returned.
@@ -117,23 +189,24 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("spacebench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: spacebench [flags] URL\n       spacebench -space [flags]")
+		fmt.Fprintln(stderr, "usage: spacebench [flags] URL [flags]\n       spacebench -space [flags]\n\nFlags:")
 		fs.PrintDefaults()
+		fmt.Fprint(stderr, exitCodes)
 	}
 	var o options
 	c := &o.cfg
 	headers := http.Header{}
 	var body string
 	fs.IntVar(&c.Conns, "c", 10, "connections")
-	fs.DurationVar(&c.Duration, "d", 10*time.Second, "duration of the run (per target and round with -compare)")
+	fs.DurationVar(&c.Duration, "d", 10*time.Second, "duration of sending (per target and round with -compare); requests in flight then get up to -timeout")
 	fs.IntVar(&c.Requests, "n", 0, "stop after this many requests (alone, -n runs without a time limit)")
-	fs.Float64Var(&c.Rate, "rate", 0, "open loop: requests per second, latency measured from the due time (0: closed loop)")
+	fs.Var(rateFlag{&c.Rate}, "rate", "open loop: send `N[/UNIT]` requests per second, or per UNIT (100/s, 50/100ms, 6000/m); latency measured from the due time (0: closed loop)")
 	fs.BoolVar(&c.HTTP2, "h2", false, "speak HTTP/2 (ALPN h2 over TLS, h2c prior knowledge over http)")
 	fs.IntVar(&c.Streams, "streams", 1, "concurrent streams per HTTP/2 connection")
 	fs.BoolVar(&c.Insecure, "insecure", false, "do not verify the server certificate")
 	fs.StringVar(&c.SNI, "sni", "", "TLS server name (default: the URL's host)")
 	fs.StringVar(&c.Method, "m", http.MethodGet, "request method")
-	fs.DurationVar(&c.Timeout, "timeout", 10*time.Second, "limit for each connection attempt and each request")
+	fs.DurationVar(&c.Timeout, "timeout", 10*time.Second, "limit for each connection attempt and each request, and for the requests in flight when -d ends")
 	fs.Func("H", "request header 'Key: Value' (repeatable)", func(s string) error {
 		k, v, ok := strings.Cut(s, ":")
 		if !ok || strings.TrimSpace(k) == "" {
@@ -154,15 +227,16 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&sp.dyno.Chunked, "chunked", false, "-space: dynos stream chunked bodies in several writes")
 	fs.IntVar(&sp.dynos, "dynos", 2, "-space: number of synthetic dynos")
 	fs.StringVar(&sp.router, "router", "", "-space: router `BINARY` to start (default: the router in this process)")
-	if err := fs.Parse(args); err != nil {
+	urls, err := parseArgs(fs, args)
+	if err != nil {
 		return o, err
 	}
-	if err := checkModes(&o, fs.NArg()); err != nil {
+	if err := checkModes(&o, len(urls)); err != nil {
 		fs.Usage()
 		return o, err
 	}
 	if !sp.on {
-		c.URL = fs.Arg(0)
+		c.URL = urls[0]
 	}
 	if len(headers) > 0 {
 		c.Headers = headers
@@ -184,6 +258,58 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		}
 	}
 	return o, c.Validate()
+}
+
+// parseArgs parses args with fs and returns the arguments that are not
+// flags. Flags may follow them, as users of wrk, hey and vegeta type them
+// (spacebench URL -c 10); after "--" everything is an argument.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var rest []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		left := fs.Args()
+		if len(left) == 0 {
+			return rest, nil
+		}
+		if n := len(args) - len(left); n > 0 && args[n-1] == "--" {
+			return append(rest, left...), nil
+		}
+		rest = append(rest, left[0])
+		args = left[1:]
+	}
+}
+
+// rateFlag is -rate: N requests per second, or vegeta's N/UNIT, N requests
+// per UNIT, a duration whose leading 1 may be left out (100/s, 50/100ms,
+// 6000/1m, 6000/m).
+type rateFlag struct{ rate *float64 }
+
+func (f rateFlag) String() string {
+	if f.rate == nil { // the zero value flag.PrintDefaults makes
+		return "0"
+	}
+	return strconv.FormatFloat(*f.rate, 'g', -1, 64)
+}
+
+func (f rateFlag) Set(s string) error {
+	num, unit, perUnit := strings.Cut(s, "/")
+	n, err := strconv.ParseFloat(num, 64)
+	if err != nil || !(n >= 0) || math.IsInf(n, 0) {
+		return fmt.Errorf("%q is not a number of requests", num)
+	}
+	per := time.Second
+	if perUnit {
+		if unit != "" && (unit[0] < '0' || unit[0] > '9') && unit[0] != '.' {
+			unit = "1" + unit
+		}
+		if per, err = time.ParseDuration(unit); err != nil || per <= 0 {
+			return fmt.Errorf("%q is not a time unit such as s, 1s or 100ms", unit)
+		}
+	}
+	*f.rate = n / per.Seconds()
+	return nil
 }
 
 // checkModes checks the flags that depend on the mode, given the number of
@@ -260,18 +386,103 @@ func printResult(w io.Writer, res *bench.Result) {
 	}
 	fmt.Fprintf(w, "Target    %s (%s, %s)\n", s.URL, s.Protocol, mode)
 	fmt.Fprintf(w, "Requests  %d in %.2fs, %.1f req/s, %s of bodies\n", s.Requests, s.ElapsedS, s.RPS, byteSize(s.Bytes))
+	if s.Mode == "open" {
+		fmt.Fprintf(w, "Rate      asked %g req/s, sent %.1f req/s, %s\n", s.Rate, s.AchievedRate, unsent(res))
+	}
 	l := s.LatencyMS
 	fmt.Fprintf(w, "Latency   p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms\n",
 		l.P50, l.P90, l.P99, l.P999, l.Max)
 	fmt.Fprintf(w, "Status    %s\n", counts(res.Status))
-	errs := map[string]int{}
-	for k, n := range res.Errors {
-		if n > 0 {
-			errs[k] = n
+	if n := s.StatusErrors; n > 0 {
+		// As wrk's "Non-2xx or 3xx responses", with the codes.
+		bad := map[int]int{}
+		for code, k := range res.Status {
+			if !bench.StatusOK(code) {
+				bad[code] = k
+			}
+		}
+		fmt.Fprintf(w, "Non-2xx   %d of %d responses (%.1f%%) are not 2xx or 3xx: %s\n",
+			n, s.Requests, 100*float64(n)/float64(s.Requests), counts(bad))
+	}
+	printErrors(w, res)
+}
+
+// unsent describes the open-loop requests that were due but never sent.
+func unsent(res *bench.Result) string {
+	if res.Unsent == 0 {
+		return fmt.Sprintf("all %d due requests sent", res.Due)
+	}
+	return fmt.Sprintf("%d of %d due requests never sent", res.Unsent, res.Due)
+}
+
+// printErrors writes the transport errors of res by kind, then the reason
+// of the first error of each kind.
+func printErrors(w io.Writer, res *bench.Result) {
+	errs := nonZero(res.Errors)
+	line := counts(errs)
+	if n := res.EndTimeouts; n > 0 {
+		line += fmt.Sprintf(" (%d in flight when -d ended, no response within -timeout)", n)
+	}
+	fmt.Fprintf(w, "Errors    %s\n", line)
+	for _, k := range bench.Kinds {
+		if err := res.FirstErrors[k]; errs[k] > 0 && err != nil {
+			fmt.Fprintf(w, "          first %s error: %v\n", k, err)
 		}
 	}
-	fmt.Fprintf(w, "Errors    %s\n", counts(errs))
 }
+
+// nonZero returns the entries of m that are not 0.
+func nonZero(m map[string]int) map[string]int {
+	out := map[string]int{}
+	for k, n := range m {
+		if n > 0 {
+			out[k] = n
+		}
+	}
+	return out
+}
+
+// warn writes to w what nobody should miss in res: an open-loop rate that
+// was not reached, a server certificate that did not verify, and that every
+// request failed. It returns exitAllFailed in that last case, else exitOK.
+// side names the side of a -compare or -space run, "" for a single run.
+func warn(w io.Writer, side string, res *bench.Result) int {
+	prefix := "spacebench: "
+	if side != "" {
+		prefix += side + ": "
+	}
+	if res.Rate > 0 && (res.Unsent > 0 || res.AchievedRate < rateShortfall*res.Rate) {
+		raise := "-c"
+		if res.Protocol == "HTTP/2" {
+			raise = "-c or -streams"
+		}
+		fmt.Fprintf(w, "%swarning: -rate %g not reached: sent %.1f req/s, %s; requests waited for a free connection: raise %s\n",
+			prefix, res.Rate, res.AchievedRate, unsent(res), raise)
+	}
+	if cerr, ok := errors.AsType[*tls.CertificateVerificationError](res.FirstErrors[bench.KindTLS]); ok {
+		fmt.Fprintf(w, "%sthe server's certificate did not verify (%v); -insecure skips the check\n", prefix, cerr.Err)
+	}
+	if !res.AllFailed() {
+		return exitOK
+	}
+	var why []string
+	if res.Requests > 0 {
+		why = append(why, fmt.Sprintf("%d responses, none 2xx or 3xx (%s)", res.Requests, counts(res.Status)))
+	}
+	if n := res.ErrorCount(); n > 0 {
+		why = append(why, fmt.Sprintf("%d transport errors (%s)", n, counts(nonZero(res.Errors))))
+	}
+	if len(why) == 0 {
+		why = append(why, "no request was sent")
+	}
+	fmt.Fprintf(w, "%severy request failed: %s\n", prefix, strings.Join(why, "; "))
+	return exitAllFailed
+}
+
+// rateShortfall: an open loop that sent less than this share of -rate per
+// second is reported as not reaching it. Below 1, so a timer firing late
+// for the last request of a short run raises no warning.
+const rateShortfall = 0.9
 
 // counts formats a count map as "k: n  k: n" in key order, or "none".
 func counts[K cmp.Ordered](m map[K]int) string {
@@ -307,36 +518,44 @@ func runCompare(ctx context.Context, o options, stdout, stderr io.Writer) int {
 	cfgB.URL = o.compare
 	if err := cfgB.Validate(); err != nil {
 		fmt.Fprintln(stderr, "spacebench: -compare:", err)
-		return 2
+		return exitUsage
 	}
 	c, err := bench.Compare(ctx, o.cfg, cfgB, o.rounds)
 	if c == nil {
 		fmt.Fprintln(stderr, "spacebench:", err)
-		return 1
+		return exitFailed
 	}
+	code := exitOK
 	if o.json {
 		b, jerr := json.MarshalIndent(c.Summary(), "", "  ")
 		if jerr != nil {
 			fmt.Fprintln(stderr, "spacebench:", jerr)
-			return 1
+			return exitFailed
 		}
 		stdout.Write(append(b, '\n'))
 	} else if len(c.Rounds) > 0 {
 		printComparison(stdout, c)
 	}
 	if len(c.Rounds) > 0 {
-		code := writePlot(o.plot, "spacebench: A/B", stderr,
+		code = warnSides(stderr, c, "A", "B")
+		plot := writePlot(o.plot, "spacebench: A/B", stderr,
 			bench.Series{Name: "A " + o.cfg.URL, Hist: c.Total(true).Latency},
 			bench.Series{Name: "B " + cfgB.URL, Hist: c.Total(false).Latency})
-		if code != 0 {
-			return code
+		if plot != exitOK {
+			return plot
 		}
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "spacebench: interrupted:", err)
-		return 1
+		return exitFailed
 	}
-	return 0
+	return code
+}
+
+// warnSides warns about both sides of c, named a and b, and returns
+// exitAllFailed if every request of either side failed.
+func warnSides(w io.Writer, c *bench.Comparison, a, b string) int {
+	return max(warn(w, a, c.Total(true)), warn(w, b, c.Total(false)))
 }
 
 // printComparison writes the per-round table, the median ratio and each

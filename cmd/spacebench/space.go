@@ -40,7 +40,7 @@ func runSpace(ctx context.Context, o options, stdout, stderr io.Writer) int {
 	dynos, err := bench.StartDynos(o.space.dynos, o.space.dyno)
 	if err != nil {
 		fmt.Fprintln(stderr, "spacebench: starting the dynos:", err)
-		return 1
+		return exitFailed
 	}
 	defer dynos.Close()
 	start := startInProcess
@@ -52,7 +52,7 @@ func runSpace(ctx context.Context, o options, stdout, stderr io.Writer) int {
 	addr, stopRouter, err := start(ctx, dynos.Addrs())
 	if err != nil {
 		fmt.Fprintln(stderr, "spacebench: starting the router:", err)
-		return 1
+		return exitFailed
 	}
 	defer stopRouter()
 
@@ -68,15 +68,15 @@ func runSpace(ctx context.Context, o options, stdout, stderr io.Writer) int {
 	c, err := bench.Compare(ctx, direct, via, o.rounds)
 	if c == nil {
 		fmt.Fprintln(stderr, "spacebench:", err)
-		return 1
+		return exitFailed
 	}
-	code := 0
+	code := exitOK
 	if len(c.Rounds) > 0 {
 		code = reportSpace(o, c, stdout, stderr)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "spacebench: interrupted:", err)
-		return 1
+		return exitFailed
 	}
 	return code
 }
@@ -91,15 +91,19 @@ func reportSpace(o options, c *bench.Comparison, stdout, stderr io.Writer) int {
 		b, err := json.MarshalIndent(s, "", "  ")
 		if err != nil {
 			fmt.Fprintln(stderr, "spacebench:", err)
-			return 1
+			return exitFailed
 		}
 		stdout.Write(append(b, '\n'))
 	} else {
 		printSpace(stdout, o, c)
 	}
-	return writePlot(o.plot, "spacebench: router overhead", stderr,
+	code := warnSides(stderr, c, "direct", "router")
+	if plot := writePlot(o.plot, "spacebench: router overhead", stderr,
 		bench.Series{Name: "direct", Hist: c.Total(true).Latency},
-		bench.Series{Name: "router", Hist: c.Total(false).Latency})
+		bench.Series{Name: "router", Hist: c.Total(false).Latency}); plot != exitOK {
+		return plot
+	}
+	return code
 }
 
 // printSpace writes the human report of a -space run.
@@ -239,7 +243,7 @@ func freeAddr() (string, error) {
 // parseFlags); an empty path writes nothing. It returns the exit code.
 func writePlot(path, title string, stderr io.Writer, series ...bench.Series) int {
 	if path == "" {
-		return 0
+		return exitOK
 	}
 	f, err := os.Create(path)
 	if err == nil {
@@ -252,7 +256,7 @@ func writePlot(path, title string, stderr io.Writer, series ...bench.Series) int
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "spacebench: writing the plot:", err)
-		return 1
+		return exitFailed
 	}
-	return 0
+	return exitOK
 }

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"image/png"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,12 +24,24 @@ import (
 	"github.com/spacerouter/spacerouter/router"
 )
 
+// Environment of the test binary run as a process (TestSpaceClosedStdout).
+const (
+	// envMain set to 1 makes the test binary run spacebench's main.
+	envMain = "SPACEBENCH_TEST_MAIN"
+	// envPIDFile names a file the fake router writes its process ID to.
+	envPIDFile = "SPACEBENCH_TEST_ROUTER_PID_FILE"
+)
+
 // TestMain lets the test binary stand in for a router binary (-router in
 // TestSpace/binary): started as "BIN -config FILE", which go test never
-// does, it serves FILE's space until SIGTERM.
+// does, it serves FILE's space until SIGTERM. With envMain=1 it is
+// spacebench itself.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == "-config" {
+	switch {
+	case len(os.Args) > 1 && os.Args[1] == "-config":
 		os.Exit(fakeRouter(os.Args[1:]))
+	case os.Getenv(envMain) == "1":
+		main()
 	}
 	os.Exit(m.Run())
 }
@@ -37,6 +51,12 @@ func fakeRouter(args []string) int {
 	if len(args) != 2 || args[0] != "-config" {
 		fmt.Fprintf(os.Stderr, "fake router: args %q\n", args)
 		return 2
+	}
+	if f := os.Getenv(envPIDFile); f != "" {
+		if err := os.WriteFile(f, []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+			fmt.Fprintln(os.Stderr, "fake router:", err)
+			return 1
+		}
 	}
 	cfg, err := config.Load(args[1])
 	if err != nil {
@@ -169,4 +189,48 @@ func TestSpaceUsage(t *testing.T) {
 	var out, errb bytes.Buffer
 	assert.Equal(t, 1, run([]string{"-space", "-d", "1s", "-router", "/does/not/exist"}, &out, &errb))
 	assert.Contains(t, errb.String(), "starting the router")
+}
+
+// TestSpaceClosedStdout runs spacebench -space -router BIN as a process
+// whose stdout is a pipe already closed at the reading end, as in
+// "spacebench -space ... | head -1" once head has exited. The broken pipe
+// must not kill spacebench before it stops the router it started (issue 9:
+// the router child kept running). The test binary plays both spacebench
+// (envMain) and the router, which writes its PID to envPIDFile.
+func TestSpaceClosedStdout(t *testing.T) {
+	t.Parallel()
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "router.pid")
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	r.Close()
+	defer w.Close()
+	// A file, not a buffer: with a buffer, exec would copy from a pipe the
+	// orphaned router holds open, and Wait would hang until it exits.
+	stderr, err := os.Create(filepath.Join(dir, "stderr"))
+	require.NoError(t, err)
+	defer stderr.Close()
+
+	cmd := exec.Command(exe, "-space", "-router", exe, "-c", "1", "-d", "50ms", "-rounds", "1")
+	cmd.Env = append(os.Environ(), envMain+"=1", envPIDFile+"="+pidFile)
+	cmd.Stdout, cmd.Stderr = w, stderr
+	runErr := cmd.Run()
+	errText, _ := os.ReadFile(stderr.Name())
+
+	b, err := os.ReadFile(pidFile)
+	require.NoErrorf(t, err, "the router never started; spacebench: %v; stderr:\n%s", runErr, errText)
+	pid, err := strconv.Atoi(string(b))
+	require.NoError(t, err)
+	if err := syscall.Kill(pid, 0); err == nil {
+		syscall.Kill(pid, syscall.SIGKILL) // ours: started by the spacebench this test ran
+		t.Errorf("router pid %d still running after spacebench exited (%v); stderr:\n%s", pid, runErr, errText)
+	} else {
+		assert.ErrorIs(t, err, syscall.ESRCH, "signal 0 to router pid %d", pid)
+	}
+	var exit *exec.ExitError
+	require.ErrorAsf(t, runErr, &exit, "spacebench could not write its report; stderr:\n%s", errText)
+	assert.Equalf(t, 1, exit.ExitCode(), "exit status (-1: killed by a signal, %v); stderr:\n%s", exit, errText)
+	assert.NotContains(t, string(errText), "writing the report", "a reader that went away is not reported")
 }
