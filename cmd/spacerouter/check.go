@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/spacerouter/spacerouter/config"
-	"github.com/spacerouter/spacerouter/tlsconfig"
+	"github.com/spacerouter/spacerouter/router"
 )
 
 // checkConfig is -check: it loads path and verifies what start-up verifies
@@ -94,7 +94,7 @@ func writable(path string, mode uint32, what string) string {
 }
 
 // tlsStoreWarnings builds the TLS configs that start-up builds for
-// listen.https (router.New through tlsconfig.New: certificates loaded,
+// listen.https (router.NewTLSStore, as router.New does: certificates loaded,
 // profiles resolved) and returns their warnings, such as a certificate that
 // expires within 75 days. Without listen.https the router builds none, and
 // neither does this.
@@ -102,22 +102,7 @@ func tlsStoreWarnings(cfg *config.Config) ([]string, error) {
 	if cfg.Listen.HTTPS == "" {
 		return nil, nil
 	}
-	// The same apps as the router's newTLSStore (router/tls.go): apps
-	// without a certificate are unknown to TLS.
-	var apps []tlsconfig.App
-	for i := range cfg.Apps {
-		a := &cfg.Apps[i]
-		if len(a.TLS) == 0 {
-			continue
-		}
-		ta := tlsconfig.App{Name: a.Name, Domains: a.Domains, Features: a.Features,
-			DisableHTTP2: a.Has(config.FeatureDisableHTTP2)}
-		for _, c := range a.TLS {
-			ta.Certs = append(ta.Certs, tlsconfig.CertFiles{Cert: c.Cert, Key: c.Key})
-		}
-		apps = append(apps, ta)
-	}
-	st, err := tlsconfig.New(apps, tlsconfig.Options{HTTP2: true})
+	st, err := router.NewTLSStore(cfg, nil, nil)
 	if err != nil {
 		return nil, fmt.Errorf("building TLS configs: %w", err)
 	}
