@@ -31,7 +31,8 @@ const (
 // Read modes of a client connection's reader.
 const (
 	readIdle   uint8 = iota // keep-alive wait: the deadline was set once
-	readActive              // mid-request: each read renews the client window
+	readActive              // mid-request head: each read renews the client window from the last byte
+	readFixed               // a request body: the exchange sets the deadline
 	readWatch               // background watch for a client close: no deadline
 )
 
@@ -89,17 +90,21 @@ type connReader struct {
 	mode    uint8
 	timeout time.Duration // the client window in readActive
 	got     bool          // a byte of the current request arrived
+	last    time.Time     // when the last byte arrived (readActive)
 }
 
 func (r *connReader) Read(p []byte) (int, error) {
 	if r.mode == readActive {
-		r.c.rdl.extend(r.c.c, time.Now(), r.timeout)
+		r.c.rdl.extend(r.c.c, r.last, r.timeout)
 	}
 	n, err := r.c.c.Read(p)
-	if n > 0 && r.mode == readIdle {
-		r.mode = readActive
-		r.got = true
-		r.c.state.CompareAndSwap(connIdle, connActive)
+	if n > 0 && r.mode <= readActive {
+		r.last = time.Now()
+		if r.mode == readIdle {
+			r.mode = readActive
+			r.got = true
+			r.c.state.CompareAndSwap(connIdle, connActive)
+		}
 	}
 	return n, err
 }
@@ -260,22 +265,29 @@ func (c *conn) serveOne() (keep bool) {
 	sp := c.rt.sp.Load()
 	to := &sp.cfg.Timeouts
 	c.cr.got = c.br.Buffered() > 0
+	now := time.Now()
 	if c.cr.got {
-		c.cr.mode = readActive
+		c.cr.mode, c.cr.last = readActive, now
 	} else {
 		c.cr.mode = readIdle
-		c.rdl.extend(c.c, time.Now(), to.Keepalive)
+		c.rdl.extend(c.c, now, to.Keepalive)
 	}
-	c.cr.timeout = to.Client
+	// The shortest client window of the space: once Host names an app,
+	// that app's window applies (see headIdle).
+	c.cr.timeout = sp.minClient
 	err := c.br.ReadRequest(&c.req, &sp.reqLim)
-	if err != nil && c.state.Load() == connClosing && errors.Is(err, os.ErrDeadlineExceeded) && c.pendingInput() {
-		// The drain came as a request arrived: it is served, and the
-		// connection ends after it (issue 9: no request is dropped
-		// unanswered because it came while the router closed idle
-		// connections).
+	for err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		if c.state.Load() == connClosing && c.pendingInput() {
+			// The drain came as a request arrived: it is served, and the
+			// connection ends after it (issue 9: no request is dropped
+			// unanswered because it came while the router closed idle
+			// connections).
+			c.state.Store(connActive)
+			c.cr.mode, c.cr.got, c.cr.last = readActive, true, time.Now()
+		} else if !c.cr.got || !c.headIdle(sp) {
+			break
+		}
 		c.br.ClearErr()
-		c.cr.mode, c.cr.got = readActive, true
-		c.rdl.set(c.c, time.Now().Add(to.Client))
 		err = c.br.ReadRequest(&c.req, &sp.reqLim)
 	}
 	start := time.Now()
@@ -312,6 +324,25 @@ func (c *conn) serveOne() (keep bool) {
 		c.sc.out = nil // an idle connection does not keep a big response's buffer
 	}
 	return keep
+}
+
+// headIdle is called when a request head stalled for the shortest client
+// window of the space. It returns true, with the reader's window set to
+// what is left, when the window that applies is longer: the app's that the
+// Host field read so far names, else the global one (SPEC.md 4.10).
+func (c *conn) headIdle(sp *space) bool {
+	window := sp.cfg.Timeouts.Client
+	if host, ok := h1.PeekHost(c.br.Bytes()); ok {
+		c.sc.host = normalizeHost(c.sc.host[:0], host)
+		if a := sp.lookup(c.sc.host); a != nil {
+			window = a.to.Client
+		}
+	}
+	if time.Since(c.cr.last) >= window {
+		return false
+	}
+	c.cr.timeout = window
+	return true
 }
 
 // pendingInput reports bytes of a request buffered or waiting in the
@@ -462,10 +493,11 @@ func (c *conn) listener() *listenerInfo      { return c.li }
 func (c *conn) setDyno(dc *dynoConn)         { c.dyno.Store(dc) }
 func (c *conn) gone() bool                   { return c.wentAway.Load() }
 func (c *conn) abort(*exchange)              {} // the connection ends after the exchange
-func (c *conn) clientTimeout() time.Duration { return c.cr.timeout }
-
-func (c *conn) readBody(ex *exchange, p []byte, timeout time.Duration) (int, error) {
-	c.cr.mode, c.cr.timeout = readActive, timeout
+func (c *conn) readBody(ex *exchange, p []byte, deadline time.Time) (int, error) {
+	c.cr.mode = readFixed
+	if !c.rdl.at.Equal(deadline) {
+		c.rdl.set(c.c, deadline)
+	}
 	var n int
 	var err error
 	if c.req.Chunked {

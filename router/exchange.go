@@ -86,10 +86,10 @@ type scratch struct {
 type client interface {
 	// protocol is the line's protocol= value.
 	protocol() logging.Protocol
-	// readBody reads request body bytes, framing removed, waiting at most
-	// timeout for the next one (os.ErrDeadlineExceeded then). io.EOF ends
-	// the body.
-	readBody(ex *exchange, p []byte, timeout time.Duration) (int, error)
+	// readBody reads request body bytes, framing removed, waiting until
+	// deadline at most (os.ErrDeadlineExceeded then; a later call may
+	// read on). io.EOF ends the body.
+	readBody(ex *exchange, p []byte, deadline time.Time) (int, error)
 	// continue100 sends 100 Continue if the client still waits for it
 	// (no body byte arrived yet): the dyno's own (sc.resp) when fromDyno,
 	// else the router's.

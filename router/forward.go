@@ -88,21 +88,22 @@ func (ex *exchange) readBody(p []byte) (int, error) {
 		if r.last.IsZero() {
 			r.start, r.last = now, now
 		}
-		timeout := idle - now.Sub(r.last)
+		deadline := r.last.Add(idle)
+		if !now.Before(deadline) {
+			return 0, errcodes.New(errcodes.ClientIdle, os.ErrDeadlineExceeded)
+		}
 		if rate > 0 {
-			left := rateWindow - now.Sub(r.start)
-			if left <= 0 {
+			if now.Sub(r.start) >= rateWindow {
 				if r.n < rate*int64(rateWindow/time.Second) {
 					return 0, errcodes.New(errcodes.ClientIdle, errSlowClient)
 				}
-				r.start, r.n, left = now, 0, rateWindow
+				r.start, r.n = now, 0
 			}
-			timeout = min(timeout, left)
+			if end := r.start.Add(rateWindow); end.Before(deadline) {
+				deadline = end
+			}
 		}
-		if timeout <= 0 {
-			return 0, errcodes.New(errcodes.ClientIdle, os.ErrDeadlineExceeded)
-		}
-		n, err := ex.cl.readBody(ex, p, timeout)
+		n, err := ex.cl.readBody(ex, p, deadline)
 		if n > 0 {
 			r.n += int64(n)
 			r.last = time.Now()

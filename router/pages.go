@@ -59,6 +59,25 @@ func newPages(a *config.App) *pages {
 	return p
 }
 
+// pagesFor returns the pages of a for a config that replaces sp's: the
+// pages sp fetched for the same app and URL are kept until a fetch
+// replaces them, so a fetch that fails at a reload keeps them (SPEC.md 9).
+func (sp *space) pagesFor(a *config.App) *pages {
+	p := newPages(a)
+	for _, old := range sp.apps {
+		if old.name != a.Name {
+			continue
+		}
+		if old.pages.errURL == p.errURL {
+			p.err.Store(old.pages.err.Load())
+		}
+		if old.pages.maintURL == p.maintURL {
+			p.maint.Store(old.pages.maint.Load())
+		}
+	}
+	return p
+}
+
 func (p *pages) errorPage() *page       { return p.err.Load() }
 func (p *pages) maintenancePage() *page { return p.maint.Load() }
 

@@ -163,7 +163,7 @@ func (r *Router) Reload(cfg *config.Config) error {
 			return err
 		}
 	}
-	sp := buildSpace(cfg, r.backendFor, newPages, r.m)
+	sp := buildSpace(cfg, r.backendFor, old.pagesFor, r.m)
 	r.fetchPages(sp)
 	r.sp.Store(sp)
 	r.m.reloads.WithLabelValues("ok").Inc()

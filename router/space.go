@@ -21,6 +21,9 @@ type space struct {
 	reqLim  h1.Limits
 	respLim h1.Limits
 	other   *appMetrics // requests no app took
+	// minClient is the shortest client window of the space (global or an
+	// app's): a request head is judged against it first (conn.headIdle).
+	minClient time.Duration
 }
 
 // wildDomain is "*.example.com" stored as its suffix ".example.com".
@@ -79,6 +82,10 @@ type backend struct {
 func buildSpace(cfg *config.Config, backendFor func(addr, extraResolver string) *backend, pagesFor func(a *config.App) *pages, m *metrics) *space {
 	sp := &space{cfg: cfg, exact: map[string]*app{}, other: m.forApp(otherApp)}
 	sp.reqLim = limitsOf(&cfg.Limits)
+	sp.minClient = cfg.Timeouts.Client
+	for i := range cfg.Apps {
+		sp.minClient = min(sp.minClient, cfg.Apps[i].Timeouts.Client)
+	}
 	sp.respLim = sp.reqLim
 	for i := range cfg.Apps {
 		ac := &cfg.Apps[i]

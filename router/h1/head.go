@@ -301,3 +301,28 @@ func trimOWS(v []byte) []byte {
 	}
 	return v
 }
+
+// PeekHost returns the value of the first Host field among the complete
+// field lines of a request head still being read (b starts at the request
+// line), so a stalled head can be judged by its app's window before it is
+// whole; ok is false while no whole Host line arrived.
+func PeekHost(b []byte) (host []byte, ok bool) {
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		return nil, false
+	}
+	for b = b[i+1:]; ; {
+		i = bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return nil, false
+		}
+		ln := trimCR(b[:i])
+		if len(ln) == 0 {
+			return nil, false
+		}
+		if colon := bytes.IndexByte(ln, ':'); colon > 0 && knownName(ln[:colon]) == KnownHost {
+			return trimOWS(ln[colon+1:]), true
+		}
+		b = b[i+1:]
+	}
+}

@@ -541,3 +541,21 @@ func TestRequestHasBody(t *testing.T) {
 		assert.Equal(t, tc.want, r.HasBody(), "sent %q", tc.in)
 	}
 }
+
+func TestPeekHost(t *testing.T) {
+	for _, tc := range []struct {
+		in, host string
+		ok       bool
+	}{
+		{"GET / HTTP/1.1\r\nHost: a.test\r\n", "a.test", true},
+		{"GET / HTTP/1.1\r\nX: 1\r\nhOST:  b.test \r\nUser-Agent: x", "b.test", true},
+		{"GET / HTTP/1.1\r\nHost: a.te", "", false},
+		{"GET / HTTP/1.1\r\nX: 1\r\n\r\nHost: late\r\n", "", false},
+		{"GET / HTTP/1.1", "", false},
+	} {
+		host, ok := PeekHost([]byte(tc.in))
+		if string(host) != tc.host || ok != tc.ok {
+			t.Errorf("PeekHost(%q) = %q, %v; want %q, %v", tc.in, host, ok, tc.host, tc.ok)
+		}
+	}
+}

@@ -50,6 +50,11 @@ func (b *Reader) ReadResponse(r *Response, lim *Limits) error {
 			return err
 		}
 	}
+	// A response that cannot start with "HTTP/" (an HTTP/0.9 body, say)
+	// is malformed at once, whether or not the dyno closes after it.
+	if n := min(b.Buffered(), len(httpPrefix)); string(b.Bytes()[:n]) != httpPrefix[:n] {
+		return ErrMalformed
+	}
 	head, first, bad, err := b.consumeHead(lim, KnownSetCookie, &r.Fields)
 	if err != nil {
 		return err
@@ -64,6 +69,8 @@ func (b *Reader) ReadResponse(r *Response, lim *Limits) error {
 	}
 	return r.interpret()
 }
+
+const httpPrefix = "HTTP/"
 
 // parseStatusLine parses HTTP/1.x SP 3DIGIT [SP reason]. A missing reason
 // phrase is accepted (SPEC.md 4b).

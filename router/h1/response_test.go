@@ -2,6 +2,7 @@ package h1
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -315,5 +316,23 @@ func TestKeepAliveTimeout(t *testing.T) {
 		if secs != tc.secs || ok != tc.ok {
 			t.Errorf("KeepAliveTimeout(%q) = %d, %v; want %d, %v", tc.in, secs, ok, tc.secs, tc.ok)
 		}
+	}
+}
+
+// TestReadResponseHTTP09: a response that cannot start with "HTTP/" is
+// malformed as soon as its first bytes show it (H17), even when the dyno
+// then closes (which would otherwise read as a cut head, H18).
+func TestReadResponseHTTP09(t *testing.T) {
+	lim := testLimits()
+	for _, in := range []string{"hello world\n", "<html>", "h", "HTTX/1.1 200 OK\r\n\r\n"} {
+		var r Response
+		err := NewReader(strings.NewReader(in), 0).ReadResponse(&r, &lim)
+		if !errors.Is(err, ErrMalformed) {
+			t.Errorf("ReadResponse(%q) = %v, want ErrMalformed", in, err)
+		}
+	}
+	var r Response
+	if err := NewReader(strings.NewReader("HTT"), 0).ReadResponse(&r, &lim); errors.Is(err, ErrMalformed) {
+		t.Errorf("a head cut after %q is cut, not malformed: %v", "HTT", err)
 	}
 }
