@@ -56,6 +56,10 @@ type Config struct {
 	// Timeout bounds each connection attempt and each request, and the wait
 	// for requests in flight when Duration ends. Default 10s.
 	Timeout time.Duration
+	// Local is the source IP connections are made from (""
+	// the system's choice): on loopback, 127.0.0.2 is another client to a
+	// router that counts per client address.
+	Local string
 }
 
 // withDefaults returns c with zero fields set to their defaults.

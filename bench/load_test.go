@@ -574,3 +574,27 @@ func TestResultStatus(t *testing.T) {
 		})
 	}
 }
+
+// TestRunLocalAddress: -local makes connections from that source address,
+// so a router that counts per client sees another client.
+func TestRunLocalAddress(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	from := map[string]int{}
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		mu.Lock()
+		from[host]++
+		mu.Unlock()
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(s.Close)
+	res, err := Run(t.Context(), Config{URL: s.URL, Conns: 2, Requests: 10, Local: "127.0.0.2"}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, int64(10), res.Requests)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, map[string]int{"127.0.0.2": 10}, from, "requests by source address")
+	_, err = Run(t.Context(), Config{URL: s.URL, Requests: 1, Local: "not-an-ip"}, nil)
+	assert.ErrorContains(t, err, `-local "not-an-ip": not an IP address`)
+}

@@ -47,6 +47,13 @@ func newTarget(cfg Config) (*target, error) {
 	}
 	t.addr = net.JoinHostPort(u.Hostname(), port)
 	t.dialer.Timeout = cfg.Timeout
+	if cfg.Local != "" {
+		ip := net.ParseIP(cfg.Local)
+		if ip == nil {
+			return nil, fmt.Errorf("-local %q: not an IP address", cfg.Local)
+		}
+		t.dialer.LocalAddr = &net.TCPAddr{IP: ip}
+	}
 	if u.Scheme == "https" {
 		t.tls = &tls.Config{
 			ServerName:         u.Hostname(),
