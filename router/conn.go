@@ -242,9 +242,12 @@ const (
 )
 
 // close closes the connection, after a half-close and a bounded drain of
-// what the client still sends when an answer might otherwise be lost.
+// what the client still sends when an answer might otherwise be lost, or
+// when the drain closes it (a request that crosses the close gets a FIN,
+// not a reset).
 func (c *conn) close() {
-	if tc, ok := c.raw.(*net.TCPConn); ok && c.linger && c.raw == c.c {
+	linger := c.linger || c.rt.draining.Load() && c.pendingInput()
+	if tc, ok := c.raw.(*net.TCPConn); ok && linger && c.raw == c.c {
 		tc.CloseWrite()
 		tc.SetReadDeadline(time.Now().Add(lingerTimeout))
 		io.CopyN(io.Discard, tc, maxLingerBytes)
@@ -316,7 +319,12 @@ func (c *conn) serveOne() (keep bool) {
 	c.br.Pin()
 	ex.run()
 	c.br.Unpin()
-	keep = !ex.closeAfter && !c.rt.draining.Load()
+	// A drain that began after the response was sent as keep-alive does
+	// not close the connection here: it goes back to idle, where the drain
+	// closes it unless a request already came, which is then served with
+	// Connection: close (bytes the client sent are never met with a
+	// reset).
+	keep = !ex.closeAfter
 	if keep {
 		c.state.CompareAndSwap(connActive, connIdle)
 	}
@@ -409,18 +417,19 @@ func (c *conn) headError(err error) bool {
 
 // salvageRequestLine fills the line's method and path from whatever of the
 // request line was read, for the line of a request that was refused, and
-// the HTTP version answers use.
+// the HTTP version answers use: 1 unless the line ends in HTTP/1.0.
 func (c *conn) salvageRequestLine() {
 	l := &c.ex.line
 	c.minor = 1
-	if len(c.req.Method) > 0 {
-		l.Method, l.Path = c.req.Method, c.req.Target
+	b := c.req.Line // the whole head was read: its request line
+	if b == nil {
+		// Refused while the head was read: the start of the buffer.
+		b = c.br.Bytes()
+		if i := indexByte(b, '\n'); i >= 0 {
+			b = b[:i]
+		}
+		b = trimCRByte(b)
 	}
-	b := c.br.Bytes()
-	if i := indexByte(b, '\n'); i >= 0 {
-		b = b[:i]
-	}
-	b = trimCRByte(b)
 	const most = 1024
 	if len(b) > most {
 		b = b[:most]
@@ -436,9 +445,7 @@ func (c *conn) salvageRequestLine() {
 		}
 		rest = rest[:sp2]
 	}
-	if len(c.req.Method) == 0 {
-		l.Method, l.Path = b[:sp], rest
-	}
+	l.Method, l.Path = b[:sp], rest
 }
 
 func trimCRByte(b []byte) []byte {
@@ -486,13 +493,13 @@ func (c *conn) protocol() logging.Protocol {
 	return logging.HTTP11
 }
 
-func (c *conn) sni() []byte                  { return c.sniName }
-func (c *conn) ip() []byte                   { return c.ipTxt }
-func (c *conn) tlsVersion() uint16           { return c.tlsVer }
-func (c *conn) listener() *listenerInfo      { return c.li }
-func (c *conn) setDyno(dc *dynoConn)         { c.dyno.Store(dc) }
-func (c *conn) gone() bool                   { return c.wentAway.Load() }
-func (c *conn) abort(*exchange)              {} // the connection ends after the exchange
+func (c *conn) sni() []byte             { return c.sniName }
+func (c *conn) ip() []byte              { return c.ipTxt }
+func (c *conn) tlsVersion() uint16      { return c.tlsVer }
+func (c *conn) listener() *listenerInfo { return c.li }
+func (c *conn) setDyno(dc *dynoConn)    { c.dyno.Store(dc) }
+func (c *conn) gone() bool              { return c.wentAway.Load() }
+func (c *conn) abort(*exchange)         {} // the connection ends after the exchange
 func (c *conn) readBody(ex *exchange, p []byte, deadline time.Time) (int, error) {
 	c.cr.mode = readFixed
 	if !c.rdl.at.Equal(deadline) {

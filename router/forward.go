@@ -113,6 +113,8 @@ func (ex *exchange) readBody(p []byte) (int, error) {
 			return n, err
 		case n > 0:
 			return n, nil // the error comes again at the next read
+		case ex.rt.forced.Load():
+			return 0, errcodes.New(errcodes.ForcedClose, err)
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			continue // idle or a window's end: judged at the top
 		}

@@ -161,6 +161,12 @@ func (ex *exchange) stream(dc *dynoConn) (keepDyno bool, err error) {
 			}
 			l.Bytes = ex.relayed
 			return ex.kind != bodyEOF, nil
+		case err != nil && ex.rt.forced.Load():
+			if !ex.sent {
+				l.Service = time.Since(ex.sendStart)
+				return false, errcodes.New(errcodes.ForcedClose, err)
+			}
+			return done(errcodes.New(errcodes.ForcedClose, err))
 		case err != nil && errors.Is(err, os.ErrDeadlineExceeded) && p.waiting() && !time.Now().Before(p.firstAt.Add(window)):
 			dc.br.ClearErr()
 			if ferr := p.flush(false, m.flushWindow); ferr != nil {

@@ -32,6 +32,10 @@ type Request struct {
 	Upgrade bool
 	// HeadLen is the head's length on the wire.
 	HeadLen int
+	// Line is the request line as received (without its line end), set
+	// once the whole head was read, even when the line is refused, so the
+	// router can log what it refused.
+	Line []byte
 	// connTokens lists the field names the Connection field names.
 	connTokens [][]byte
 }
@@ -65,7 +69,8 @@ func (b *Reader) ReadRequest(r *Request, lim *Limits) error {
 		return err
 	}
 	r.HeadLen = len(head)
-	if err := parseRequestLine(r, trimCR(head[:first-1]), lim); err != nil {
+	r.Line = trimCR(head[:first-1])
+	if err := parseRequestLine(r, r.Line, lim); err != nil {
 		r.Fields = r.Fields[:0]
 		return err
 	}
