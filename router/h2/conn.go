@@ -363,22 +363,18 @@ func (c *Conn) linger() {
 }
 
 // release returns what the connection still holds to the pools once every
-// goroutine of it is gone.
+// goroutine of it is gone. Streams whose handlers never started (the
+// connection ended first: queued, waiting for a slot, or still being
+// decoded) are still mapped; started ones were closed by their handlers.
 func (c *Conn) release() {
 	c.br.release()
-	for _, s := range c.toStart {
-		s.release()
-	}
+	clear(c.toStart)
 	c.toStart = nil
+	c.hb.s = nil
 	c.mu.Lock()
-	for _, s := range c.waitStart {
-		s.release()
-	}
+	clear(c.waitStart)
 	c.waitStart = nil
 	for id, s := range c.streams {
-		// Streams whose handlers never started (the connection ended
-		// first) are still mapped; started ones were closed by their
-		// handlers.
 		delete(c.streams, id)
 		if !s.started {
 			s.release()

@@ -67,23 +67,23 @@ func (f handlerFunc) ServeStream(s *Stream) { f(s) }
 
 // testServer serves Conns on a loopback listener.
 type testServer struct {
-	t     testing.TB
-	ln    net.Listener
-	addr  string
-	tls   bool
-	cfg   *Config
-	h     Handler
-	wrap  func(net.Conn) net.Conn
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	conns []*Conn
-	errs  chan error // Serve results
+	t        testing.TB
+	ln       net.Listener
+	addr     string
+	tls      bool
+	cfg      *Config
+	h        Handler
+	wrap     func(net.Conn) net.Conn
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	conns    []*Conn
+	errs     chan error // Serve results
 	accepted chan *Conn
 }
 
 type serverOpt func(*testServer)
 
-func withTLS(s *testServer)                       { s.tls = true }
+func withTLS(s *testServer)                        { s.tls = true }
 func withWrap(f func(net.Conn) net.Conn) serverOpt { return func(s *testServer) { s.wrap = f } }
 
 // startServer serves h with cfg on 127.0.0.1:0 (h2c prior knowledge unless

@@ -456,7 +456,10 @@ func (s *Stream) Close() {
 	}
 	s.handlerClosed = true
 	s.onGone = nil
-	if s.inMap && !c.dead {
+	switch {
+	case s.inMap && c.dead:
+		c.endStreamLocked(s, ErrConnClosed)
+	case s.inMap:
 		code := http2.ErrCodeNo
 		if !s.localEnd {
 			code = http2.ErrCodeInternal
