@@ -378,6 +378,9 @@ func (c *rawClient) until(stop func(map[uint32]*response, *http2.GoAwayFrame) bo
 		f, err := c.readErr(5 * time.Second)
 		if err != nil {
 			if errors.Is(err, io.EOF) || isReset(err) {
+				if ga == nil {
+					c.t.Fatalf("connection closed (%v) without GOAWAY, with %d responses", err, len(rs))
+				}
 				return rs, ga
 			}
 			c.t.Fatalf("reading: %v (have %d responses)", err, len(rs))
@@ -455,6 +458,7 @@ func (c *rawClient) expectGoAway(code http2.ErrCode) *http2.GoAwayFrame {
 	_, ga := c.until(gotGoAway)
 	require.NotNil(c.t, ga, "no GOAWAY before the connection closed")
 	require.Equal(c.t, code, ga.ErrCode, "GOAWAY code (debug %q)", ga.DebugData())
+	c.expectClosed()
 	return ga
 }
 
@@ -465,6 +469,7 @@ func (c *rawClient) expectClosed() {
 		_, err := c.readErr(5 * time.Second)
 		if err != nil {
 			require.True(c.t, errors.Is(err, io.EOF) || isReset(err), "want the connection closed, got %v", err)
+			c.nc.Close()
 			return
 		}
 	}

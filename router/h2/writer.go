@@ -323,9 +323,9 @@ func (c *Conn) writeLoop() {
 
 // writeDeadlineLocked returns the write deadline for a batch of n bytes,
 // or zero to keep the current one: a client that takes nothing for a rate
-// window (MinRate) or an idle timeout is cut. The deadline moves only
-// when it would move by a second or more, so a busy connection does not
-// set it for every batch.
+// window (MinRate) or an idle timeout is cut. The deadline moves only when
+// it would move by min(1 s, an eighth of it) or more, so a busy connection
+// does not set it for every batch; it is never early.
 func (c *Conn) writeDeadlineLocked(n int) time.Time {
 	var d time.Duration
 	switch {
@@ -339,7 +339,7 @@ func (c *Conn) writeDeadlineLocked(n int) time.Time {
 		return time.Time{}
 	}
 	want := time.Now().Add(d)
-	if !c.wdeadline.IsZero() && c.wdeadline.After(want.Add(-time.Second)) {
+	if !c.wdeadline.IsZero() && c.wdeadline.After(want.Add(-min(time.Second, d/8))) {
 		return time.Time{}
 	}
 	c.wdeadline = want
