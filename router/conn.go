@@ -66,9 +66,6 @@ type conn struct {
 	// linger: the connection ends after a router-made answer while unread
 	// client bytes may remain; see close.
 	linger bool
-	// h2shim: an HTTP/2 stream presented as an HTTP/1.1 connection
-	// (router/h2.go, until the HTTP/2 transport lands).
-	h2shim bool
 
 	// The client side's TLS version (0 on plain HTTP) and normalized SNI
 	// name.
@@ -484,9 +481,6 @@ const maxIdleOut = 4096
 // The client side of the exchanges of an HTTP/1 connection.
 
 func (c *conn) protocol() logging.Protocol {
-	if c.h2shim {
-		return logging.HTTP20
-	}
 	if c.minor == 0 {
 		return logging.HTTP10
 	}

@@ -278,6 +278,7 @@ func (ex *exchange) appendDynoHead(b []byte) []byte {
 	b = append(b, ' ')
 	b = append(b, ex.target...)
 	b = append(b, " HTTP/1.1\r\n"...)
+	ownHost := ex.hostAuth != nil
 	switch {
 	case ex.hostAuth != nil:
 		// An absolute-form target: its authority is the Host (RFC 9112
@@ -285,6 +286,13 @@ func (ex *exchange) appendDynoHead(b []byte) []byte {
 		b = append(b, "Host: "...)
 		b = append(b, ex.hostAuth...)
 		b = append(b, '\r', '\n')
+	case req.HasHost && ex.cl.protocol() == logging.HTTP20:
+		// :authority (or a host field) becomes the one Host field (RFC
+		// 9113 section 8.3.1).
+		b = append(b, "Host: "...)
+		b = append(b, req.Host...)
+		b = append(b, '\r', '\n')
+		ownHost = true
 	case !req.HasHost:
 		// HTTP/1.0 without Host on TLS, or an HTTP/2 request without
 		// :authority: the routing name stands for it (SPEC.md 4.3).
@@ -292,7 +300,7 @@ func (ex *exchange) appendDynoHead(b []byte) []byte {
 		b = append(b, sc.host...)
 		b = append(b, '\r', '\n')
 	}
-	b = appendForwardFields(b, req.Fields, fieldsRequest|skipHostIf(ex.hostAuth != nil), ex.via())
+	b = appendForwardFields(b, req.Fields, fieldsRequest|skipHostIf(ownHost), ex.via())
 	b = append(b, "X-Request-Id: "...)
 	b = append(b, sc.rid...)
 	b = append(b, "\r\nX-Forwarded-For: "...)

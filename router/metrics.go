@@ -43,6 +43,9 @@ type metrics struct {
 	// connRefused counts client connections closed at accept, by reason
 	// (limits.connections, connections_per_client, file descriptors).
 	connRefused *prometheus.CounterVec
+	// h2Abuse counts HTTP/2 connections ended with ENHANCE_YOUR_CALM, by
+	// reason (rapid_reset, ping_flood, …).
+	h2Abuse *prometheus.CounterVec
 
 	// mu guards apps, the per-app children resolved once.
 	mu   sync.Mutex
@@ -102,8 +105,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Help: "HTTP/2 streams reset by the client before their request reached a dyno (no router line)."})
 	m.connRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spacerouter_connections_refused_total",
 		Help: "Client connections closed at accept, by reason: connections, connections_per_client, file_descriptors."}, []string{"reason"})
+	m.h2Abuse = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spacerouter_h2_abuse_total",
+		Help: "HTTP/2 connections ended with GOAWAY(ENHANCE_YOUR_CALM), by reason: rapid_reset, ping_flood, settings_flood, empty_frames, priority_flood, continuation_flood, control_queue."}, []string{"reason"})
 	reg.MustRegister(m.requests, m.routerErrors, m.connectTime, m.serviceTime, m.inFlight, m.clientConns,
-		m.dynoConns, m.handshakes, m.hsFailures, m.flushes, m.reloads, m.strayBytes, m.earlyResets, m.connRefused)
+		m.dynoConns, m.handshakes, m.hsFailures, m.flushes, m.reloads, m.strayBytes, m.earlyResets, m.connRefused, m.h2Abuse)
 	m.flushSize = m.flushes.WithLabelValues("size")
 	m.flushWindow = m.flushes.WithLabelValues("window")
 	m.flushEnd = m.flushes.WithLabelValues("end")

@@ -14,7 +14,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
-	"golang.org/x/net/http2"
 
 	"github.com/spacerouter/spacerouter/config"
 	"github.com/spacerouter/spacerouter/logging"
@@ -50,7 +49,6 @@ type Router struct {
 	tickets *tlsconfig.Tickets
 	// reloadMu serializes reloads.
 	reloadMu sync.Mutex
-	h2srv    *http2.Server
 
 	pageClient *http.Client
 	stop       context.CancelFunc
@@ -119,7 +117,6 @@ func New(cfg *config.Config, opts Options) (*Router, error) {
 		r.tlsBase = &tls.Config{GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
 			return r.tlsStore.Load().GetConfigForClient(h)
 		}}
-		r.h2srv = newH2Server(cfg)
 	}
 	sp := buildSpace(cfg, r.backendFor, newPages, r.m)
 	r.fetchPages(sp)

@@ -3,9 +3,7 @@ package router
 import (
 	"crypto/tls"
 	"net"
-	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -105,59 +103,6 @@ func (r *Router) serveTLSConn(c net.Conn, li *listenerInfo, slot *connSlot) {
 	g.Inc()
 	defer g.Dec()
 	cc.serve()
-}
-
-// h2Tracked lets the drain close an HTTP/2 connection once its streams
-// are done.
-type h2Tracked struct {
-	h    *h2conn
-	c    net.Conn
-	cs   *connSlot
-	once sync.Once
-}
-
-func (t *h2Tracked) closeIfIdle() {
-	if t.h.active.Load() == 0 {
-		t.forceClose()
-	}
-}
-func (t *h2Tracked) idle() bool      { return t.h.active.Load() == 0 }
-func (t *h2Tracked) interrupt()      { t.forceClose() }
-func (t *h2Tracked) forceClose()     { t.once.Do(func() { t.c.Close() }) }
-func (t *h2Tracked) slot() *connSlot { return t.cs }
-
-// serveH2 serves an HTTP/2 connection until it ends.
-func (r *Router) serveH2(tc *tls.Conn, li *listenerInfo, version uint16, sni []byte, slot *connSlot) {
-	h := &h2conn{rt: r, li: li, tlsVersion: version, sni: sni, remote: tc.RemoteAddr(), peer: slot.peer}
-	t := &h2Tracked{h: h, c: tc, cs: slot}
-	if !r.track(t) {
-		tc.Close()
-		return
-	}
-	defer r.untrack(t)
-	defer t.forceClose()
-	g := r.m.clientConns.WithLabelValues("https", "http2")
-	g.Inc()
-	defer g.Dec()
-	sp := r.sp.Load()
-	r.h2srv.ServeConn(tc, &http2.ServeConnOpts{
-		Context:    r.stopCtx,
-		Handler:    h,
-		BaseConfig: &http.Server{ErrorLog: logging.ServerErrorLog(r.log.Named("h2")), IdleTimeout: sp.cfg.Timeouts.Keepalive},
-	})
-}
-
-// newH2Server is the HTTP/2 server shared by every TLS connection.
-func newH2Server(cfg *config.Config) *http2.Server {
-	return &http2.Server{
-		IdleTimeout: cfg.Timeouts.Keepalive,
-		// ALPN already keeps h2 from clients with only CBC suites
-		// (SPEC.md 4b); what passed it is the profile's to allow.
-		PermitProhibitedCipherSuites: true,
-		// RFC 9113's initial 16 KiB, advertised as it is: clients need
-		// not know of a larger limit, and h2spec tests this one.
-		MaxReadFrameSize: 16384,
-	}
 }
 
 // startTLS opens listen.https.

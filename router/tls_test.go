@@ -368,7 +368,7 @@ func TestH2MalformedRequest(t *testing.T) {
 		{"content-length", "5"}, {"content-length", "5"},
 	}, "hello")
 	require.NotNil(t, rst, "two content-length fields over HTTP/2 got status %d, want a reset", status)
-	assert.Contains(t, []http2.ErrCode{http2.ErrCodeProtocol, http2.ErrCodeInternal}, *rst) // PROTOCOL_ERROR once the router's own HTTP/2 transport lands
+	assert.Equal(t, http2.ErrCodeProtocol, *rst)
 	line := tr.lines.wait(t, 0)
 	assert.Contains(t, line, `at=error code=H26 desc="Request Error" cause="bad header" method=POST path="/dup"`)
 	assert.Contains(t, line, " status= bytes= protocol=http2.0 ")
