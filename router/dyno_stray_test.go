@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -283,4 +284,30 @@ func TestDynoKeepAliveTimeoutHonoured(t *testing.T) {
 	// idle finds none to reuse, and closes it.
 	assert.Nil(t, p.get(dc.idleAt.Add(1600*time.Millisecond), time.Hour))
 	assert.Zero(t, p.idleCount())
+}
+
+// BenchmarkDynoCheck is the cost of the check a pooled dyno connection
+// gets before reuse (issue 9 item 1): one non-blocking MSG_PEEK through
+// RawConn.Control on an idle loopback connection.
+func BenchmarkDynoCheck(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(b, err)
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			defer c.Close()
+			io.Copy(io.Discard, c)
+		}
+	}()
+	p := newPool(ln.Addr().String(), prometheus.NewGauge(prometheus.GaugeOpts{Name: "i"}), prometheus.NewGauge(prometheus.GaugeOpts{Name: "a"}))
+	dc, err := p.dial(b.Context(), time.Second, 4096)
+	require.NoError(b, err)
+	defer dc.c.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		if dc.check() != connQuiet {
+			b.Fatal("an idle connection checked as not quiet")
+		}
+	}
 }
