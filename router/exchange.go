@@ -1,13 +1,11 @@
 package router
 
 import (
-	"bytes"
 	"math/rand/v2"
 	"net/http"
 	"net/netip"
 	"time"
 
-	"github.com/spacerouter/spacerouter/errcodes"
 	"github.com/spacerouter/spacerouter/logging"
 	"github.com/spacerouter/spacerouter/router/h1"
 )
@@ -19,6 +17,13 @@ import (
 // returns an error that carries its outcome (*errcodes.Error), decided
 // where it happened; finish turns it into the answer, the line and the
 // metrics, once.
+//
+// The steps, in the order a request takes them, each in its file:
+// route.go (route), body.go (readPrefix), admit.go (admit), dial.go (pick
+// a dyno, connect or reuse), forward.go (the request to the dyno, the
+// response head back), relay.go (the response to the client), finish.go.
+// The client side is conn.go (HTTP/1) or h2conn.go (HTTP/2); connections
+// are accepted in server.go.
 type exchange struct {
 	rt    *Router
 	sp    *space
@@ -153,152 +158,6 @@ func (ex *exchange) serve() error {
 	}
 	defer ex.release()
 	return ex.proxy()
-}
-
-// route finds the app of the request (SPEC.md 4.3) and answers what needs
-// no dyno: CONNECT, an unknown host, a misdirected request, maintenance,
-// a crashed app.
-func (ex *exchange) route() error {
-	req, sc := ex.req, ex.sc
-	l := &ex.line
-	l.Method, l.Path = req.Method, req.Target
-	ex.closeAfter = ex.closeAfter || req.Close
-	host, hasHost := req.Host, req.HasHost
-	ex.target = req.Target
-	if auth, path, ok := absoluteForm(req.Target, req.Method); ok {
-		// RFC 9112 section 3.2.2: the target's authority wins over Host.
-		host, hasHost, ex.hostAuth, ex.target = auth, true, auth, path
-	}
-	if hasHost {
-		sc.host = normalizeHost(sc.host[:0], host)
-	}
-	ex.buildXFF()
-	if h := ex.rt.hookHandle; h != nil {
-		h()
-	}
-	if string(req.Method) == "CONNECT" {
-		return &errcodes.Error{Status: 405}
-	}
-	sni := ex.cl.sni()
-	if !hasHost {
-		if len(sni) == 0 {
-			// HTTP/1.0 without Host on plain HTTP: nothing to route by.
-			return errcodes.New(errcodes.BadHeader, errNoHost)
-		}
-		sc.host = append(sc.host[:0], sni...)
-	}
-	a := ex.sp.lookup(sc.host)
-	if len(sni) > 0 && (a == nil || ex.sp.lookup(sni) != a) {
-		// On TLS the Host must be a domain of the SNI name's app.
-		return errcodes.New(errcodes.MisdirectedRequest, nil)
-	}
-	if a == nil {
-		return &errcodes.Error{Status: 404}
-	}
-	ex.app, ex.am = a, a.m
-	ex.buildRequestID()
-	if a.cfg.Maintenance {
-		return errcodes.New(errcodes.MaintenanceMode, nil)
-	}
-	if len(a.up) == 0 {
-		return errcodes.New(errcodes.AppCrashed, nil)
-	}
-	return nil
-}
-
-// admit counts the request in flight for its app and for its client
-// address, or refuses it when either has too many (SPEC.md 4.4 and
-// limits.requests_per_client): H11 at once, no queue.
-func (ex *exchange) admit() error {
-	a := ex.app
-	if n := a.inflight.Add(1); n > a.limit {
-		a.inflight.Add(-1)
-		return errcodes.New(errcodes.BacklogTooDeep, nil)
-	}
-	if !a.clients.add(ex.peer, ex.sp.cfg.Limits.RequestsPerClient) {
-		a.inflight.Add(-1)
-		return errcodes.New(errcodes.BacklogTooDeep, errClientShare)
-	}
-	a.m.inFlight.Inc()
-	return nil
-}
-
-// release undoes admit.
-func (ex *exchange) release() {
-	a := ex.app
-	a.inflight.Add(-1)
-	a.clients.done(ex.peer)
-	a.m.inFlight.Dec()
-}
-
-// absoluteForm splits an absolute-form target (http://host/path) into its
-// authority and the origin form the dyno is sent (RFC 9112 sections 3.2.2
-// and 3.2.4: an empty path is "/", or "*" for OPTIONS).
-func absoluteForm(target, method []byte) (auth, path []byte, ok bool) {
-	rest, ok := cutSchemeFold(target)
-	if !ok {
-		return nil, nil, false
-	}
-	end := len(rest)
-	if i := bytes.IndexAny(rest, "/?#"); i >= 0 {
-		end = i
-	}
-	auth, path = rest[:end], rest[end:]
-	if i := bytes.LastIndexByte(auth, '@'); i >= 0 {
-		auth = auth[i+1:] // userinfo is not part of the host (RFC 9110 section 4.2.4)
-	}
-	switch {
-	case len(path) == 0 && string(method) == "OPTIONS":
-		path = asterisk
-	case len(path) == 0 || path[0] != '/':
-		// "http://h?q": the origin form needs its slash.
-		path = append(append(make([]byte, 0, len(path)+1), '/'), path...)
-	}
-	return auth, path, len(auth) > 0
-}
-
-var asterisk = []byte("*")
-
-// cutSchemeFold returns what follows "http://" or "https://" (any case).
-func cutSchemeFold(t []byte) ([]byte, bool) {
-	switch {
-	case len(t) > 7 && h1.HasPrefixFold(t, "http://"):
-		return t[7:], true
-	case len(t) > 8 && h1.HasPrefixFold(t, "https://"):
-		return t[8:], true
-	}
-	return nil, false
-}
-
-// buildXFF sets sc.xff: the client's X-Forwarded-For values, then the
-// client IP, joined with ", " (SPEC.md 4.7).
-func (ex *exchange) buildXFF() {
-	x := ex.sc.xff[:0]
-	for i := range ex.req.Fields {
-		f := &ex.req.Fields[i]
-		if len(f.Value) > 0 && f.Known == h1.KnownXForwardedFor {
-			x = append(x, f.Value...)
-			x = append(x, ", "...)
-		}
-	}
-	ex.sc.xff = append(x, ex.cl.ip()...)
-}
-
-// buildRequestID sets sc.rid: the client's X-Request-Id when it is 20–200
-// bytes of A-Z a-z 0-9 + = / -, else a new UUID v4.
-func (ex *exchange) buildRequestID() {
-	sc := ex.sc
-	for i := range ex.req.Fields {
-		f := &ex.req.Fields[i]
-		if f.Known == h1.KnownXRequestID {
-			if validRequestID(f.Value) {
-				sc.rid = append(sc.rid[:0], f.Value...)
-				return
-			}
-			break
-		}
-	}
-	sc.rid = appendUUID(sc.rid[:0], sc.rng.Uint64(), sc.rng.Uint64())
 }
 
 // writeTimeout bounds a write of n bytes to the client: at

@@ -12,198 +12,6 @@ import (
 	"github.com/spacerouter/spacerouter/router/h1"
 )
 
-// rateWindow is the span over which limits.min_transfer_rate is averaged
-// (SPEC.md 2). A variable so tests can shrink it.
-var rateWindow = 10 * time.Second
-
-// rateCount tracks request body bytes against limits.min_transfer_rate.
-type rateCount struct {
-	start time.Time // when the current window began (zero: not yet)
-	n     int64     // bytes in it
-	last  time.Time // when the last byte arrived
-}
-
-// readPrefix reads the start of the request body, up to
-// buffering.request_bytes, before the request takes a slot and a dyno
-// (SPEC.md 4.7), so a slow client never holds a dyno. A body that fits is
-// read whole and goes to the dyno right after the head. Under
-// http-end-to-end-continue the body streams from the start.
-func (ex *exchange) readPrefix() error {
-	req := ex.req
-	if !req.HasBody() {
-		ex.preDone = true
-		return nil
-	}
-	if req.Expect100 && ex.app.e2eContinue {
-		return nil
-	}
-	want := ex.sp.cfg.Buffering.RequestBytes
-	if req.ContentLength >= 0 {
-		want = int(min(int64(want), req.ContentLength))
-	}
-	if want == 0 {
-		return nil
-	}
-	if req.Expect100 {
-		if err := ex.cl.continue100(ex, false); err != nil {
-			return errcodes.New(errcodes.ClientInterrupted, err)
-		}
-	}
-	ex.pre = getBuf(want)
-	b := (*ex.pre)[:0]
-	defer func() { *ex.pre = b }()
-	for len(b) < want {
-		n, err := ex.readBody(b[len(b):want])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			ex.preDone = true
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
-	ex.preDone = int64(len(b)) == req.ContentLength
-	return nil
-}
-
-// releasePrefix returns the prefix buffer.
-func (ex *exchange) releasePrefix() {
-	if ex.pre != nil {
-		putBuf(ex.pre)
-		ex.pre = nil
-	}
-}
-
-// readBody reads request body bytes within the client window and at
-// limits.min_transfer_rate or faster on average over each rateWindow while
-// bytes are still due (SPEC.md 2): too slow or idle is H28, gone H27, a
-// malformed body H26 bad chunk. io.EOF ends the body.
-func (ex *exchange) readBody(p []byte) (int, error) {
-	idle := ex.app.to.Client
-	rate := int64(ex.sp.cfg.Limits.MinTransferRate)
-	r := &ex.rate
-	for {
-		now := time.Now()
-		if r.last.IsZero() {
-			r.start, r.last = now, now
-		}
-		deadline := r.last.Add(idle)
-		if !now.Before(deadline) {
-			return 0, errcodes.New(errcodes.ClientIdle, os.ErrDeadlineExceeded)
-		}
-		if rate > 0 {
-			if now.Sub(r.start) >= rateWindow {
-				if r.n < rate*int64(rateWindow/time.Second) {
-					return 0, errcodes.New(errcodes.ClientIdle, errSlowClient)
-				}
-				r.start, r.n = now, 0
-			}
-			if end := r.start.Add(rateWindow); end.Before(deadline) {
-				deadline = end
-			}
-		}
-		n, err := ex.cl.readBody(ex, p, deadline)
-		if n > 0 {
-			r.n += int64(n)
-			r.last = time.Now()
-		}
-		switch {
-		case err == nil, err == io.EOF:
-			return n, err
-		case n > 0:
-			return n, nil // the error comes again at the next read
-		case ex.rt.forced.Load():
-			return 0, errcodes.New(errcodes.ForcedClose, err)
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			continue // idle or a window's end: judged at the top
-		}
-		return 0, ex.bodyError(err)
-	}
-}
-
-// bodyError classifies a request body read that failed.
-func (ex *exchange) bodyError(err error) error {
-	switch {
-	case errors.Is(err, h1.ErrBadChunk), errors.Is(err, errBodyLength):
-		return errcodes.New(errcodes.BadChunk, err)
-	case !ex.wrote && errors.Is(err, errStreamReset):
-		// An HTTP/2 stream reset before its request reached a dyno: no
-		// line, no dyno (SPEC.md 4).
-		return errEarlyReset
-	}
-	return errcodes.New(errcodes.ClientInterrupted, err)
-}
-
-// maxTries bounds the connect attempts of one request (SPEC.md 4.6).
-const maxTries = 3
-
-// proxy forwards the admitted request to a dyno of its app and relays the
-// response (SPEC.md 4.5–4.9).
-func (ex *exchange) proxy() error {
-	a := ex.app
-	l := &ex.line
-	var tried [maxTries]*dyno
-	var again *dyno // the dyno whose pooled connection proved dead
-	// The first try comes microseconds after the request arrived: its time
-	// stands for now in the skip and pool idle checks.
-	now := ex.start
-	for try := 0; ; now = time.Now() {
-		d := again
-		if d == nil {
-			d = pickDyno(a.up, tried[:try], ex.sc.rng, now.UnixNano())
-		}
-		ex.d = d
-		l.Dyno = d.name
-		var dc *dynoConn
-		if again == nil {
-			dc = d.pool.get(now, ex.sp.cfg.Timeouts.DynoKeepalive)
-		}
-		again = nil
-		if dc != nil {
-			l.Connect = 0
-		} else {
-			dialStart := time.Now()
-			var err error
-			dc, err = d.pool.dial(ex.rt.stopCtx, a.to.Connect, dynoReadBuf)
-			l.Connect = time.Since(dialStart)
-			if err != nil {
-				d.penalize()
-				tried[try] = d
-				try++
-				if try < maxTries && hasUntried(a.up, tried[:try]) {
-					continue
-				}
-				return dialFailure(err)
-			}
-		}
-		d.inflight.Add(1)
-		retry, err := ex.forward(dc)
-		d.inflight.Add(-1)
-		if e, ok := errors.AsType[*errcodes.Error](err); ok && dynoFault(e.Code) {
-			// A dyno that fails at once must not attract the traffic its
-			// short requests free up (SPEC.md 4.5).
-			d.penalize()
-		}
-		if !retry {
-			return err
-		}
-		// The pooled connection was dead before any byte of the request
-		// was written: the same dyno on a fresh connection, in silence
-		// (SPEC.md 4.6); this is no new try.
-		again = d
-	}
-}
-
-// dialFailure classifies a failed connect: H19 for a timeout, else H21.
-func dialFailure(err error) error {
-	code := errcodes.BackendConnectionRefused
-	if de, ok := errors.AsType[*dialError](err); ok && de.timeout {
-		code = errcodes.BackendConnectionTimeout
-	}
-	return errcodes.New(code, err)
-}
-
 // forward sends the request on dc and relays the response. retry reports
 // a pooled connection found dead before any byte of the request was
 // written: nothing happened and the request may go out on a fresh one.
@@ -257,6 +65,26 @@ func (ex *exchange) forward(dc *dynoConn) (retry bool, err error) {
 	keepDyno, err = ex.relay(dc)
 	keepDyno = keepDyno && ex.app.keepaliveToDyno && !sc.resp.Close
 	return false, err
+}
+
+// keepAliveTimeout returns how long a pooled connection may stay idle by
+// the dyno's Keep-Alive: timeout=N (seconds), less a margin so the router
+// never sends on a connection the dyno is closing (Node closes after 5 s,
+// Go's net/http and most servers announce nothing); 0 when not said.
+func keepAliveTimeout(resp *h1.Response) time.Duration {
+	for i := range resp.Fields {
+		f := &resp.Fields[i]
+		if f.Known != h1.KnownKeepAlive {
+			continue
+		}
+		n, ok := h1.KeepAliveTimeout(f.Value)
+		if !ok {
+			return 0
+		}
+		d := time.Duration(n) * time.Second
+		return max(d-min(time.Second, d/4), time.Millisecond)
+	}
+	return 0
 }
 
 // setDyno records the dyno connection in use, so the shutdown limit can
