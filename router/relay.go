@@ -68,18 +68,65 @@ var errUnaskedUpgrade = errors.New("101 Switching Protocols to a request that as
 
 // pending holds response bytes on their way to the client: they go out
 // when buffering.bytes wait, when the oldest waiting byte is
-// buffering.window old, or at the end of the body (SPEC.md 4.9). The head
-// counts as waiting bytes, so it too is sent within the window.
+// buffering.window old, or at the end of the body (SPEC.md 4.9); a
+// text/event-stream goes out on every read. The head counts as waiting
+// bytes, so it too is sent within the window.
 type pending struct {
 	ex       *exchange
 	buf      *[]byte // pooled for the length of the stream only
 	b        []byte
 	firstAt  time.Time // when the oldest waiting byte arrived
+	lastAt   time.Time // when the last byte arrived
 	headSent bool
+	window   time.Duration
+	bytes    int
+	sse      bool
+}
+
+func newPending(ex *exchange) pending {
+	bufBytes := ex.sp.cfg.Buffering.Bytes
+	now := time.Now()
+	p := pending{ex: ex, buf: getBuf(max(bufBytes, 4096)), firstAt: now, lastAt: now,
+		window: ex.sp.cfg.Buffering.Window, bytes: bufBytes,
+		sse: ex.sc.resp.HasContentType && h1.HasPrefixFold(ex.sc.resp.ContentType, "text/event-stream")}
+	p.b = (*p.buf)[:0]
+	return p
 }
 
 // waiting reports bytes (or the head) not sent yet.
 func (p *pending) waiting() bool { return len(p.b) > 0 || !p.headSent }
+
+// due reports that the oldest waiting byte is a window old.
+func (p *pending) due() bool { return p.waiting() && !time.Now().Before(p.firstAt.Add(p.window)) }
+
+// full reports that what waits goes out now.
+func (p *pending) full() bool {
+	return len(p.b) >= p.bytes || len(p.b) == cap(p.b) || p.sse && len(p.b) > 0
+}
+
+// room is where the next read goes.
+func (p *pending) room() []byte { return p.b[len(p.b):cap(p.b)] }
+
+// add takes n bytes read into room.
+func (p *pending) add(n int) {
+	now := time.Now()
+	if len(p.b) == 0 && p.headSent {
+		p.firstAt = now
+	}
+	p.b = p.b[:len(p.b)+n]
+	p.lastAt = now
+}
+
+// setDeadline sets the next dyno read to end when the oldest waiting byte
+// is due (exact), or when the dyno was idle too long (H15; a few ms late
+// at most).
+func (p *pending) setDeadline(dc *dynoConn, idle time.Duration) {
+	if flushAt := p.firstAt.Add(p.window); p.waiting() && flushAt.Before(p.lastAt.Add(idle)) {
+		dc.rdl.set(dc.c, flushAt)
+	} else {
+		dc.rdl.extend(dc.c, p.lastAt, idle)
+	}
+}
 
 // flush sends what waits, counted under reason; end completes the
 // response.
@@ -97,7 +144,7 @@ func (p *pending) flush(end bool, reason prometheus.Counter) error {
 
 // stream relays a body that is not whole in the buffer, as it arrives.
 func (ex *exchange) stream(dc *dynoConn) (keepDyno bool, err error) {
-	sc, a, l := ex.sc, ex.app, &ex.line
+	sc, m := ex.sc, ex.rt.m
 	var src io.Reader
 	switch ex.kind {
 	case bodyLength:
@@ -109,26 +156,16 @@ func (ex *exchange) stream(dc *dynoConn) (keepDyno bool, err error) {
 	default:
 		src = dc.br
 	}
-	window, bufBytes := ex.sp.cfg.Buffering.Window, ex.sp.cfg.Buffering.Bytes
-	sse := sc.resp.HasContentType && h1.HasPrefixFold(sc.resp.ContentType, "text/event-stream")
-	m := ex.rt.m
-	p := pending{ex: ex, buf: getBuf(max(bufBytes, 4096)), firstAt: time.Now()}
+	p := newPending(ex)
 	defer putBuf(p.buf)
-	p.b = (*p.buf)[:0]
 	// The head's fields point into the dyno buffer: keep them in place
 	// while the body is read into it.
 	dc.br.Pin()
 	defer dc.br.Unpin()
-	lastByte := p.firstAt
-	done := func(err error) (bool, error) {
-		l.Service = time.Since(ex.sendStart)
-		l.Bytes = ex.relayed
-		return false, err
-	}
-	if sse {
+	if p.sse {
 		// An event stream's head goes out as it came, like every read.
 		if err := p.flush(false, m.flushSize); err != nil {
-			return done(errcodes.New(errcodes.ClientInterrupted, err))
+			return false, ex.streamEnd(errcodes.ClientInterrupted, err)
 		}
 	}
 	// A client that goes away while the dyno is slow to send the rest is
@@ -136,70 +173,63 @@ func (ex *exchange) stream(dc *dynoConn) (keepDyno bool, err error) {
 	ex.cl.watch(dc)
 	defer ex.cl.unwatch()
 	for {
-		if flushAt := p.firstAt.Add(window); p.waiting() && flushAt.Before(lastByte.Add(a.to.Idle)) {
-			dc.rdl.set(dc.c, flushAt) // the buffering window is exact
-		} else {
-			dc.rdl.extend(dc.c, lastByte, a.to.Idle) // H15 may fire a few ms late
-		}
+		p.setDeadline(dc, ex.app.to.Idle)
 		if ex.cl.gone() && !ex.complete() {
-			return done(errcodes.New(errcodes.ClientInterrupted, errClientGone))
+			return false, ex.streamEnd(errcodes.ClientInterrupted, errClientGone)
 		}
-		n, err := src.Read(p.b[len(p.b):cap(p.b)])
+		n, err := src.Read(p.room())
 		if n > 0 {
-			now := time.Now()
-			if len(p.b) == 0 && p.headSent {
-				p.firstAt = now
-			}
-			p.b = p.b[:len(p.b)+n]
-			lastByte = now
+			p.add(n)
 		}
 		switch {
 		case err == io.EOF:
-			l.Service = time.Since(ex.sendStart)
 			if ferr := p.flush(true, m.flushEnd); ferr != nil {
-				return done(errcodes.New(errcodes.ClientInterrupted, ferr))
+				return false, ex.streamEnd(errcodes.ClientInterrupted, ferr)
 			}
-			l.Bytes = ex.relayed
+			ex.line.Service, ex.line.Bytes = time.Since(ex.sendStart), ex.relayed
 			return ex.kind != bodyEOF, nil
-		case err != nil && ex.rt.forced.Load():
-			if !ex.sent {
-				l.Service = time.Since(ex.sendStart)
-				return false, errcodes.New(errcodes.ForcedClose, err)
-			}
-			return done(errcodes.New(errcodes.ForcedClose, err))
-		case err != nil && errors.Is(err, os.ErrDeadlineExceeded) && p.waiting() && !time.Now().Before(p.firstAt.Add(window)):
+		case err == nil:
+		case ex.rt.forced.Load():
+			return false, ex.streamEnd(errcodes.ForcedClose, err)
+		case errors.Is(err, os.ErrDeadlineExceeded) && p.due():
 			dc.br.ClearErr()
 			if ferr := p.flush(false, m.flushWindow); ferr != nil {
-				return done(errcodes.New(errcodes.ClientInterrupted, ferr))
+				return false, ex.streamEnd(errcodes.ClientInterrupted, ferr)
 			}
 			continue
-		case err != nil && ex.cl.gone() && !ex.complete():
-			return done(errcodes.New(errcodes.ClientInterrupted, errClientGone))
-		case err != nil && errors.Is(err, os.ErrDeadlineExceeded) && dc.hasInput():
+		case ex.cl.gone() && !ex.complete():
+			return false, ex.streamEnd(errcodes.ClientInterrupted, errClientGone)
+		case errors.Is(err, os.ErrDeadlineExceeded) && dc.hasInput():
 			dc.br.ClearErr() // data came as the deadline fired: not idle
-			lastByte = time.Now()
+			p.lastAt = time.Now()
 			continue
-		case err != nil:
-			code := errcodes.ServerRequestInterrupted
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				code = errcodes.IdleConnection
-			} else if errors.Is(err, h1.ErrBadChunk) {
-				code = errcodes.PoorlyFormattedResponse
-			}
-			ex.closeAfter = true
-			if !ex.sent {
-				// Nothing reached the client: it gets the error page.
-				l.Service = time.Since(ex.sendStart)
-				return false, errcodes.New(code, err)
-			}
-			return done(errcodes.New(code, err))
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return false, ex.streamEnd(errcodes.IdleConnection, err)
+		case errors.Is(err, h1.ErrBadChunk):
+			return false, ex.streamEnd(errcodes.PoorlyFormattedResponse, err)
+		default:
+			return false, ex.streamEnd(errcodes.ServerRequestInterrupted, err)
 		}
-		if len(p.b) >= bufBytes || len(p.b) == cap(p.b) || (sse && len(p.b) > 0) {
+		if p.full() {
 			if ferr := p.flush(false, m.flushSize); ferr != nil {
-				return done(errcodes.New(errcodes.ClientInterrupted, ferr))
+				return false, ex.streamEnd(errcodes.ClientInterrupted, ferr)
 			}
 		}
 	}
+}
+
+// streamEnd is the outcome of a relay cut short: the line's service time
+// and the body bytes relayed (when any reached the client; otherwise the
+// router answers in their place).
+func (ex *exchange) streamEnd(code errcodes.Code, err error) error {
+	ex.line.Service = time.Since(ex.sendStart)
+	if ex.sent {
+		ex.line.Bytes = ex.relayed
+	}
+	if code != errcodes.ClientInterrupted {
+		ex.closeAfter = true
+	}
+	return errcodes.New(code, err)
 }
 
 // complete reports that the client was sent every byte of a response of
