@@ -19,9 +19,13 @@ type readBuf [readBufSize]byte
 var readBufPool = sync.Pool{New: func() any { return new(readBuf) }}
 
 // bufReader buffers reads from the connection for the Framer (frame
-// headers, control frames) and the reader's own payload parsing. An idle
-// connection gives its buffer back to the pool: with nothing buffered, the
-// next frame header is read straight into the Framer's 9 bytes.
+// headers, control frames) and the reader's own payload parsing. Its
+// buffer goes back to the pool whenever every byte read was processed:
+// the reader then blocks reading the next frame header straight into the
+// Framer's 9 bytes, so a connection waiting for its client (idle, or with
+// streams that wait on dynos) holds no read buffer. Under TLS this costs
+// one more tls.Conn.Read per batch of frames, from the record already
+// decrypted.
 type bufReader struct {
 	c    *Conn
 	buf  *readBuf // nil when released
@@ -33,7 +37,8 @@ func (b *bufReader) buffered() int { return b.w - b.r }
 // Read implements io.Reader for the Framer.
 func (b *bufReader) Read(p []byte) (int, error) {
 	if b.r == b.w {
-		if b.buf == nil && len(p) <= 64 {
+		if len(p) <= 64 {
+			b.release()
 			return b.c.readConn(p)
 		}
 		if err := b.fill(); err != nil {
@@ -146,25 +151,13 @@ func (c *Conn) readLoop() error {
 }
 
 // beforeBlocking runs when every frame read so far is processed and the
-// next read may block: pending handlers start, and an idle connection
-// gives back its read buffer (and a Framer buffer grown by a large
-// control frame).
+// next read may block: pending handlers start, and a Framer whose buffer a
+// large control frame grew is replaced (the read buffer goes back to the
+// pool in bufReader.Read).
 func (c *Conn) beforeBlocking() {
 	c.startPending()
-	if c.inBlock {
-		return
-	}
-	c.mu.Lock()
-	idle := c.idleLocked()
-	if idle && c.nControl > maxQueuedControl/2 {
-		idle = false
-	}
-	c.mu.Unlock()
-	if idle {
-		c.br.release()
-		if c.frBig {
-			c.fr, c.frBig = c.newFramer(), false
-		}
+	if c.frBig && !c.inBlock {
+		c.fr, c.frBig = c.newFramer(), false
 	}
 }
 
