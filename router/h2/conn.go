@@ -83,7 +83,7 @@ type Conn struct {
 
 	resets      budget // client resets of running streams (CVE-2023-44487)
 	floods      abuseBudgets
-	recentReset [16]uint32 // streams this end reset lately: their late frames are dropped
+	recentReset [32]uint32 // streams this end reset lately: their late frames are dropped
 	recentIdx   int
 }
 
@@ -220,8 +220,9 @@ func (c *Conn) noteIdleLocked() {
 	if c.writerRunning {
 		signal(c.wwake) // it exits, giving back its buffers
 	}
-	if c.peakStreams > 8 {
-		// A map keeps the buckets it grew; an idle connection drops them.
+	if c.peakStreams > 32 {
+		// A map keeps the space it grew; an idle connection drops a big
+		// one (a small one is kept: making it again costs allocations).
 		c.streams, c.peakStreams = nil, 0
 	}
 	if c.draining {

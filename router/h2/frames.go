@@ -50,10 +50,14 @@ func (c *Conn) onData(fh http2.FrameHeader, p []byte) error {
 			return protocolError("DATA on an idle stream")
 		}
 		c.creditConnLocked(n)
-		if c.recentlyResetLocked(id) {
-			return nil
+		if !c.recentlyResetLocked(id) {
+			// Section 5.1, closed: STREAM_CLOSED, once per stream while
+			// it is remembered. Not charged to the reset budget: many
+			// uploads answered early leave DATA in flight.
+			c.queueRSTLocked(id, http2.ErrCodeStreamClosed)
+			c.noteResetLocked(id)
 		}
-		return c.refuseLocked(id, http2.ErrCodeStreamClosed)
+		return nil
 	}
 	if s.remoteEnd {
 		c.creditConnLocked(n)

@@ -5,6 +5,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/spacerouter/spacerouter/router/h1"
 )
 
 // headerBlock is the header block (RFC 9113 section 4.3) being read: a
@@ -162,6 +164,11 @@ func (c *Conn) endBlock() error {
 			c.remoteEndLocked(s)
 		}
 		c.toStart = append(c.toStart, s)
+		// A malformed request costs a handler and a reset, like a rapid
+		// reset; completed requests refund it.
+		if s.headErr == h1.ErrMalformed && !c.resets.spend(now(), 1) {
+			return abuseError("too many malformed requests", abuseMalformed)
+		}
 	case hb.resetCode != 0:
 		if !c.dead {
 			return c.streamErrorLocked(hb.id, hb.resetCode)
