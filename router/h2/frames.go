@@ -105,11 +105,13 @@ func (c *Conn) windowSlackLocked() int64 {
 }
 
 // refuseLocked resets a stream that is not (or no longer) mapped. Each
-// costs a frame, so it is charged to the reset budget.
+// costs a frame, so it is charged to the reset budget, except the streams
+// a draining connection refuses: a busy client may have many in flight
+// when it gets the GOAWAY.
 func (c *Conn) refuseLocked(id uint32, code http2.ErrCode) error {
 	c.queueRSTLocked(id, code)
 	c.noteResetLocked(id)
-	if !c.resets.spend(now(), 1) {
+	if !c.draining && !c.resets.spend(now(), 1) {
 		return abuseError("too many refused or closed streams", abuseRapidReset)
 	}
 	return nil
