@@ -84,6 +84,7 @@ func startBenchServer(b *testing.B, kind string) *benchServer {
 					s.mu.Lock()
 					s.closes = append(s.closes, func() { tc.Close() })
 					s.mu.Unlock()
+					//lint:ignore SA1019 the comparison is with x/net's server itself.
 					(&http2.Server{}).ServeConn(tc, &http2.ServeConnOpts{Handler: xnetHandler})
 				}
 			}()

@@ -191,15 +191,6 @@ func (c *Conn) Close() {
 	_ = c.nc.Close()
 }
 
-// fail ends a connection whose writes failed.
-func (c *Conn) fail() {
-	c.mu.Lock()
-	c.broken = true
-	c.killStreamsLocked()
-	c.mu.Unlock()
-	_ = c.nc.Close()
-}
-
 // wakeReaderLocked makes a reader blocked in Read look at the connection's
 // state (drain complete, Shutdown of an idle connection).
 func (c *Conn) wakeReaderLocked() {
