@@ -56,6 +56,7 @@ type Conn struct {
 	lastID      uint32    // highest client stream id processed
 	idleSince   time.Time // when the last stream and handler ended; zero while busy
 	prefaceDone bool
+	serving     bool // Serve started: the writer may run
 
 	draining   bool   // GOAWAY(NO_ERROR) sent: streams above goawayID refused
 	goawayID   uint32 // last stream id the GOAWAY promised to serve
@@ -111,6 +112,9 @@ func NewConn(nc net.Conn, cfg *Config, h Handler) *Conn {
 	// and HPACK state stays whole whatever the limits refuse.
 	c.dec.SetMaxStringLength(c.maxBlock*8/5 + 8)
 	c.enc = newEncoder(c)
+	// The server preface is queued first, so a GOAWAY from a Shutdown
+	// before Serve follows it; Serve starts the writer.
+	c.queueSettingsLocked()
 	return c
 }
 
@@ -130,10 +134,11 @@ func (c *Conn) Active() int { return int(c.active.Load()) }
 // connection returned: nil for an orderly end, else the error that ended
 // it (a protocol error, or the connection's own).
 func (c *Conn) Serve() error {
-	c.mu.Lock()
-	c.queueSettingsLocked()
-	c.mu.Unlock()
 	_ = c.nc.SetReadDeadline(time.Now().Add(c.cfg.PrefaceTimeout))
+	c.mu.Lock()
+	c.serving = true
+	c.kickWriterLocked()
+	c.mu.Unlock()
 	err := c.readPreface()
 	if err == nil {
 		err = c.readLoop()
@@ -249,12 +254,15 @@ func (c *Conn) onReadTimeout() (time.Time, error) {
 // processed: the preface deadline gives way to the idle timeout.
 func (c *Conn) prefaceReceived() {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.prefaceDone = true
 	c.idleSince = time.Now()
-	c.mu.Unlock()
 	var d time.Time
-	if c.cfg.IdleTimeout > 0 {
-		d = time.Now().Add(c.cfg.IdleTimeout)
+	switch {
+	case c.draining:
+		d = c.idleSince // Shutdown came first: drained already
+	case c.cfg.IdleTimeout > 0:
+		d = c.idleSince.Add(c.cfg.IdleTimeout)
 	}
 	_ = c.nc.SetReadDeadline(d)
 }
