@@ -15,7 +15,7 @@ type headerBlock struct {
 	id        uint32
 	s         *Stream // a new request stream; nil otherwise
 	trailers  bool    // trailers of the mapped stream id (section 8.1)
-	badTrail  bool    // the trailers hold a pseudo-header (section 8.3)
+	badTrail  bool    // malformed trailers: a pseudo-header (section 8.3), no END_STREAM
 	endStream bool
 	resetCode http2.ErrCode // nonzero: reset stream id once the block is decoded
 	size      int
@@ -54,11 +54,11 @@ func (c *Conn) onHeaders(fh http2.FrameHeader, p []byte) error {
 		case s.remoteEnd:
 			// Section 5.1: half-closed (remote).
 			hb.resetCode = http2.ErrCodeStreamClosed
-		case !hb.endStream:
-			// Section 8.1: trailers end the stream.
-			hb.resetCode = http2.ErrCodeProtocol
 		default:
+			// Trailers; section 8.1: they end the stream, else the
+			// message is malformed.
 			hb.trailers = true
+			hb.badTrail = !hb.endStream
 		}
 		if selfDep {
 			hb.resetCode = http2.ErrCodeProtocol
