@@ -428,9 +428,10 @@ func (c *Conn) launchLocked(s *Stream) {
 }
 
 // startPending starts the handlers of the streams decoded since the input
-// was last drained. It runs only when every frame already read was
-// processed, so a stream reset in the same read (HEADERS then RST_STREAM,
-// the rapid-reset pattern) never reaches a handler.
+// was last drained. It runs only when every complete frame already read
+// was processed (before a read that may block), so a stream reset in the
+// same read (HEADERS then RST_STREAM, the rapid-reset pattern) never
+// reaches a handler.
 func (c *Conn) startPending() {
 	if len(c.toStart) == 0 {
 		return

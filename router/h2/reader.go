@@ -112,11 +112,15 @@ func (b *bufReader) release() {
 	}
 }
 
-// readConn reads from the connection. A read deadline that passes is not
-// an error by itself: the connection decides (onReadTimeout) whether it
-// ends the read loop (preface timeout, idle timeout, drain complete) or
-// the read goes on, so the Framer never sees a frame cut by a deadline.
+// readConn reads from the connection; only the reader calls it, when
+// every buffered byte was used. A read deadline that passes is not an
+// error by itself: the connection decides (onReadTimeout) whether it ends
+// the read loop (preface timeout, idle timeout, drain complete) or the
+// read goes on, so the Framer never sees a frame cut by a deadline.
 func (c *Conn) readConn(p []byte) (int, error) {
+	// Every complete frame read so far was processed: streams decoded
+	// from it start now, before the read may block.
+	c.startPending()
 	for {
 		n, err := c.nc.Read(p)
 		if n > 0 || err == nil {
@@ -150,12 +154,11 @@ func (c *Conn) readLoop() error {
 	}
 }
 
-// beforeBlocking runs when every frame read so far is processed and the
-// next read may block: pending handlers start, and a Framer whose buffer a
-// large control frame grew is replaced (the read buffer goes back to the
-// pool in bufReader.Read).
+// beforeBlocking runs when every frame read so far is processed: a Framer
+// whose buffer a large control frame grew is replaced. (Pending handlers
+// start in readConn, the read buffer goes back to the pool in
+// bufReader.Read.)
 func (c *Conn) beforeBlocking() {
-	c.startPending()
 	if c.frBig && !c.inBlock {
 		c.fr, c.frBig = c.newFramer(), false
 	}
