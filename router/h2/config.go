@@ -38,8 +38,8 @@ type Config struct {
 	// than MinRate*10 bytes of its stream went out while it waited 10 s.
 	MinRate int
 
-	// Hooks, all optional, are called from the connection's goroutines and
-	// must not block.
+	// Hooks, all optional, are called from the connection's goroutines,
+	// never with its lock held, and must not block.
 
 	// OnEarlyReset is called for each stream the client reset before its
 	// handler started; that stream never reaches the Handler.

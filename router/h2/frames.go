@@ -127,24 +127,27 @@ func (c *Conn) onRSTStream(fh http2.FrameHeader, p []byte) error {
 		return protocolError("RST_STREAM on stream 0")
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	s := c.streams[id]
 	if s == nil {
+		c.mu.Unlock()
 		if id > c.lastID {
 			return protocolError("RST_STREAM on an idle stream")
 		}
 		return nil // closed already
 	}
 	c.clientResetLocked(s)
-	if !s.started {
+	early := !s.started
+	if early {
 		c.dropUnstartedLocked(s)
 		s.release()
-		if c.cfg.OnEarlyReset != nil {
-			c.cfg.OnEarlyReset()
-		}
 	}
 	// CVE-2023-44487: resets in excess of completed streams.
-	if !c.resets.spend(now(), 1) {
+	ok := c.resets.spend(now(), 1)
+	c.mu.Unlock()
+	if early && c.cfg.OnEarlyReset != nil {
+		c.cfg.OnEarlyReset()
+	}
+	if !ok {
 		return abuseError("too many stream resets", abuseRapidReset)
 	}
 	return nil
