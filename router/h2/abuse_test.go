@@ -63,8 +63,9 @@ func TestResetsWithinBudget(t *testing.T) {
 	assert.Empty(t, why.get())
 }
 
-// TestFloods: PING, SETTINGS, empty DATA, empty CONTINUATION and PRIORITY
-// floods end the connection with GOAWAY(ENHANCE_YOUR_CALM).
+// TestFloods: PING, SETTINGS, empty DATA, empty CONTINUATION, malformed
+// request and PRIORITY floods end the connection with
+// GOAWAY(ENHANCE_YOUR_CALM).
 func TestFloods(t *testing.T) {
 	cases := []struct {
 		reason string
@@ -91,6 +92,11 @@ func TestFloods(t *testing.T) {
 			c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.block(reqFields("GET", "/")...)})
 			for range 200 {
 				c.fr.WriteContinuation(id, false, nil)
+			}
+		}},
+		{abuseMalformed, func(c *rawClient) {
+			for range 200 {
+				c.headers(true, reqFields("GET", "/", "Upper", "case")...)
 			}
 		}},
 		{abusePriority, func(c *rawClient) {

@@ -84,6 +84,7 @@ func startBenchServer(b *testing.B, kind string) *benchServer {
 					s.mu.Lock()
 					s.closes = append(s.closes, func() { tc.Close() })
 					s.mu.Unlock()
+					//lint:ignore SA1019 the comparison is with x/net's server itself.
 					(&http2.Server{}).ServeConn(tc, &http2.ServeConnOpts{Handler: xnetHandler})
 				}
 			}()
@@ -115,11 +116,15 @@ type benchClient struct {
 	pending int
 }
 
-func dialBench(b *testing.B, addr string) *benchClient {
+func dialBench(b testing.TB, addr string) *benchClient {
 	nc, err := tls.Dial("tcp", addr, clientTLSConfig())
 	if err != nil {
 		b.Fatal(err)
 	}
+	return newBenchClient(b, nc)
+}
+
+func newBenchClient(b testing.TB, nc net.Conn) *benchClient {
 	c := &benchClient{nc: nc, buf: make([]byte, 64<<10), next: 1}
 	var hb bytes.Buffer
 	enc := hpack.NewEncoder(&hb)
@@ -149,7 +154,7 @@ func dialBench(b *testing.B, addr string) *benchClient {
 	return c
 }
 
-func (c *benchClient) flush(b *testing.B) {
+func (c *benchClient) flush(b testing.TB) {
 	if _, err := c.nc.Write(c.out); err != nil {
 		b.Fatal(err)
 	}
@@ -172,7 +177,7 @@ func (c *benchClient) send(n int) {
 }
 
 // frame returns the next frame's header and payload.
-func (c *benchClient) frame(b *testing.B) (http2.FrameType, http2.Flags, []byte) {
+func (c *benchClient) frame(b testing.TB) (http2.FrameType, http2.Flags, []byte) {
 	for {
 		if c.w-c.r >= 9 {
 			n := int(c.buf[c.r])<<16 | int(c.buf[c.r+1])<<8 | int(c.buf[c.r+2])
@@ -197,7 +202,7 @@ func (c *benchClient) frame(b *testing.B) (http2.FrameType, http2.Flags, []byte)
 
 // wait reads until every pending request ended, acknowledging SETTINGS
 // and returning connection window.
-func (c *benchClient) wait(b *testing.B) {
+func (c *benchClient) wait(b testing.TB) {
 	got := 0
 	for c.pending > 0 {
 		t, f, p := c.frame(b)
@@ -302,4 +307,33 @@ func cpuTime() int64 {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// TestAllocsPerRequest pins the steady path: a request costs at most two
+// allocations in the whole process (the client allocates none): the
+// handler goroutine's start, and the writer's when the connection idled.
+func TestAllocsPerRequest(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("not under -short or -race")
+	}
+	srv := startServer(t, &Config{}, handlerFunc(benchHandler))
+	nc, err := net.Dial("tcp", srv.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	c := newBenchClient(t, nc)
+	for _, conc := range []int{1, 16} {
+		round := func() {
+			c.send(conc)
+			c.flush(t)
+			c.wait(t)
+		}
+		round()
+		perReq := testing.AllocsPerRun(200, round) / float64(conc)
+		t.Logf("%d streams at once: %.2f allocations per request", conc, perReq)
+		if perReq > 2 {
+			t.Errorf("%d streams at once: %.2f allocations per request, want <= 2", conc, perReq)
+		}
+	}
 }

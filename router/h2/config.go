@@ -38,8 +38,8 @@ type Config struct {
 	// than MinRate*10 bytes of its stream went out while it waited 10 s.
 	MinRate int
 
-	// Hooks, all optional, are called from the connection's goroutines and
-	// must not block.
+	// Hooks, all optional, are called from the connection's goroutines,
+	// never with its lock held, and must not block.
 
 	// OnEarlyReset is called for each stream the client reset before its
 	// handler started; that stream never reaches the Handler.
@@ -47,8 +47,8 @@ type Config struct {
 	// OnAbuse is called when the connection is ended with
 	// GOAWAY(ENHANCE_YOUR_CALM): reason is one of "rapid_reset",
 	// "ping_flood", "settings_flood", "empty_frames", "priority_flood",
-	// "continuation_flood", or "control_queue" (the client does not read
-	// the control frames it provokes).
+	// "continuation_flood", "malformed_requests", or "control_queue" (the
+	// client does not read the control frames it provokes).
 	OnAbuse func(reason string)
 	// OnConnError is called with the protocol error that ended the
 	// connection, or a handler's recovered panic, for a debug log.

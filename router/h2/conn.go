@@ -56,6 +56,7 @@ type Conn struct {
 	lastID      uint32    // highest client stream id processed
 	idleSince   time.Time // when the last stream and handler ended; zero while busy
 	prefaceDone bool
+	serving     bool // Serve started: the writer may run
 
 	draining   bool   // GOAWAY(NO_ERROR) sent: streams above goawayID refused
 	goawayID   uint32 // last stream id the GOAWAY promised to serve
@@ -83,7 +84,7 @@ type Conn struct {
 
 	resets      budget // client resets of running streams (CVE-2023-44487)
 	floods      abuseBudgets
-	recentReset [16]uint32 // streams this end reset lately: their late frames are dropped
+	recentReset [32]uint32 // streams this end reset lately: their late frames are dropped
 	recentIdx   int
 }
 
@@ -111,6 +112,9 @@ func NewConn(nc net.Conn, cfg *Config, h Handler) *Conn {
 	// and HPACK state stays whole whatever the limits refuse.
 	c.dec.SetMaxStringLength(c.maxBlock*8/5 + 8)
 	c.enc = newEncoder(c)
+	// The server preface is queued first, so a GOAWAY from a Shutdown
+	// before Serve follows it; Serve starts the writer.
+	c.queueSettingsLocked()
 	return c
 }
 
@@ -130,10 +134,11 @@ func (c *Conn) Active() int { return int(c.active.Load()) }
 // connection returned: nil for an orderly end, else the error that ended
 // it (a protocol error, or the connection's own).
 func (c *Conn) Serve() error {
-	c.mu.Lock()
-	c.queueSettingsLocked()
-	c.mu.Unlock()
 	_ = c.nc.SetReadDeadline(time.Now().Add(c.cfg.PrefaceTimeout))
+	c.mu.Lock()
+	c.serving = true
+	c.kickWriterLocked()
+	c.mu.Unlock()
 	err := c.readPreface()
 	if err == nil {
 		err = c.readLoop()
@@ -191,15 +196,6 @@ func (c *Conn) Close() {
 	_ = c.nc.Close()
 }
 
-// fail ends a connection whose writes failed.
-func (c *Conn) fail() {
-	c.mu.Lock()
-	c.broken = true
-	c.killStreamsLocked()
-	c.mu.Unlock()
-	_ = c.nc.Close()
-}
-
 // wakeReaderLocked makes a reader blocked in Read look at the connection's
 // state (drain complete, Shutdown of an idle connection).
 func (c *Conn) wakeReaderLocked() {
@@ -220,8 +216,9 @@ func (c *Conn) noteIdleLocked() {
 	if c.writerRunning {
 		signal(c.wwake) // it exits, giving back its buffers
 	}
-	if c.peakStreams > 8 {
-		// A map keeps the buckets it grew; an idle connection drops them.
+	if c.peakStreams > 32 {
+		// A map keeps the space it grew; an idle connection drops a big
+		// one (a small one is kept: making it again costs allocations).
 		c.streams, c.peakStreams = nil, 0
 	}
 	if c.draining {
@@ -257,12 +254,15 @@ func (c *Conn) onReadTimeout() (time.Time, error) {
 // processed: the preface deadline gives way to the idle timeout.
 func (c *Conn) prefaceReceived() {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.prefaceDone = true
 	c.idleSince = time.Now()
-	c.mu.Unlock()
 	var d time.Time
-	if c.cfg.IdleTimeout > 0 {
-		d = time.Now().Add(c.cfg.IdleTimeout)
+	switch {
+	case c.draining:
+		d = c.idleSince // Shutdown came first: drained already
+	case c.cfg.IdleTimeout > 0:
+		d = c.idleSince.Add(c.cfg.IdleTimeout)
 	}
 	_ = c.nc.SetReadDeadline(d)
 }
@@ -428,9 +428,10 @@ func (c *Conn) launchLocked(s *Stream) {
 }
 
 // startPending starts the handlers of the streams decoded since the input
-// was last drained. It runs only when every frame already read was
-// processed, so a stream reset in the same read (HEADERS then RST_STREAM,
-// the rapid-reset pattern) never reaches a handler.
+// was last drained. It runs only when every complete frame already read
+// was processed (before a read that may block), so a stream reset in the
+// same read (HEADERS then RST_STREAM, the rapid-reset pattern) never
+// reaches a handler.
 func (c *Conn) startPending() {
 	if len(c.toStart) == 0 {
 		return

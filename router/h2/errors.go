@@ -72,6 +72,7 @@ const (
 	abusePriority     = "priority_flood"
 	abuseContinuation = "continuation_flood"
 	abuseControlQueue = "control_queue"
+	abuseMalformed    = "malformed_requests"
 )
 
 // errIdle and errDrained end the read loop of a connection that closes

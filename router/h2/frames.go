@@ -50,10 +50,14 @@ func (c *Conn) onData(fh http2.FrameHeader, p []byte) error {
 			return protocolError("DATA on an idle stream")
 		}
 		c.creditConnLocked(n)
-		if c.recentlyResetLocked(id) {
-			return nil
+		if !c.recentlyResetLocked(id) {
+			// Section 5.1, closed: STREAM_CLOSED, once per stream while
+			// it is remembered. Not charged to the reset budget: many
+			// uploads answered early leave DATA in flight.
+			c.queueRSTLocked(id, http2.ErrCodeStreamClosed)
+			c.noteResetLocked(id)
 		}
-		return c.refuseLocked(id, http2.ErrCodeStreamClosed)
+		return nil
 	}
 	if s.remoteEnd {
 		c.creditConnLocked(n)
@@ -101,11 +105,13 @@ func (c *Conn) windowSlackLocked() int64 {
 }
 
 // refuseLocked resets a stream that is not (or no longer) mapped. Each
-// costs a frame, so it is charged to the reset budget.
+// costs a frame, so it is charged to the reset budget, except the streams
+// a draining connection refuses: a busy client may have many in flight
+// when it gets the GOAWAY.
 func (c *Conn) refuseLocked(id uint32, code http2.ErrCode) error {
 	c.queueRSTLocked(id, code)
 	c.noteResetLocked(id)
-	if !c.resets.spend(now(), 1) {
+	if !c.draining && !c.resets.spend(now(), 1) {
 		return abuseError("too many refused or closed streams", abuseRapidReset)
 	}
 	return nil
@@ -121,24 +127,27 @@ func (c *Conn) onRSTStream(fh http2.FrameHeader, p []byte) error {
 		return protocolError("RST_STREAM on stream 0")
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	s := c.streams[id]
 	if s == nil {
+		c.mu.Unlock()
 		if id > c.lastID {
 			return protocolError("RST_STREAM on an idle stream")
 		}
 		return nil // closed already
 	}
 	c.clientResetLocked(s)
-	if !s.started {
+	early := !s.started
+	if early {
 		c.dropUnstartedLocked(s)
 		s.release()
-		if c.cfg.OnEarlyReset != nil {
-			c.cfg.OnEarlyReset()
-		}
 	}
 	// CVE-2023-44487: resets in excess of completed streams.
-	if !c.resets.spend(now(), 1) {
+	ok := c.resets.spend(now(), 1)
+	c.mu.Unlock()
+	if early && c.cfg.OnEarlyReset != nil {
+		c.cfg.OnEarlyReset()
+	}
+	if !ok {
 		return abuseError("too many stream resets", abuseRapidReset)
 	}
 	return nil

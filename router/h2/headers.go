@@ -5,6 +5,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/spacerouter/spacerouter/router/h1"
 )
 
 // headerBlock is the header block (RFC 9113 section 4.3) being read: a
@@ -13,7 +15,7 @@ type headerBlock struct {
 	id        uint32
 	s         *Stream // a new request stream; nil otherwise
 	trailers  bool    // trailers of the mapped stream id (section 8.1)
-	badTrail  bool    // the trailers hold a pseudo-header (section 8.3)
+	badTrail  bool    // malformed trailers: a pseudo-header (section 8.3), no END_STREAM
 	endStream bool
 	resetCode http2.ErrCode // nonzero: reset stream id once the block is decoded
 	size      int
@@ -52,11 +54,11 @@ func (c *Conn) onHeaders(fh http2.FrameHeader, p []byte) error {
 		case s.remoteEnd:
 			// Section 5.1: half-closed (remote).
 			hb.resetCode = http2.ErrCodeStreamClosed
-		case !hb.endStream:
-			// Section 8.1: trailers end the stream.
-			hb.resetCode = http2.ErrCodeProtocol
 		default:
+			// Trailers; section 8.1: they end the stream, else the
+			// message is malformed.
 			hb.trailers = true
+			hb.badTrail = !hb.endStream
 		}
 		if selfDep {
 			hb.resetCode = http2.ErrCodeProtocol
@@ -162,6 +164,11 @@ func (c *Conn) endBlock() error {
 			c.remoteEndLocked(s)
 		}
 		c.toStart = append(c.toStart, s)
+		// A malformed request costs a handler and a reset, like a rapid
+		// reset; completed requests refund it.
+		if s.headErr == h1.ErrMalformed && !c.resets.spend(now(), 1) {
+			return abuseError("too many malformed requests", abuseMalformed)
+		}
 	case hb.resetCode != 0:
 		if !c.dead {
 			return c.streamErrorLocked(hb.id, hb.resetCode)

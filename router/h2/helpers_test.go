@@ -169,15 +169,15 @@ func (s *testServer) serveErr(t testing.TB) error {
 	}
 }
 
-// transport returns an x/net HTTP/2 client for s.
-func (s *testServer) transport() *http2.Transport {
-	tr := &http2.Transport{TLSClientConfig: clientTLSConfig()}
-	if !s.tls {
-		tr.AllowHTTP = true
-		tr.DialTLSContext = func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, addr)
-		}
+// transport returns an HTTP/2 client for s: net/http's (the x/net code,
+// bundled), over TLS or h2c with prior knowledge.
+func (s *testServer) transport() *http.Transport {
+	var p http.Protocols
+	tr := &http.Transport{TLSClientConfig: clientTLSConfig(), Protocols: &p, ForceAttemptHTTP2: true}
+	if s.tls {
+		p.SetHTTP2(true)
+	} else {
+		p.SetUnencryptedHTTP2(true)
 	}
 	return tr
 }

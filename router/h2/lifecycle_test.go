@@ -240,3 +240,31 @@ func TestNoGoroutineLeak(t *testing.T) {
 	waitGoroutines(t, base)
 	_ = net.ErrClosed
 }
+
+// TestShutdownBeforeServe: a connection shut down before Serve sends its
+// SETTINGS, then GOAWAY(0), and ends once the client's preface came.
+func TestShutdownBeforeServe(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	errc := make(chan error, 1)
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			errc <- err
+			return
+		}
+		c := NewConn(nc, &Config{}, handlerFunc(echo))
+		c.Shutdown()
+		errc <- c.Serve()
+	}()
+	c := dialRaw(t, &testServer{addr: ln.Addr().String()})
+	c.wbuf.WriteString(http2.ClientPreface)
+	c.fr.WriteSettings()
+	c.flush()
+	_, ok := c.read().(*http2.SettingsFrame)
+	require.True(t, ok, "SETTINGS first")
+	ga := c.expectGoAway(http2.ErrCodeNo)
+	assert.Zero(t, ga.LastStreamID)
+	require.NoError(t, <-errc)
+}

@@ -19,9 +19,13 @@ type readBuf [readBufSize]byte
 var readBufPool = sync.Pool{New: func() any { return new(readBuf) }}
 
 // bufReader buffers reads from the connection for the Framer (frame
-// headers, control frames) and the reader's own payload parsing. An idle
-// connection gives its buffer back to the pool: with nothing buffered, the
-// next frame header is read straight into the Framer's 9 bytes.
+// headers, control frames) and the reader's own payload parsing. Its
+// buffer goes back to the pool whenever every byte read was processed:
+// the reader then blocks reading the next frame header straight into the
+// Framer's 9 bytes, so a connection waiting for its client (idle, or with
+// streams that wait on dynos) holds no read buffer. Under TLS this costs
+// one more tls.Conn.Read per batch of frames, from the record already
+// decrypted.
 type bufReader struct {
 	c    *Conn
 	buf  *readBuf // nil when released
@@ -33,7 +37,8 @@ func (b *bufReader) buffered() int { return b.w - b.r }
 // Read implements io.Reader for the Framer.
 func (b *bufReader) Read(p []byte) (int, error) {
 	if b.r == b.w {
-		if b.buf == nil && len(p) <= 64 {
+		if len(p) <= 64 {
+			b.release()
 			return b.c.readConn(p)
 		}
 		if err := b.fill(); err != nil {
@@ -107,11 +112,15 @@ func (b *bufReader) release() {
 	}
 }
 
-// readConn reads from the connection. A read deadline that passes is not
-// an error by itself: the connection decides (onReadTimeout) whether it
-// ends the read loop (preface timeout, idle timeout, drain complete) or
-// the read goes on, so the Framer never sees a frame cut by a deadline.
+// readConn reads from the connection; only the reader calls it, when
+// every buffered byte was used. A read deadline that passes is not an
+// error by itself: the connection decides (onReadTimeout) whether it ends
+// the read loop (preface timeout, idle timeout, drain complete) or the
+// read goes on, so the Framer never sees a frame cut by a deadline.
 func (c *Conn) readConn(p []byte) (int, error) {
+	// Every complete frame read so far was processed: streams decoded
+	// from it start now, before the read may block.
+	c.startPending()
 	for {
 		n, err := c.nc.Read(p)
 		if n > 0 || err == nil {
@@ -145,26 +154,13 @@ func (c *Conn) readLoop() error {
 	}
 }
 
-// beforeBlocking runs when every frame read so far is processed and the
-// next read may block: pending handlers start, and an idle connection
-// gives back its read buffer (and a Framer buffer grown by a large
-// control frame).
+// beforeBlocking runs when every frame read so far is processed: a Framer
+// whose buffer a large control frame grew is replaced. (Pending handlers
+// start in readConn, the read buffer goes back to the pool in
+// bufReader.Read.)
 func (c *Conn) beforeBlocking() {
-	c.startPending()
-	if c.inBlock {
-		return
-	}
-	c.mu.Lock()
-	idle := c.idleLocked()
-	if idle && c.nControl > maxQueuedControl/2 {
-		idle = false
-	}
-	c.mu.Unlock()
-	if idle {
-		c.br.release()
-		if c.frBig {
-			c.fr, c.frBig = c.newFramer(), false
-		}
+	if c.frBig && !c.inBlock {
+		c.fr, c.frBig = c.newFramer(), false
 	}
 }
 

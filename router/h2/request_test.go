@@ -179,6 +179,16 @@ func TestRequestHead(t *testing.T) {
 		rs, _ := c.until(done(id))
 		assert.Equal(t, 200, rs[id].status)
 	})
+	t.Run("trailers without END_STREAM", func(t *testing.T) {
+		id := c.headers(false, reqFields("POST", "/t")...)
+		c.fr.WriteData(id, false, []byte("body"))
+		c.headersOn(id, false, "x-sum", "1")
+		c.flush()
+		sn := waitSeen(t, ch)
+		assert.ErrorIs(t, sn.bodyErr, ErrBodyLength)
+		rs, _ := c.until(done(id))
+		assert.Equal(t, http2.ErrCodeProtocol, rs[id].rst)
+	})
 	t.Run("pseudo-header in trailers", func(t *testing.T) {
 		id := c.headers(false, reqFields("POST", "/t")...)
 		c.fr.WriteData(id, false, []byte("body"))

@@ -266,7 +266,7 @@ func (c *Conn) kickWriterLocked() {
 		signal(c.wwake)
 		return
 	}
-	if c.broken || c.stopped || c.out == nil || len(c.out.b) == 0 {
+	if !c.serving || c.broken || c.stopped || c.out == nil || len(c.out.b) == 0 {
 		return
 	}
 	c.writerRunning = true
