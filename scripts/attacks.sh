@@ -16,7 +16,8 @@
 #             read it a few bytes at a time through a tiny TCP window
 #   h2window  h2load: HTTP/2 connections with a zero stream window (-w 0),
 #             250 streams each, renewed: responses that can never flow
-# Knobs: CONNS (2000), RATE (200), ATTACK_SECONDS (40: attack length; the victims'
+# Knobs: ROUTER (a router binary to attack instead of this checkout's),
+# CONNS (2000), RATE (200), ATTACK_SECONDS (40: attack length; the victims'
 # load runs from second 5 to SECONDS-5). Needs slowhttptest, nghttp2-client
 # (h2load), the router built from this checkout, and ../shared/peerbench's
 # backend as the dynos. Traffic stays on loopback; every process it starts
@@ -44,6 +45,9 @@ trap cleanup EXIT
 
 (cd "$root/../shared/peerbench/backend" && go build -o "$work/backend" .)
 (cd "$root" && go build -o "$work/spacerouter" ./cmd/spacerouter && go build -o "$work/spacebench" ./cmd/spacebench)
+if [[ -n "${ROUTER:-}" ]]; then
+	cp "$ROUTER" "$work/spacerouter" # another build, for a before/after
+fi
 "$work/backend" -addr 127.0.0.1:18281 -size 1048576 >/dev/null 2>&1 &
 pids+=($!)
 "$work/backend" -addr 127.0.0.1:18282 -size 1048576 >/dev/null 2>&1 &
