@@ -266,19 +266,19 @@ func (r *Request) markHop() {
 			f.Hop = true
 		case f.Known != KnownHost && len(r.connTokens) > 0 && r.namedInConnection(f.Name):
 			f.Hop = true
-		case f.Known == KnownOther && underscoreAlias(f.Name):
+		case f.Known == KnownOther && UnderscoreAlias(f.Name):
 			f.Hop = true
 		}
 	}
 }
 
-// underscoreAlias reports a name with '_' that reads as a name the router
+// UnderscoreAlias reports a name with '_' that reads as a name the router
 // acts on once '_' is '-' (Transfer_Encoding, Content_Length,
 // X_Forwarded_For): servers that map header names to variables (CGI, WSGI,
 // Rack) take it for that field, so a client could slip framing or a
 // forwarding field past the router. Such fields are dropped, as nginx does
 // with underscores_in_headers off.
-func underscoreAlias(name []byte) bool {
+func UnderscoreAlias(name []byte) bool {
 	if len(name) > maxKnownLen || bytes.IndexByte(name, '_') < 0 {
 		return false
 	}

@@ -1,6 +1,8 @@
 package h2
 
 import (
+	"strings"
+
 	"github.com/spacerouter/spacerouter/router/h1"
 )
 
@@ -76,6 +78,10 @@ func (h *headState) add(s *Stream, name, value string) bool {
 			h.refuse(h1.ErrMalformed) // section 8.2.2
 		}
 		f.hop = true
+	case h1.KnownTrailer:
+		f.hop = true // hop-by-hop (SPEC.md 4.7): the router sends no trailers
+	case h1.KnownOther:
+		f.hop = strings.IndexByte(name, '_') >= 0 && h1.UnderscoreAlias([]byte(name)) // as on HTTP/1 (router/h1)
 	case h1.KnownContentLength:
 		// SPEC.md section 4.2: one valid Content-Length, duplicates
 		// refused even when equal.
@@ -162,6 +168,10 @@ func (h *headState) checkLimits(name, value string, k h1.Known) error {
 
 // addPseudo checks and keeps a request pseudo-header (RFC 9113 section
 // 8.3.1).
+// maxLoggedPath bounds what is kept of a refused over-long :path for the
+// router line.
+const maxLoggedPath = 1024
+
 func (h *headState) addPseudo(s *Stream, name, value string) bool {
 	if h.regular {
 		h.refuse(h1.ErrMalformed) // section 8.3: pseudo-headers come first
@@ -190,6 +200,9 @@ func (h *headState) addPseudo(s *Stream, name, value string) bool {
 		}
 		h.hasPath = true
 		if len(value) > l.StartLine {
+			// The line of the refusal shows the start of the target, as
+			// on HTTP/1.
+			h.path = s.keep(value[:min(len(value), maxLoggedPath)])
 			h.refuse(h1.ErrLineTooLong)
 			return false
 		}
