@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"net/netip"
+	"time"
+)
 
 // Config is one validated space: the whole config file with every default
 // applied and every per-app override merged. It is read-only once Load
@@ -15,7 +18,10 @@ type Config struct {
 	Timeouts  Timeouts
 	Limits    Limits
 	Buffering Buffering
-	Apps      []App
+	// SpaceCA is the space's certificate authority (key space_ca, SPEC.md
+	// section 11.3); nil when the file has none.
+	SpaceCA *SpaceCA
+	Apps    []App
 
 	// warnings are the non-fatal notes found by Parse; see Warnings.
 	warnings []Problem
@@ -125,6 +131,13 @@ type App struct {
 	// MAINTENANCE_PAGE_URL, HEROKU_EXTRA_RESOLVER, and any other).
 	ConfigVars map[string]string
 	Dynos      []Dyno
+	// MTLS is the app's client certificate policy (key mtls, SPEC.md
+	// section 11.1); Mode is MTLSOff when the key is omitted.
+	MTLS MTLS
+	// IPRules are the networks the app accepts clients from (key
+	// ip_rules, SPEC.md section 11.2), at most MaxIPRules; empty: every
+	// address.
+	IPRules []IPRule
 }
 
 // Has reports whether the app has feature f on.
@@ -161,3 +174,65 @@ const (
 	FeatureEndToEndContinue       = "http-end-to-end-continue"
 	FeatureExtraResolver          = "spaces-extra-resolver"
 )
+
+// SpaceCA is the space's certificate authority: it issues the client
+// certificates of SPEC.md section 11.3 and is trusted by apps whose
+// mtls.trust names "space".
+type SpaceCA struct {
+	// Cert and Key are PEM files of the CA certificate (ECDSA P-256 or
+	// RSA) and its private key; paths resolved against the config file's
+	// directory. Both required.
+	Cert, Key string
+	// Previous are older CAs still trusted for client certificates until
+	// their RetireAt (SPEC.md section 12.3).
+	Previous []PreviousCA
+	// StateDir is where issued client certificates, their keys and
+	// revocations are kept (created mode 0700 if missing). Required.
+	StateDir string
+}
+
+// PreviousCA is a CA certificate still trusted until RetireAt.
+type PreviousCA struct {
+	Cert     string    // PEM file
+	RetireAt time.Time // RFC 3339 in the file
+}
+
+// mtls modes (SPEC.md section 11.1).
+const (
+	MTLSOff      = "off"
+	MTLSOptional = "optional"
+	MTLSRequire  = "require"
+)
+
+// mtls.forward values.
+const (
+	ForwardXFCC = "xfcc"
+	ForwardNone = "none"
+)
+
+// TrustSpace is the mtls.trust entry that names the space CA (its current
+// and not yet retired previous certificates).
+const TrustSpace = "space"
+
+// MTLS is an app's client certificate policy.
+type MTLS struct {
+	// Mode is MTLSOff (default), MTLSOptional or MTLSRequire.
+	Mode string
+	// Trust lists TrustSpace and/or PEM bundle paths (resolved against
+	// the config file's directory) of CAs whose client certificates the
+	// app accepts. Required when Mode is not off; default [space] when the
+	// space has a space_ca.
+	Trust []string
+	// Forward is ForwardXFCC (default) or ForwardNone: what the dyno is
+	// told of the client certificate.
+	Forward string
+}
+
+// MaxIPRules is the most ip_rules an app may have (SPEC.md section 11.2).
+const MaxIPRules = 60
+
+// IPRule is one network an app accepts clients from.
+type IPRule struct {
+	Prefix      netip.Prefix // masked: the address has no host bits
+	Description string
+}
