@@ -34,6 +34,13 @@ const (
 	MaintenanceMode                      // H80
 	PlatformError                        // H99
 	ForcedClose                          // H24: still in flight when the shutdown limit ran out
+	ClientCertRequired                   // H40: mtls require and no client certificate: 496
+	ClientCertExpired                    // H41 cause "expired": 495
+	ClientCertUnknownCA                  // H41 cause "unknown_ca": 495
+	ClientCertRevoked                    // H41 cause "revoked": 495
+	ClientCertBadUsage                   // H41 cause "bad_usage": 495
+	ClientCertRetiredCA                  // H41 cause "retired_ca": 495
+	ForbiddenByIPRule                    // H42: the client address matches no ip_rule: 403
 	numCodes
 )
 
@@ -80,6 +87,13 @@ var table = [numCodes]Entry{
 	MaintenanceMode:                 {H: "H80", Level: "info", Desc: "Maintenance mode", Status: 503},
 	PlatformError:                   {H: "H99", Level: "error", Desc: "Platform error", Status: 503},
 	ForcedClose:                     {H: "H24", Level: "error", Desc: "Forced close", Status: 503},
+	ClientCertRequired:              {H: "H40", Level: "warning", Desc: "Client certificate required", Status: 496},
+	ClientCertExpired:               {H: "H41", Level: "warning", Desc: "Client certificate rejected", Cause: "expired", Status: 495},
+	ClientCertUnknownCA:             {H: "H41", Level: "warning", Desc: "Client certificate rejected", Cause: "unknown_ca", Status: 495},
+	ClientCertRevoked:               {H: "H41", Level: "warning", Desc: "Client certificate rejected", Cause: "revoked", Status: 495},
+	ClientCertBadUsage:              {H: "H41", Level: "warning", Desc: "Client certificate rejected", Cause: "bad_usage", Status: 495},
+	ClientCertRetiredCA:             {H: "H41", Level: "warning", Desc: "Client certificate rejected", Cause: "retired_ca", Status: 495},
+	ForbiddenByIPRule:               {H: "H42", Level: "warning", Desc: "Forbidden by IP rule", Status: 403},
 }
 
 // Entry returns the table row of c. None and unknown codes give the zero Entry.

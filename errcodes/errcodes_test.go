@@ -60,6 +60,13 @@ func TestSpecRows(t *testing.T) {
 		{MaintenanceMode, "H80", "info", "Maintenance mode", "", "", 503},
 		{PlatformError, "H99", "error", "Platform error", "", "", 503},
 		{ForcedClose, "H24", "error", "Forced close", "", "", 503},
+		{ClientCertRequired, "H40", "warning", "Client certificate required", "", "", 496},
+		{ClientCertExpired, "H41", "warning", "Client certificate rejected", "expired", "", 495},
+		{ClientCertUnknownCA, "H41", "warning", "Client certificate rejected", "unknown_ca", "", 495},
+		{ClientCertRevoked, "H41", "warning", "Client certificate rejected", "revoked", "", 495},
+		{ClientCertBadUsage, "H41", "warning", "Client certificate rejected", "bad_usage", "", 495},
+		{ClientCertRetiredCA, "H41", "warning", "Client certificate rejected", "retired_ca", "", 495},
+		{ForbiddenByIPRule, "H42", "warning", "Forbidden by IP rule", "", "", 403},
 	}
 	require.Len(t, cases, len(All()), "every code is pinned")
 	for _, tc := range cases {

@@ -108,6 +108,10 @@ func appendLine(b []byte, l *Line, t time.Time, source string, redact []string) 
 	} else {
 		b = append(b, " tls=false"...)
 	}
+	if len(l.ClientCert) > 0 {
+		b = append(b, " client_cert="...)
+		b = appendBare(b, l.ClientCert)
+	}
 	return append(b, '\n')
 }
 

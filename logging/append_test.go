@@ -81,7 +81,37 @@ func caseGroups() map[string][]lineCase {
 		"escape":   escapeCases(),
 		"redact":   redactCases(),
 		"protocol": protocolCases(),
+		"mtls":     mtlsCases(),
 	}
+}
+
+// mtlsCases are the lines of SPEC.md section 11: H40–H42 with no dyno, and
+// client_cert= after the last field of a request with a verified client
+// certificate.
+func mtlsCases() []lineCase {
+	noDyno := func(code errcodes.Code, status int) func(l *Line) {
+		return func(l *Line) {
+			l.Code, l.Status, l.Bytes = code, status, 12
+			l.Dyno, l.Connect, l.Service = "", -1, -1
+			l.TLS, l.TLSVersion = true, tls.VersionTLS13
+		}
+	}
+	cases := []lineCase{
+		{name: "verified client certificate", line: with(func(l *Line) {
+			l.TLS, l.TLSVersion, l.ClientCert = true, tls.VersionTLS13, []byte("3f2a9c0d1e4b5a67")
+		})},
+		{name: "verified client certificate http2.0", line: with(func(l *Line) {
+			l.TLS, l.TLSVersion, l.Protocol, l.ClientCert = true, tls.VersionTLS12, HTTP20, []byte("00ff00ff00ff00ff")
+		})},
+		{name: "H40 no certificate", line: with(noDyno(errcodes.ClientCertRequired, 496))},
+	}
+	for _, c := range []errcodes.Code{errcodes.ClientCertExpired, errcodes.ClientCertUnknownCA, errcodes.ClientCertRevoked,
+		errcodes.ClientCertBadUsage, errcodes.ClientCertRetiredCA} {
+		cases = append(cases, lineCase{name: "H41 " + c.Entry().Cause, line: with(noDyno(c, 495))})
+	}
+	h42 := with(noDyno(errcodes.ForbiddenByIPRule, 403))
+	h42.TLS, h42.TLSVersion = false, 0
+	return append(cases, lineCase{name: "H42 plain http", line: h42})
 }
 
 func successCases() []lineCase {
@@ -378,6 +408,9 @@ func wantFields(c lineCase) []field {
 			v = "unknown"
 		}
 		add("tls_version", v)
+	}
+	if len(l.ClientCert) > 0 {
+		add("client_cert", replaceInvalid(string(l.ClientCert)))
 	}
 	return fs
 }

@@ -82,6 +82,10 @@ type Line struct {
 	Protocol   Protocol
 	TLS        bool
 	TLSVersion uint16
+	// ClientCert is the client_cert= value (the first 16 hex digits of the
+	// SHA-256 of a verified client certificate, SPEC.md 11.1), written
+	// after the last field when not empty.
+	ClientCert []byte
 }
 
 // Reset clears l for reuse, leaving the empty-field markers set

@@ -67,7 +67,7 @@ type appMetrics struct {
 	errs   [numCodeSlots]atomic.Pointer[prometheus.Counter]
 }
 
-const numCodeSlots = 32
+const numCodeSlots = 48
 
 // Router latency buckets: sub-millisecond to the 30 s response timeout.
 var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
