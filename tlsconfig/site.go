@@ -2,6 +2,8 @@ package tlsconfig
 
 import (
 	"crypto/tls"
+	"net"
+	"net/netip"
 	"slices"
 	"time"
 )
@@ -23,6 +25,29 @@ type site struct {
 	config   *tls.Config // ALPN as options, features and profile allow
 	h1       *tls.Config // ALPN http/1.1 only; config itself when h2 is off
 	tickets  *Tickets    // seals the app's session tickets
+	allow    []netip.Prefix
+	askCert  bool
+}
+
+// allows reports whether the client may make a handshake for the app:
+// its address is in the app's networks (all when there are none), or it
+// is an ACME TLS-ALPN-01 validation.
+func (st *site) allows(hello *tls.ClientHelloInfo) bool {
+	if len(st.allow) == 0 || slices.Contains(hello.SupportedProtos, "acme-tls/1") {
+		return true
+	}
+	var peer netip.Addr
+	if hello.Conn != nil {
+		if ta, ok := hello.Conn.RemoteAddr().(*net.TCPAddr); ok {
+			peer = ta.AddrPort().Addr().Unmap()
+		}
+	}
+	for _, p := range st.allow {
+		if p.Contains(peer) {
+			return true
+		}
+	}
+	return false
 }
 
 // newSite builds the TLS state of app. Its warnings carry no app prefix.
@@ -41,7 +66,7 @@ func newSite(app *App, http2 bool, tickets *Tickets, now time.Time) (*site, []st
 		}
 	}
 	slices.SortStableFunc(certs, func(a, b servedCert) int { return boolRank(b.ecdsa) - boolRank(a.ecdsa) })
-	st := &site{name: app.Name, profile: p, certs: certs, tickets: tickets}
+	st := &site{name: app.Name, profile: p, certs: certs, tickets: tickets, allow: slices.Clone(app.Allow), askCert: app.RequestClientCert}
 	if !st.servesPre13() {
 		warnings = append(warnings, "no certificate fits the profile's TLS 1.2 suites: clients without TLS 1.3 will fail the handshake")
 	}
@@ -100,7 +125,17 @@ func (st *site) tlsConfig(protos []string, h2 bool) *tls.Config {
 		},
 		WrapSession:   st.tickets.wrapFor(st.name),
 		UnwrapSession: st.tickets.unwrapFor(st.name),
+		ClientAuth:    st.clientAuth(),
 	}
+}
+
+// clientAuth asks for a client certificate without verifying it: the
+// router judges it (SPEC.md 11.1).
+func (st *site) clientAuth() tls.ClientAuthType {
+	if st.askCert {
+		return tls.RequestClientCert
+	}
+	return tls.NoClientCert
 }
 
 // configFor returns the app's config for one ClientHello. crypto/tls picks

@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"slices"
 	"time"
 )
@@ -27,6 +29,17 @@ type App struct {
 	// DisableHTTP2 is the feature http-disable-http2: ALPN offers
 	// http/1.1 only.
 	DisableHTTP2 bool
+	// RequestClientCert asks clients for a certificate (mtls optional or
+	// require): the handshake completes whatever the client presents, and
+	// the caller judges the certificate (SPEC.md 11.1). A certificate the
+	// TLS stack cannot parse, or a bad CertificateVerify, still fails the
+	// handshake.
+	RequestClientCert bool
+	// Allow lists the networks the app accepts clients from (ip_rules);
+	// empty: every address. A handshake from elsewhere is refused with the
+	// alert access_denied (SPEC.md 11.2), except an ACME TLS-ALPN-01
+	// validation (ALPN acme-tls/1), which never reaches the app.
+	Allow []netip.Prefix
 }
 
 // CertFiles names one certificate chain and its key.
@@ -62,6 +75,7 @@ const (
 	ReasonNoSNI         = "no_sni"         // the ClientHello has no server_name
 	ReasonUnknownSNI    = "unknown_sni"    // the name is no app's domain
 	ReasonNoCertificate = "no_certificate" // the name's app has no certificate
+	ReasonIPRule        = "ip_rule"        // the client address matches none of the app's ip_rules
 )
 
 // ErrDuplicateDomain is returned by New when two apps, or one app twice,
@@ -167,8 +181,31 @@ func (s *Store) GetConfigForClient(hello *tls.ClientHelloInfo) (*tls.Config, err
 		return s.refuse(ReasonUnknownSNI, name), nil
 	case len(st.certs) == 0:
 		return s.refuse(ReasonNoCertificate, name), nil
+	case !st.allows(hello):
+		s.refuse(ReasonIPRule, name)
+		denyAccess(hello.Conn)
+		return nil, errAccessDenied
 	}
 	return st.configFor(hello), nil
+}
+
+var errAccessDenied = errors.New("tlsconfig: client address matches none of the app's ip_rules")
+
+// alertAccessDenied is a plaintext TLS record carrying the fatal alert
+// access_denied (49, RFC 8446 section 6.2), as sent before any key is
+// agreed.
+var alertAccessDenied = []byte{21, 3, 3, 0, 2, 2, 49}
+
+// denyAccess refuses a handshake with access_denied. crypto/tls answers a
+// GetConfigForClient error with internal_error, so the alert is written
+// here and the connection closed before crypto/tls can write its own.
+func denyAccess(c net.Conn) {
+	if c == nil {
+		return
+	}
+	c.SetWriteDeadline(time.Now().Add(time.Second))
+	c.Write(alertAccessDenied)
+	c.Close()
 }
 
 // refuse reports a refused ClientHello and returns the reject config.
