@@ -28,9 +28,10 @@ func (d *decoder) apps(root, n *yaml.Node, c *Config) {
 }
 
 // appNodes holds the values of the app keys that are checked once the
-// whole app is read (domains need the name; certificates the domains).
+// whole app is read (domains need the name; certificates the domains;
+// mtls the certificates).
 type appNodes struct {
-	name, domains, tls, features, vars *yaml.Node
+	name, domains, tls, features, vars, mtls *yaml.Node
 }
 
 // app decodes one app, merging its timeouts into the global ones of c.
@@ -51,6 +52,7 @@ func (d *decoder) app(key string, n *yaml.Node, c *Config) (App, bool) {
 	}
 	d.needResolver(key, nodes.features, a)
 	a.TLS = d.certs(join(key, "tls"), nodes.tls, a.Domains)
+	a.MTLS = d.mtls(join(key, "mtls"), nodes.mtls, nodes.tls, c.SpaceCA != nil)
 	if c.Listen.HTTPS != "" && len(a.TLS) == 0 {
 		d.warn(n, join(key, "tls"), "no certificate: the https listener refuses this app's domains")
 	}
@@ -72,6 +74,8 @@ func (d *decoder) appFields(a *App, nodes *appNodes) []field {
 		{"timeouts", func(k string, v *yaml.Node) { d.section(k, v, d.timeoutFields(&a.Timeouts)) }},
 		{"config_vars", keep(&nodes.vars)},
 		{"dynos", func(k string, v *yaml.Node) { a.Dynos = d.dynos(k, v) }},
+		{"mtls", keep(&nodes.mtls)},
+		{"ip_rules", func(k string, v *yaml.Node) { a.IPRules = d.ipRules(k, v) }},
 	}
 }
 

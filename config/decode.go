@@ -16,6 +16,7 @@ import (
 type decoder struct {
 	file  string
 	dir   string // relative paths in the file are resolved against dir
+	opts  LoadOptions
 	probs []Problem
 	warns []Problem
 

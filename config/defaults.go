@@ -49,9 +49,9 @@ func Defaults() Config {
 }
 
 // defaultApp returns an app before its keys are read: the global timeouts
-// (the app's overrides are merged into them) and, for an app whose features
-// key is omitted, [spaces-tls-salesforce] as for a new Heroku app. Lists
-// and maps are empty, not nil.
+// (the app's overrides are merged into them), for an app whose features
+// key is omitted [spaces-tls-salesforce] as for a new Heroku app, and mtls
+// off (forward xfcc). Lists and maps are empty, not nil.
 func defaultApp(global Timeouts) App {
 	return App{
 		Timeouts:   global,
@@ -60,6 +60,8 @@ func defaultApp(global Timeouts) App {
 		ConfigVars: map[string]string{},
 		TLS:        []Cert{},
 		Dynos:      []Dyno{},
+		MTLS:       defaultMTLS(),
+		IPRules:    []IPRule{},
 	}
 }
 

@@ -1,11 +1,16 @@
 package config
 
 import (
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -58,11 +63,20 @@ func acceptedKeys(t *testing.T) []string {
 		"timeouts":  table("timeouts", d.timeoutFields(&c.Timeouts)),
 		"limits":    table("limits", d.limitFields(&c.Limits)),
 		"buffering": table("buffering", d.bufferingFields(&c.Buffering)),
-	}, "space", "apps")
+	}, "space", "space_ca", "apps")
+	// space_ca nests a table two deep (previous[]), so it is walked as a
+	// prefix of its own.
+	var previous *yaml.Node
+	walk("space_ca", d.spaceCAFields(&SpaceCA{}, &previous), map[string]func() (string, []field){
+		"previous": table("previous[]", d.previousFields(&PreviousCA{})),
+	}, "cert", "key", "state_dir")
+	var cidr string
 	walk("apps[]", d.appFields(&a, &nodes), map[string]func() (string, []field){
 		"timeouts": table("timeouts", d.timeoutFields(&a.Timeouts)),
 		"tls":      table("tls[]", d.certFields(&Cert{})),
 		"dynos":    table("dynos[]", d.dynoFields(&Dyno{}, "", nil)),
+		"mtls":     table("mtls", d.mtlsFields(&MTLS{}, false)),
+		"ip_rules": table("ip_rules[]", d.ipRuleFields(&IPRule{}, &cidr)),
 	}, "name", "domains", "features", "maintenance", "config_vars")
 	return out
 }
@@ -78,6 +92,8 @@ func TestDocsListEveryKey(t *testing.T) {
 	keys := acceptedKeys(t)
 	require.Contains(t, keys, "limits.h2_max_streams", "the walk of the decoder's tables")
 	require.Contains(t, keys, "apps[].dynos[].address", "the walk of the decoder's tables")
+	require.Contains(t, keys, "space_ca.previous[].retire_at", "the walk of the decoder's tables")
+	require.Contains(t, keys, "apps[].ip_rules[].cidr", "the walk of the decoder's tables")
 	for _, k := range keys {
 		assert.Contains(t, doc, "`"+k+"`", "%s does not document key %s", docsPath, k)
 	}
@@ -133,6 +149,17 @@ func TestDocsProblems(t *testing.T) {
 		{"dyno", listen + shop + "    dynos: [{name: web 1, address: \"127.0.0.1:0\", state: down}]\n"},
 		{"dyno missing", listen + shop + "    dynos: [{state: up}]\n"},
 		{"dyno twice", listen + shop + "    dynos: [{name: web.1, address: \"a:1\"}, {name: web.1, address: \"b:1\"}]\n"},
+		{"space_ca empty", listen + app + "space_ca: {}\n"},
+		{"space_ca missing files", listen + app + "space_ca: {cert: ca/space-2026.pem, key: ca/space-2026-key.pem, state_dir: /nonexistent/ca}\n"},
+		{"previous", listen + app + "space_ca:\n  cert: ca/space-2026.pem\n  key: ca/space-2026-key.pem\n  state_dir: /nonexistent/ca\n" +
+			"  previous: [{retire_at: 2027-03-01}, {cert: ca/space-2025.pem}]\n"},
+		{"mtls mode", listen + shop + "    mtls: {mode: requir, forward: XFCC}\n"},
+		{"mtls without tls", listen + shop + "    mtls: {mode: require}\n"},
+		{"mtls trust empty", listen + shop + "    tls: [{cert: certs/shop.pem, key: certs/shop-key.pem}]\n    mtls: {mode: require, trust: []}\n"},
+		{"mtls trust", listen + shop + "    mtls: {trust: [space, space, \"\", ca/clients.pem]}\n"},
+		{"ip rules", listen + shop + "    ip_rules:\n      - {cidr: 1.2.3.4/24}\n      - {cidr: 192.0.2.7}\n      - {cidr: office}\n" +
+			"      - {description: x}\n      - 10.0.0.0/8\n      - {cidr: 10.0.0.0/8}\n      - {cidr: 10.0.0.0/8}\n"},
+		{"ip rule 61", listen + shop + "    ip_rules:\n" + rules(61)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -145,7 +172,7 @@ func TestDocsProblems(t *testing.T) {
 				if p.Key != "" {
 					msg = p.Key + ": " + msg
 				}
-				assert.Contains(t, doc, msg, "%s does not quote this problem of\n%s", docsPath, tc.src)
+				assert.True(t, strings.Contains(doc, msg), "%s does not quote this problem:\n%s\nof\n%s", docsPath, msg, tc.src)
 			}
 		})
 	}
@@ -171,5 +198,128 @@ apps:
 	for _, w := range warnings {
 		_, msg, _ := strings.Cut(w, ": ") // drop "space.yaml:LINE"
 		assert.Contains(t, doc, msg, "%s does not quote this warning", docsPath)
+	}
+}
+
+// docsDir makes the files the docs' file problems and warnings name, as
+// they name them (ca/space-2026.pem), under a temporary directory, and
+// returns it with a replacer that turns the directory's paths in messages
+// back into the docs' (ca/space-2026.pem, /var/lib/spacerouter/ca).
+func docsDir(t *testing.T) (string, *strings.Replacer) {
+	t.Helper()
+	dir := t.TempDir()
+	return dir, strings.NewReplacer(`"`+dir+`/var/`, `"/var/`, dir+"/", "")
+}
+
+// TestDocsFileProblems: the problems docs/config.md quotes about the
+// contents of CA files and trust bundles are the ones Parse gives.
+func TestDocsFileProblems(t *testing.T) {
+	t.Parallel()
+	doc := string(readFile(t, docsPath))
+	const head = "listen: {http: \":0\"}\napps: [{name: shop, domains: [shop.example.com]}]\n"
+	const sc = "space_ca: {cert: ca/space-2026.pem, key: ca/space-2026-key.pem, state_dir: state}\n"
+	cases := []struct {
+		name  string
+		files func(t *testing.T, dir string)
+		src   string
+	}{
+		{"no PEM", func(t *testing.T, dir string) {
+			writeFile(t, dir, "ca/space-2026.pem", []byte("junk\n"))
+			writeFile(t, dir, "ca/space-2026-key.pem", []byte("junk\n"))
+		}, head + sc},
+		{"bad DER", func(t *testing.T, dir string) {
+			writeFile(t, dir, "ca/space-2026.pem", []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"))
+			writeFile(t, dir, "ca/space-2026-key.pem", []byte("-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n"))
+		}, head + sc},
+		{"two certificates", func(t *testing.T, dir string) {
+			a, b := makeCert(t, caTemplate("a"), nil), makeCert(t, caTemplate("b"), nil)
+			writeFile(t, dir, "ca/space-2026.pem", append(a.certPEM, b.certPEM...))
+			writeFile(t, dir, "ca/space-2026-key.pem", a.keyPEM)
+		}, head + sc},
+		{"not a CA", func(t *testing.T, dir string) {
+			writeCert(t, dir, "ca/space-2026.pem", "ca/space-2026-key.pem", "shop.example.com")
+		}, head + sc},
+		{"P-384", func(t *testing.T, dir string) {
+			writeFile(t, dir, "ca/space-2026.pem", makeCert(t, caTemplate("space CA"), newKey(t, elliptic.P384())).certPEM)
+		}, head + sc},
+		{"RSA 1024", func(t *testing.T, dir string) {
+			key, err := rsa.GenerateKey(rand.Reader, 1024)
+			require.NoError(t, err)
+			writeFile(t, dir, "ca/space-2026.pem", makeCert(t, caTemplate("space CA"), key).certPEM)
+		}, head + sc},
+		{"key mismatch and previous", func(t *testing.T, dir string) {
+			writeCA(t, dir, "ca/space-2026.pem", "", "space CA")
+			writeCA(t, dir, "ca/other.pem", "ca/space-2026-key.pem", "other CA")
+			a, b := makeCert(t, caTemplate("a"), nil), makeCert(t, caTemplate("b"), nil)
+			writeFile(t, dir, "ca/space-2025.pem", append(a.certPEM, b.certPEM...))
+			writeFile(t, dir, "var/lib/spacerouter/ca", []byte("a file\n"))
+		}, head + "space_ca:\n  cert: ca/space-2026.pem\n  key: ca/space-2026-key.pem\n  state_dir: DIR/var/lib/spacerouter/ca\n" +
+			"  previous: [{cert: ca/space-2025.pem, retire_at: 2099-01-01T00:00:00Z}, {cert: ca/space-2026.pem, retire_at: 2099-01-01T00:00:00Z}]\n"},
+		{"bundles", func(t *testing.T, dir string) {
+			writeFile(t, dir, "ca/junk.pem", []byte("junk\n"))
+			writeCert(t, dir, "leaf.pem", "leaf-key.pem", "client.example.com")
+			writeFile(t, dir, "ca/clients.pem", append(makeCert(t, caTemplate("partner"), nil).certPEM, readFile(t, filepath.Join(dir, "leaf.pem"))...))
+		}, "listen: {http: \":0\"}\napps: [{name: shop, domains: [shop.example.com], mtls: {trust: [ca/clients.pem]}}]\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir, strip := docsDir(t)
+			tc.files(t, dir)
+			src := strings.ReplaceAll(tc.src, "DIR", dir)
+			_, err := Parse(filepath.Join(dir, "space.yaml"), []byte(src))
+			errs, ok := errors.AsType[*Errors](err)
+			require.True(t, ok, "config:\n%s\nerror %v: want problems", src, err)
+			for _, p := range errs.Problems {
+				msg := strip.Replace(p.Key + ": " + p.Msg)
+				assert.True(t, strings.Contains(doc, msg), "%s does not quote this problem:\n%s\nof\n%s", docsPath, msg, src)
+			}
+		})
+	}
+}
+
+// TestDocsCAWarnings: the warnings docs/config.md quotes about CAs and
+// mtls are the ones Parse gives.
+func TestDocsCAWarnings(t *testing.T) {
+	t.Parallel()
+	doc := string(readFile(t, docsPath))
+	dir, strip := docsDir(t)
+	tmpl := caTemplate("space CA")
+	tmpl.NotBefore = time.Date(2025, 1, 31, 12, 0, 0, 0, time.UTC)
+	tmpl.NotAfter = time.Date(2026, 1, 31, 12, 0, 0, 0, time.UTC)
+	expired := makeCert(t, tmpl, nil)
+	writeFile(t, dir, "ca/space-2026.pem", expired.certPEM)
+	writeFile(t, dir, "ca/space-2026-key.pem", expired.keyPEM)
+	tmpl = caTemplate("future CA")
+	tmpl.NotBefore = time.Date(2098, 1, 1, 0, 0, 0, 0, time.UTC)
+	writeFile(t, dir, "ca/future.pem", makeCert(t, tmpl, nil).certPEM)
+	writeCA(t, dir, "ca/space-2025.pem", "", "old CA")
+	tmpl = caTemplate("old partner")
+	tmpl.NotBefore, tmpl.NotAfter = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 1, 31, 0, 0, 0, 0, time.UTC)
+	a, b := makeCert(t, caTemplate("a"), nil), makeCert(t, caTemplate("b"), nil)
+	writeFile(t, dir, "ca/clients.pem", slices.Concat(a.certPEM, b.certPEM, makeCert(t, tmpl, nil).certPEM))
+	writeCert(t, dir, "docs.pem", "docs-key.pem", "docs.example.com")
+	c, err := Parse(filepath.Join(dir, "space.yaml"), []byte(`listen: {http: ":0"}
+space_ca:
+  cert: ca/space-2026.pem
+  key: ca/space-2026-key.pem
+  state_dir: state
+  previous:
+    - {cert: ca/space-2025.pem, retire_at: 2026-03-01T00:00:00Z}
+    - {cert: ca/future.pem, retire_at: 2099-03-01T00:00:00Z}
+apps:
+  - {name: shop, domains: [shop.example.com], mtls: {trust: [space], forward: none}}
+  - {name: blog, domains: [blog.example.com], mtls: {mode: off, forward: xfcc}}
+  - name: docs
+    domains: [docs.example.com]
+    tls: [{cert: docs.pem, key: docs-key.pem}]
+    mtls: {mode: require, trust: [ca/clients.pem]}
+`))
+	require.NoError(t, err)
+	warnings := c.Warnings()
+	require.Len(t, warnings, 6, "%q", warnings)
+	for _, w := range warnings {
+		_, msg, _ := strings.Cut(strip.Replace(w), ": ") // drop "space.yaml:LINE"
+		assert.True(t, strings.Contains(doc, msg), "%s does not quote this warning:\n%s", docsPath, msg)
 	}
 }

@@ -2,9 +2,14 @@ package config
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"testing"
+	"unicode/utf8"
 )
 
 // FuzzParse checks that Parse never panics, and that what it returns is
@@ -84,5 +89,80 @@ func checkConfig(t *testing.T, c *Config) {
 				t.Errorf("accepted dyno %+v", dy)
 			}
 		}
+		checkAppAccess(t, a)
 	}
+}
+
+// checkAppAccess checks the mtls and ip_rules of an accepted app.
+func checkAppAccess(t *testing.T, a App) {
+	m := a.MTLS
+	if !slices.Contains(mtlsModes, m.Mode) || !slices.Contains(forwards, m.Forward) ||
+		m.Mode != MTLSOff && len(m.Trust) == 0 {
+		t.Errorf("accepted mtls %+v", m)
+	}
+	if len(a.IPRules) > MaxIPRules {
+		t.Errorf("accepted %d ip_rules", len(a.IPRules))
+	}
+	seen := map[netip.Prefix]bool{}
+	for _, r := range a.IPRules {
+		checkNetwork(t, r.Prefix)
+		if seen[r.Prefix] {
+			t.Errorf("accepted %s twice", r.Prefix)
+		}
+		seen[r.Prefix] = true
+	}
+}
+
+// checkNetwork checks an accepted ip rule network: valid, masked, without
+// zone, IPv4 as IPv4 (never mapped into IPv6), as the router compares it.
+func checkNetwork(t *testing.T, p netip.Prefix) {
+	if !p.IsValid() || p != p.Masked() || p.Addr().Is4In6() || p.Addr().Zone() != "" {
+		t.Errorf("accepted network %v", p)
+	}
+}
+
+// suggested finds the network a refused cidr's message suggests.
+var suggested = regexp.MustCompile(`(?:did you mean|write) (\S+?)(?:\?$| for )`)
+
+// FuzzIPRule checks the parsing of ip_rules cidrs: whatever the input, no
+// panic; an accepted network is masked and valid; a network a message
+// suggests is accepted; and the decoder agrees with ruleNetwork.
+func FuzzIPRule(f *testing.F) {
+	for _, s := range []string{"10.0.0.0/8", "1.2.3.4/24", "::ffff:10.0.0.0/104", "::ffff:1.2.3.4/120",
+		"2001:db8::/32", "fe80::1%eth0/64", "192.0.2.7", "::1", "", "::/0", "0.0.0.0/0", "10.0.0.0/33", "01.2.3.4/8"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, cidr string) {
+		p, msg := ruleNetwork(cidr)
+		if msg == "" {
+			checkNetwork(t, p)
+		} else if p.IsValid() {
+			t.Errorf("ruleNetwork(%q) = %v with problem %q: want no network", cidr, p, msg)
+		}
+		if m := suggested.FindStringSubmatch(msg); m != nil {
+			if _, again := ruleNetwork(m[1]); again != "" {
+				t.Errorf("ruleNetwork(%q) suggests %s, which is refused: %s", cidr, m[1], again)
+			}
+		}
+
+		const name = "fuzz/space.yaml"
+		// strconv.Quote's escapes are YAML's too: valid UTF-8 comes back as is.
+		src := "listen: {http: \":0\"}\napps: [{name: shop, domains: [shop.example.com], ip_rules: [{cidr: " +
+			strconv.Quote(cidr) + "}]}]\n"
+		c, err := Parse(name, []byte(src))
+		switch {
+		case err != nil:
+			checkProblems(t, name, err)
+			if msg == "" && utf8.ValidString(cidr) {
+				t.Errorf("ruleNetwork(%q) accepts it, Parse refuses it: %v", cidr, err)
+			}
+		case msg != "" && utf8.ValidString(cidr):
+			t.Errorf("ruleNetwork(%q) refuses it (%s), Parse accepts it", cidr, msg)
+		default:
+			checkConfig(t, c)
+			if msg == "" && (len(c.Apps[0].IPRules) != 1 || c.Apps[0].IPRules[0].Prefix != p) {
+				t.Errorf("Parse gives rules %v for %q: want [%v]", c.Apps[0].IPRules, cidr, p)
+			}
+		}
+	})
 }

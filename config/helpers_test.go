@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -68,4 +69,74 @@ func problems(t *testing.T, err error) []string {
 		out[i] = p.String()
 	}
 	return out
+}
+
+// testCA is a certificate made by makeCert, with its key and both in PEM.
+type testCA struct {
+	cert            *x509.Certificate
+	key             crypto.Signer
+	certPEM, keyPEM []byte
+}
+
+// caTemplate returns the template of a CA certificate named cn, valid from
+// an hour ago for ten years, as spacerouter ca init makes.
+func caTemplate(cn string) *x509.Certificate {
+	now := time.Now()
+	return &x509.Certificate{
+		SerialNumber:          big.NewInt(now.UnixNano()),
+		Subject:               pkix.Name{CommonName: cn},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.AddDate(10, 0, 0),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+}
+
+// newKey returns a new ECDSA key on curve.
+func newKey(t *testing.T, curve elliptic.Curve) crypto.Signer {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(curve, rand.Reader)
+	require.NoError(t, err)
+	return key
+}
+
+// makeCert self-signs tmpl with key (nil: a new ECDSA P-256 key).
+func makeCert(t *testing.T, tmpl *x509.Certificate, key crypto.Signer) testCA {
+	t.Helper()
+	if key == nil {
+		key = newKey(t, elliptic.P256())
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	require.NoError(t, err)
+	cert, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	require.NoError(t, err)
+	return testCA{
+		cert:    cert,
+		key:     key,
+		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
+	}
+}
+
+// writeCA writes a new ECDSA P-256 CA named cn at certPath and, unless it
+// is "", its key at keyPath, under dir.
+func writeCA(t *testing.T, dir, certPath, keyPath, cn string) testCA {
+	t.Helper()
+	ca := makeCert(t, caTemplate(cn), nil)
+	writeFile(t, dir, certPath, ca.certPEM)
+	if keyPath != "" {
+		writeFile(t, dir, keyPath, ca.keyPEM)
+	}
+	return ca
+}
+
+// readFile returns the contents of the file at path.
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return data
 }

@@ -20,11 +20,31 @@ import (
 // os error (errors.Is(err, fs.ErrNotExist) works); a file that is not a
 // valid config is an *Errors.
 func Load(path string) (*Config, error) {
+	return LoadWith(path, LoadOptions{})
+}
+
+// LoadOptions relaxes what Load and Parse check, for the commands that
+// must read a config before it is complete. The zero value checks
+// everything, as Load and Parse do.
+type LoadOptions struct {
+	// SkipSpaceCAFiles leaves the files of space_ca.cert, space_ca.key and
+	// space_ca.previous[].cert unread: the keys are still required and
+	// their paths resolved against the config file's directory, but the
+	// files need not exist, and nothing is checked of their contents.
+	// `spacerouter ca init` loads the file this way, as it makes the CA
+	// at those paths. Everything else (state_dir, retire_at, every other
+	// key and file) is checked as by Load.
+	SkipSpaceCAFiles bool
+}
+
+// LoadWith is Load with options: it reads the config file at path and
+// parses it with ParseWith.
+func LoadWith(path string, opts LoadOptions) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
-	return Parse(path, data)
+	return ParseWith(path, data, opts)
 }
 
 // Parse parses and validates the config file data; name is the file's name,
@@ -33,9 +53,15 @@ func Load(path string) (*Config, error) {
 // applied and every app's timeouts merged. Otherwise the error is an
 // *Errors listing every problem in file order.
 func Parse(name string, data []byte) (*Config, error) {
+	return ParseWith(name, data, LoadOptions{})
+}
+
+// ParseWith is Parse with options; see LoadOptions.
+func ParseWith(name string, data []byte, opts LoadOptions) (*Config, error) {
 	d := &decoder{
 		file:     name,
 		dir:      filepath.Dir(name),
+		opts:     opts,
 		appNames: make(map[string]string),
 		domains:  make(map[string]owner),
 	}
@@ -55,7 +81,8 @@ func Parse(name string, data []byte) (*Config, error) {
 
 // Warnings returns the non-fatal notes found while loading, one line each
 // in the shape of a problem (FILE:LINE: KEY: MSG): a deprecated feature, a
-// certificate that covers none of its app's domains. cmd logs them.
+// certificate that covers none of its app's domains, a previous space CA
+// whose retire_at is past. cmd logs them.
 func (c *Config) Warnings() []string {
 	out := make([]string, len(c.warnings))
 	for i, w := range c.warnings {
@@ -120,7 +147,8 @@ func (d *decoder) syntax(err error) {
 }
 
 // config decodes the top-level mapping into c. Apps come last, whatever
-// their place in the file, so that they merge the final global timeouts.
+// their place in the file, so that they merge the final global timeouts
+// and know whether the space has a space_ca.
 func (d *decoder) config(root *yaml.Node, c *Config) {
 	var apps *yaml.Node
 	seen, ok := d.fields("", root, d.rootFields(c, &apps))
@@ -141,6 +169,7 @@ func (d *decoder) rootFields(c *Config, apps **yaml.Node) []field {
 		{"timeouts", func(k string, v *yaml.Node) { d.section(k, v, d.timeoutFields(&c.Timeouts)) }},
 		{"limits", func(k string, v *yaml.Node) { d.limits(k, v, &c.Limits) }},
 		{"buffering", func(k string, v *yaml.Node) { d.section(k, v, d.bufferingFields(&c.Buffering)) }},
+		{"space_ca", func(k string, v *yaml.Node) { c.SpaceCA = d.spaceCA(k, v) }},
 		{"apps", func(_ string, v *yaml.Node) { *apps = v }},
 	}
 }

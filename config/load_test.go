@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,13 +20,19 @@ apps: [{name: shop, domains: [shop.example.com]}]
 `
 
 // loadExample copies testdata/name into a temporary directory next to the
-// certificates it names, and loads it from there.
+// certificates and CAs it names, made for the test, and loads it from
+// there.
 func loadExample(t *testing.T, name string) (*Config, string) {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("testdata", name))
 	require.NoError(t, err)
 	dir := t.TempDir()
 	writeCert(t, dir, "certs/shop.pem", "certs/shop-key.pem", "shop.example.com", "*.shop.example.com")
+	writeCA(t, dir, "ca/space-2026.pem", "ca/space-2026-key.pem", "space CA 2026")
+	writeCA(t, dir, "ca/space-2025.pem", "", "space CA 2025")
+	partners := writeCA(t, dir, "ca/partners.pem", "", "partners root")
+	other := makeCert(t, caTemplate("partners root 2"), nil)
+	writeFile(t, dir, "ca/partners.pem", append(partners.certPEM, other.certPEM...))
 	path := writeFile(t, dir, name, data)
 	c, err := Load(path)
 	require.NoError(t, err, "loading %s", name)
@@ -55,6 +62,15 @@ func fullExample(path, dir string) *Config {
 		Timeouts:  global,
 		Limits:    Defaults().Limits,
 		Buffering: Defaults().Buffering,
+		SpaceCA: &SpaceCA{
+			Cert: filepath.Join(dir, "ca", "space-2026.pem"),
+			Key:  filepath.Join(dir, "ca", "space-2026-key.pem"),
+			Previous: []PreviousCA{{
+				Cert:     filepath.Join(dir, "ca", "space-2025.pem"),
+				RetireAt: time.Date(2099, 3, 1, 0, 0, 0, 0, time.UTC),
+			}},
+			StateDir: "/var/lib/spacerouter/ca",
+		},
 		Apps: []App{{
 			Name:    "shop",
 			Domains: []string{"shop.example.com", "*.shop.example.com"},
@@ -73,6 +89,15 @@ func fullExample(path, dir string) *Config {
 			Dynos: []Dyno{
 				{Name: "web.1", Address: "127.0.0.1:5001", State: StateUp},
 				{Name: "web.2", Address: "dyno2.internal:5000", State: StateCrashed},
+			},
+			MTLS: MTLS{
+				Mode:    MTLSRequire,
+				Trust:   []string{TrustSpace, filepath.Join(dir, "ca", "partners.pem")},
+				Forward: ForwardXFCC,
+			},
+			IPRules: []IPRule{
+				{Prefix: netip.MustParsePrefix("203.0.113.0/24"), Description: "Office"},
+				{Prefix: netip.MustParsePrefix("2001:db8:1::/48")},
 			},
 		}},
 	}
@@ -140,6 +165,9 @@ func TestDefaults(t *testing.T) {
 		{"apps[0].tls", c.Apps[0].TLS, []Cert{}},
 		{"apps[0].config_vars", c.Apps[0].ConfigVars, map[string]string{}},
 		{"apps[0].dynos", c.Apps[0].Dynos, []Dyno{}},
+		{"space_ca", c.SpaceCA, (*SpaceCA)(nil)},
+		{"apps[0].mtls", c.Apps[0].MTLS, MTLS{Mode: MTLSOff, Trust: []string{}, Forward: ForwardXFCC}},
+		{"apps[0].ip_rules", c.Apps[0].IPRules, []IPRule{}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

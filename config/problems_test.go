@@ -13,8 +13,11 @@ import (
 // app1 is a valid first app line, for cases about other keys.
 const app1 = "apps: [{name: shop, domains: [shop.example.com]}]\n"
 
+// rootKeys are the top-level keys, as messages list them.
+const rootKeys = "space, listen, log, timeouts, limits, buffering, space_ca, apps"
+
 // appKeys are the keys of an app, as messages list them.
-const appKeys = "name, domains, tls, features, maintenance, timeouts, config_vars, dynos"
+const appKeys = "name, domains, tls, features, maintenance, timeouts, config_vars, dynos, mtls, ip_rules"
 
 func TestParseProblems(t *testing.T) {
 	t.Parallel()
@@ -29,11 +32,11 @@ func TestParseProblems(t *testing.T) {
 		{"comments only", "# nothing\n", []string{
 			`t.yaml: empty file: want a mapping with at least listen and apps`}},
 		{"root is a list", "- a\n- b\n", []string{
-			`t.yaml:1: want a mapping with keys space, listen, log, timeouts, limits, buffering, apps, got a list`}},
+			`t.yaml:1: want a mapping with keys ` + rootKeys + `, got a list`}},
 		{"two documents", "listen: {http: \":0\"}\n" + app1 + "---\nspace: x\n", []string{
 			`t.yaml:3: a second YAML document: want exactly one`}},
 		{"unknown top-level key", "listen: {http: \":0\"}\n" + app1 + "lisen: {}\n", []string{
-			`t.yaml:3: unknown key "lisen": allowed keys are space, listen, log, timeouts, limits, buffering, apps`}},
+			`t.yaml:3: unknown key "lisen": allowed keys are ` + rootKeys}},
 		{"duplicate key", "listen: {http: \":0\"}\n" + app1 + "listen: {http: \":1\"}\n", []string{
 			`t.yaml:3: listen: key given twice: first at line 1`}},
 		{"alias inside its anchor", "listen: &a {http: [*a]}\n" + app1, []string{
@@ -247,6 +250,97 @@ func TestParseProblems(t *testing.T) {
 			`t.yaml:6: apps[0].tls[0].key: missing: every certificate needs key, a PEM file with the private key`}},
 		{"tls a mapping", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    tls: {cert: a.pem, key: a-key.pem}\n", []string{
 			`t.yaml:5: apps[0].tls: want a list, got a mapping`}},
+
+		// space_ca, without files: the paths named do not exist.
+		{"space_ca empty", "listen: {http: \":0\"}\nspace_ca: {}\n" + app1, []string{
+			`t.yaml:2: space_ca.cert: missing: the space CA needs cert, the PEM file of its certificate (spacerouter ca init makes it)`,
+			`t.yaml:2: space_ca.key: missing: the space CA needs key, the PEM file of its private key (spacerouter ca init makes it)`,
+			`t.yaml:2: space_ca.state_dir: missing: the space CA needs state_dir, the directory of issued client certificates, such as /var/lib/spacerouter/ca`}},
+		{"space_ca not a mapping", "listen: {http: \":0\"}\nspace_ca: ca.pem\n" + app1, []string{
+			`t.yaml:2: space_ca: want a mapping with keys cert, key, previous, state_dir, got "ca.pem"`}},
+		{"space_ca files missing", "listen: {http: \":0\"}\nspace_ca:\n  cert: ca/none.pem\n  key: ca/none-key.pem\n  state_dir: ca/issued\n  crl: ca/crl.pem\n" + app1, []string{
+			`t.yaml:3: space_ca.cert: stat ca/none.pem: no such file or directory: make the CA with spacerouter ca init -config t.yaml`,
+			`t.yaml:4: space_ca.key: stat ca/none-key.pem: no such file or directory`,
+			`t.yaml:6: space_ca: unknown key "crl": allowed keys are cert, key, previous, state_dir`}},
+		{"space_ca key empty", "listen: {http: \":0\"}\nspace_ca:\n  cert:\n  key: \"\"\n  state_dir: [a]\n" + app1, []string{
+			`t.yaml:3: space_ca.cert: missing value: the space CA needs cert, the PEM file of its certificate (spacerouter ca init makes it)`,
+			`t.yaml:4: space_ca.key: missing value: the space CA needs key, the PEM file of its private key (spacerouter ca init makes it)`,
+			`t.yaml:5: space_ca.state_dir: want a string, got a list`}},
+		{"previous problems", "listen: {http: \":0\"}\nspace_ca:\n  cert: ca/none.pem\n  key: ca/none-key.pem\n  state_dir: ca/issued\n  previous:\n" +
+			"    - {retire_at: 2027-03-01}\n    - {cert: ca/old.pem, retire_at: \"2027-03-01 00:00:00\"}\n    - cert: ca/old.pem\n      retire_at:\n    - ca/old.pem\n" + app1, []string{
+			`t.yaml:3: space_ca.cert: stat ca/none.pem: no such file or directory: make the CA with spacerouter ca init -config t.yaml`,
+			`t.yaml:4: space_ca.key: stat ca/none-key.pem: no such file or directory`,
+			`t.yaml:7: space_ca.previous[0].retire_at: bad time "2027-03-01": want an RFC 3339 time such as 2027-03-01T00:00:00Z`,
+			`t.yaml:7: space_ca.previous[0].cert: missing: every previous CA needs cert, the PEM file of its certificate`,
+			`t.yaml:8: space_ca.previous[1].retire_at: bad time "2027-03-01 00:00:00": want an RFC 3339 time such as 2027-03-01T00:00:00Z`,
+			`t.yaml:8: space_ca.previous[1].cert: stat ca/old.pem: no such file or directory`,
+			`t.yaml:9: space_ca.previous[2].cert: stat ca/old.pem: no such file or directory`,
+			`t.yaml:10: space_ca.previous[2].retire_at: missing value: every previous CA needs retire_at, when it stops being trusted, such as 2027-03-01T00:00:00Z`,
+			`t.yaml:11: space_ca.previous[3]: want a mapping with keys cert, retire_at, got "ca/old.pem"`}},
+		{"previous a mapping", "listen: {http: \":0\"}\nspace_ca:\n  cert: ca/none.pem\n  key: ca/none-key.pem\n  state_dir: ca/issued\n  previous: {cert: ca/old.pem}\n" + app1, []string{
+			`t.yaml:3: space_ca.cert: stat ca/none.pem: no such file or directory: make the CA with spacerouter ca init -config t.yaml`,
+			`t.yaml:4: space_ca.key: stat ca/none-key.pem: no such file or directory`,
+			`t.yaml:6: space_ca.previous: want a list, got a mapping`}},
+
+		// mtls, without files
+		{"mtls without tls or space_ca", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    mtls: {mode: require}\n", []string{
+			`t.yaml:5: apps[0].mtls: mode require needs a TLS certificate, and the app has no tls entries: add tls, or remove mtls`,
+			`t.yaml:5: apps[0].mtls.trust: missing: mode require needs CAs to check client certificates against: ` +
+				`add trust with PEM bundle paths, or a space_ca, which trust then defaults to`}},
+		{"mtls optional with empty tls", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    tls: []\n    mtls:\n      mode: optional\n      trust: []\n", []string{
+			`t.yaml:7: apps[0].mtls: mode optional needs a TLS certificate, and the app has no tls entries: add tls, or remove mtls`,
+			`t.yaml:8: apps[0].mtls.trust: empty: mode optional needs at least one CA: list space and/or PEM bundle paths`}},
+		{"mtls bad mode and forward", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    mtls: {mode: requir, forward: XFCC}\n", []string{
+			`t.yaml:5: apps[0].mtls.mode: bad mode "requir": want off, optional or require`,
+			`t.yaml:5: apps[0].mtls.forward: bad forward "XFCC": want xfcc or none`}},
+		{"mtls not a mapping", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    mtls: require\n", []string{
+			`t.yaml:5: apps[0].mtls: want a mapping with keys mode, trust, forward, got "require"`}},
+		{"mtls unknown key", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    mtls: {mod: require}\n", []string{
+			`t.yaml:5: apps[0].mtls: unknown key "mod": allowed keys are mode, trust, forward`}},
+		{"trust space without space_ca", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    mtls:\n      trust:\n        - space\n        - \"\"\n        - space\n        - [x]\n", []string{
+			`t.yaml:7: apps[0].mtls.trust: "space" names the space CA, but the file has no space_ca: add space_ca, or list PEM bundle paths`,
+			`t.yaml:8: apps[0].mtls.trust: empty entry in the list: want space or a PEM bundle path`,
+			`t.yaml:9: apps[0].mtls.trust: "space" is listed twice`,
+			`t.yaml:10: apps[0].mtls.trust: want a string, got a list`}},
+		{"trust a string", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    mtls: {trust: space}\n", []string{
+			`t.yaml:5: apps[0].mtls.trust: want a list, got "space"`}},
+		{"trust bundle missing", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    mtls: {trust: [ca/clients.pem, ./ca/clients.pem]}\n", []string{
+			`t.yaml:5: apps[0].mtls.trust: stat ca/clients.pem: no such file or directory`,
+			`t.yaml:5: apps[0].mtls.trust: "./ca/clients.pem" is listed twice`}},
+
+		// ip_rules
+		{"ip rule host bits", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    ip_rules:\n" +
+			"      - {cidr: 1.2.3.4/24}\n      - {cidr: \"2001:db8::1/32\", description: VPN}\n      - {cidr: \"::ffff:10.1.2.3/104\"}\n", []string{
+			`t.yaml:6: apps[0].ip_rules[0].cidr: bad cidr "1.2.3.4/24": host bits are set; did you mean 1.2.3.0/24?`,
+			`t.yaml:7: apps[0].ip_rules[1].cidr: bad cidr "2001:db8::1/32": host bits are set; did you mean 2001:db8::/32?`,
+			`t.yaml:8: apps[0].ip_rules[2].cidr: bad cidr "::ffff:10.1.2.3/104": host bits are set; did you mean ::ffff:10.0.0.0/104?`}},
+		{"ip rule not a CIDR", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    ip_rules:\n" +
+			"      - {cidr: 10.0.0.0/33}\n      - {cidr: office}\n      - {cidr: \"fe80::/64%eth0\"}\n      - {cidr: 010.0.0.0/8}\n      - {cidr: 10.0.0.0/8 }\n", []string{
+			`t.yaml:6: apps[0].ip_rules[0].cidr: bad cidr "10.0.0.0/33": want an IPv4 or IPv6 network in CIDR form, such as 203.0.113.0/24 or 2001:db8::/48`,
+			`t.yaml:7: apps[0].ip_rules[1].cidr: bad cidr "office": want an IPv4 or IPv6 network in CIDR form, such as 203.0.113.0/24 or 2001:db8::/48`,
+			`t.yaml:8: apps[0].ip_rules[2].cidr: bad cidr "fe80::/64%eth0": want an IPv4 or IPv6 network in CIDR form, such as 203.0.113.0/24 or 2001:db8::/48`,
+			`t.yaml:9: apps[0].ip_rules[3].cidr: bad cidr "010.0.0.0/8": want an IPv4 or IPv6 network in CIDR form, such as 203.0.113.0/24 or 2001:db8::/48`}},
+		{"ip rule bare address", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    ip_rules:\n" +
+			"      - {cidr: 192.0.2.7}\n      - {cidr: \"2001:db8::7\"}\n", []string{
+			`t.yaml:6: apps[0].ip_rules[0].cidr: bad cidr "192.0.2.7": an address without a prefix length: write 192.0.2.7/32 for this address alone`,
+			`t.yaml:7: apps[0].ip_rules[1].cidr: bad cidr "2001:db8::7": an address without a prefix length: write 2001:db8::7/128 for this address alone`}},
+		{"ip rule twice", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    ip_rules:\n" +
+			"      - {cidr: 10.0.0.0/8, description: VPC}\n      - {cidr: 10.0.0.0/8, description: again}\n      - {cidr: \"::ffff:10.0.0.0/104\"}\n" +
+			"      - {cidr: \"2001:db8::/32\"}\n      - {cidr: \"2001:0db8::/32\"}\n", []string{
+			`t.yaml:7: apps[0].ip_rules[1].cidr: "10.0.0.0/8" is the same network as apps[0].ip_rules[0] (10.0.0.0/8): list each network once`,
+			`t.yaml:8: apps[0].ip_rules[2].cidr: "::ffff:10.0.0.0/104" is the same network as apps[0].ip_rules[0] (10.0.0.0/8): list each network once`,
+			`t.yaml:10: apps[0].ip_rules[4].cidr: "2001:0db8::/32" is the same network as apps[0].ip_rules[3] (2001:db8::/32): list each network once`}},
+		{"ip rule items", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    ip_rules:\n" +
+			"      - 10.0.0.0/8\n      - {description: office}\n      - {cidr: \"\"}\n      - {cidr: 10.0.0.0/8, note: x}\n      - {cidr: 10.1.0.0/16, description: [x]}\n", []string{
+			`t.yaml:6: apps[0].ip_rules[0]: want a mapping with keys cidr, description, such as {cidr: 203.0.113.0/24, description: Office}, got "10.0.0.0/8"`,
+			`t.yaml:7: apps[0].ip_rules[1].cidr: missing: every rule needs cidr, a network such as 203.0.113.0/24`,
+			`t.yaml:8: apps[0].ip_rules[2].cidr: missing value: every rule needs cidr, a network such as 203.0.113.0/24`,
+			`t.yaml:9: apps[0].ip_rules[3]: unknown key "note": allowed keys are cidr, description`,
+			`t.yaml:10: apps[0].ip_rules[4].description: want a string, got a list`}},
+		{"ip rules a mapping", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    ip_rules: {cidr: 10.0.0.0/8}\n", []string{
+			`t.yaml:5: apps[0].ip_rules: want a list, got a mapping`}},
+		{"ip rule 61", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    ip_rules:\n" + rules(61), []string{
+			`t.yaml:66: apps[0].ip_rules[60]: rule 61 is one too many: an app has at most 60 ip_rules; merge networks into wider CIDRs`}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -363,4 +457,13 @@ apps:
 	// The messages after the key come from the os and crypto/tls packages;
 	// this is the one place that compares their text.
 	assert.Equal(t, want, got)
+}
+
+// rules returns n ip_rules items, one a line, of distinct networks.
+func rules(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "      - {cidr: 10.%d.%d.0/24}\n", i/256, i%256)
+	}
+	return b.String()
 }

@@ -179,15 +179,22 @@ const (
 // certificates of SPEC.md section 11.3 and is trusted by apps whose
 // mtls.trust names "space".
 type SpaceCA struct {
-	// Cert and Key are PEM files of the CA certificate (ECDSA P-256 or
-	// RSA) and its private key; paths resolved against the config file's
-	// directory. Both required.
+	// Cert and Key are PEM files of the CA certificate (one CA
+	// certificate, ECDSA P-256 or RSA of at least 2048 bits) and its
+	// private key; paths resolved against the config file's directory.
+	// Both required. Load checks them; LoadWith with
+	// LoadOptions.SkipSpaceCAFiles does not read them.
 	Cert, Key string
 	// Previous are older CAs still trusted for client certificates until
-	// their RetireAt (SPEC.md section 12.3).
+	// their RetireAt (SPEC.md section 12.3), in file order; empty, not
+	// nil, when there are none. An entry whose RetireAt was already past
+	// at load is kept (with a warning): it is retired, and the router
+	// must not trust it.
 	Previous []PreviousCA
 	// StateDir is where issued client certificates, their keys and
-	// revocations are kept (created mode 0700 if missing). Required.
+	// revocations are kept, resolved against the config file's directory.
+	// Required. It may not exist yet (the router creates it, mode 0700);
+	// if it exists, it is a directory.
 	StateDir string
 }
 
@@ -220,8 +227,10 @@ type MTLS struct {
 	Mode string
 	// Trust lists TrustSpace and/or PEM bundle paths (resolved against
 	// the config file's directory) of CAs whose client certificates the
-	// app accepts. Required when Mode is not off; default [space] when the
-	// space has a space_ca.
+	// app accepts, each once; every bundle holds CA certificates only, at
+	// least one. When Mode is not off it is not empty: omitted, it is
+	// [space] for a space with a space_ca (and an error otherwise). Under
+	// MTLSOff it is as written, [] when omitted.
 	Trust []string
 	// Forward is ForwardXFCC (default) or ForwardNone: what the dyno is
 	// told of the client certificate.
@@ -233,6 +242,10 @@ const MaxIPRules = 60
 
 // IPRule is one network an app accepts clients from.
 type IPRule struct {
-	Prefix      netip.Prefix // masked: the address has no host bits
-	Description string
+	// Prefix is masked (no host bits) and never an IPv4-mapped IPv6
+	// network: ::ffff:10.0.0.0/104 in the file is 10.0.0.0/8 here, so the
+	// router compares it with the unmapped peer address (Addr.Unmap).
+	// Prefixes are unique within an app.
+	Prefix      netip.Prefix
+	Description string // free text; may be empty
 }
