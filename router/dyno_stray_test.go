@@ -136,7 +136,10 @@ func TestDynoStrayBytesNeverAnswerAnotherRequest(t *testing.T) {
 				assert.Empty(t, resp.Header.Get("Set-Cookie"), "another user's cookie leaked")
 			}
 			assert.Equal(t, int64(4), d.requests.Load(), "requests at the dyno")
-			assert.Equal(t, 2, d.accepted(), "the poisoned connection is closed and one fresh one serves the rest")
+			// The poisoned connection is closed: a fresh one serves the rest
+			// (two fresh ones when a victim's request overtakes the router
+			// putting the first back in the pool).
+			assert.GreaterOrEqual(t, d.accepted(), 2, "the poisoned connection is not reused")
 			var m dto.Metric
 			require.NoError(t, tr.m.strayBytes.Write(&m))
 			assert.Equal(t, 1.0, m.GetCounter().GetValue(), "spacerouter_dyno_stray_bytes_total")
