@@ -4,6 +4,8 @@
 //	spacerouter -config space.yaml           the space the file describes
 //	spacerouter -config space.yaml -check    validate the file and exit
 //	spacerouter -version                     print the version
+//	spacerouter ca init|issue|list|download|revoke -config space.yaml ...
+//	                                         the space CA and its client certificates
 //
 // main only wires: flags, the config file, the logs, the router, signals.
 package main
@@ -68,6 +70,9 @@ func main() {
 // the exit code. Router lines go where the config's log.router says, not to
 // stdout here.
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "ca" {
+		return runCA(args[1:], stdout, stderr, loadForCA)
+	}
 	fs := flag.NewFlagSet("spacerouter", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "run the space described by the YAML `FILE` (without it: the built-in demo space)")
@@ -78,7 +83,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			"  spacerouter                             run the built-in demo space\n"+
 			"  spacerouter -config FILE                run the space FILE describes\n"+
 			"  spacerouter -config FILE -check         validate FILE and exit\n"+
-			"  spacerouter -version                    print the version\n\n")
+			"  spacerouter -version                    print the version\n"+
+			"  spacerouter ca ...                      the space CA and its client certificates (spacerouter ca -help)\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -1,0 +1,300 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spacerouter/spacerouter/config"
+	"github.com/spacerouter/spacerouter/spaceca"
+)
+
+// caUsage is the help of the ca subcommand (SPEC.md section 11.3).
+const caUsage = `Usage:
+  spacerouter ca init -config FILE                      make the space CA's key and certificate at space_ca.key
+                                                        and space_ca.cert (never overwrites a file)
+  spacerouter ca issue -config FILE -app APP [-name N]  issue a client certificate; its id is the last word printed
+  spacerouter ca list -config FILE [-app APP]           one line per client certificate: id, app, name, created,
+                                                        not_after, status (ready, expiring, expired, revoked)
+  spacerouter ca download -config FILE -id ID -dir DIR [-prefix P]
+                                                        write P+client.crt, P+client.key, P+client.pk8 and
+                                                        P+root.crt into DIR (never overwrites a file)
+  spacerouter ca revoke -config FILE -id ID             revoke a client certificate; a running router refuses it
+                                                        within 2 seconds
+
+Exit codes: 0 done, 1 the operation failed, 2 bad usage or config.
+`
+
+// caLoader loads the config file for the ca subcommand; forInit is true
+// for ca init, which makes the CA files and so must not need them.
+type caLoader func(path string, forInit bool) (*config.Config, error)
+
+// loadForCA is the caLoader of the command.
+//
+// TODO(merge): when config decodes space_ca and checks its files, forInit
+// must load with config.LoadWith(path, config.LoadOptions{SkipSpaceCAFiles: true}).
+func loadForCA(path string, _ bool) (*config.Config, error) {
+	return config.Load(path)
+}
+
+// caCommand is one run of spacerouter ca: its flags and output.
+type caCommand struct {
+	sub            string
+	stdout, stderr io.Writer
+	fs             *flag.FlagSet
+	configPath     *string
+}
+
+// runCA is spacerouter ca SUBCOMMAND [flags]; it returns the exit code.
+func runCA(args []string, stdout, stderr io.Writer, load caLoader) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, caUsage)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	c := &caCommand{sub: args[0], stdout: stdout, stderr: stderr}
+	c.fs = flag.NewFlagSet("spacerouter ca "+c.sub, flag.ContinueOnError)
+	c.fs.SetOutput(stderr)
+	c.fs.Usage = func() { fmt.Fprint(stderr, caUsage) }
+	c.configPath = c.fs.String("config", "", "the space's config `FILE`, with space_ca")
+	switch c.sub {
+	case "init":
+		return c.init(args[1:], load)
+	case "issue":
+		return c.issue(args[1:], load)
+	case "list":
+		return c.list(args[1:], load)
+	case "download":
+		return c.download(args[1:], load)
+	case "revoke":
+		return c.revoke(args[1:], load)
+	}
+	fmt.Fprintf(stderr, "spacerouter ca: unknown subcommand %q: want init, issue, list, download or revoke (spacerouter ca -help)\n", c.sub)
+	return exitUsage
+}
+
+// parse parses args and checks that the flags named in required are set.
+func (c *caCommand) parse(args []string, required ...string) bool {
+	if err := c.fs.Parse(args); err != nil {
+		return false
+	}
+	if c.fs.NArg() > 0 {
+		c.fail("unexpected argument %q", c.fs.Arg(0))
+		return false
+	}
+	set := map[string]bool{}
+	c.fs.Visit(func(f *flag.Flag) { set[f.Name] = f.Value.String() != "" })
+	for _, name := range append([]string{"config"}, required...) {
+		if !set[name] {
+			c.fail("-%s is required (spacerouter ca -help)", name)
+			return false
+		}
+	}
+	return true
+}
+
+// fail prints one error line for the subcommand.
+func (c *caCommand) fail(format string, args ...any) {
+	fmt.Fprintf(c.stderr, "spacerouter ca %s: %s\n", c.sub, fmt.Sprintf(format, args...))
+}
+
+// loadConfig loads the config and its space_ca; nil after an error
+// printed.
+func (c *caCommand) loadConfig(load caLoader) *config.Config {
+	cfg, err := load(*c.configPath, c.sub == "init")
+	if err != nil {
+		printConfigError(c.stderr, err)
+		return nil
+	}
+	if cfg.SpaceCA == nil {
+		c.fail("%s has no space_ca: add space_ca with cert, key and state_dir (docs/config.md)", *c.configPath)
+		return nil
+	}
+	return cfg
+}
+
+// open loads the config and opens its CA, printing the CA's warnings; nil
+// after an error printed.
+func (c *caCommand) open(load caLoader) (*config.Config, *spaceca.CA) {
+	cfg := c.loadConfig(load)
+	if cfg == nil {
+		return nil, nil
+	}
+	sc := cfg.SpaceCA
+	o := spaceca.Options{CertPath: sc.Cert, KeyPath: sc.Key, StateDir: sc.StateDir, Space: cfg.Space}
+	for _, p := range sc.Previous {
+		o.Previous = append(o.Previous, spaceca.Previous{CertPath: p.Cert, RetireAt: p.RetireAt})
+	}
+	ca, err := spaceca.Open(o)
+	if err != nil {
+		c.fail("%v", err)
+		return nil, nil
+	}
+	for _, w := range ca.Warnings() {
+		fmt.Fprintf(c.stderr, "warning: %s\n", w)
+	}
+	return cfg, ca
+}
+
+// app returns the config's app name, or nil after an error naming it.
+func (c *caCommand) app(cfg *config.Config, name string) *config.App {
+	names := make([]string, 0, len(cfg.Apps))
+	for i := range cfg.Apps {
+		if cfg.Apps[i].Name == name {
+			return &cfg.Apps[i]
+		}
+		names = append(names, cfg.Apps[i].Name)
+	}
+	c.fail("unknown app %q: %s has apps %s", name, *c.configPath, strings.Join(names, ", "))
+	return nil
+}
+
+func (c *caCommand) init(args []string, load caLoader) int {
+	if !c.parse(args) {
+		return exitUsage
+	}
+	cfg := c.loadConfig(load)
+	if cfg == nil {
+		return exitUsage
+	}
+	cert, err := spaceca.Init(cfg.SpaceCA.Cert, cfg.SpaceCA.Key, cfg.Space)
+	if err != nil {
+		c.fail("%v", err)
+		return exitFail
+	}
+	fmt.Fprintf(c.stdout, "made the space CA %q: certificate %s, key %s (mode 0600), valid until %s\n",
+		cert.Subject.CommonName, cfg.SpaceCA.Cert, cfg.SpaceCA.Key, stamp(cert.NotAfter))
+	return exitOK
+}
+
+func (c *caCommand) issue(args []string, load caLoader) int {
+	app := c.fs.String("app", "", "the `APP` the certificate is for")
+	name := c.fs.String("name", "", "the certificate's `NAME` (its CN; default: the app name)")
+	if !c.parse(args, "app") {
+		return exitUsage
+	}
+	if *name != "" {
+		if err := spaceca.CheckName(*name); err != nil {
+			c.fail("-name: %v", err)
+			return exitUsage
+		}
+	}
+	cfg, ca := c.open(load)
+	if ca == nil || c.app(cfg, *app) == nil {
+		return exitUsage
+	}
+	cl, err := ca.Issue(*app, *name)
+	if err != nil {
+		c.fail("%v", err)
+		return exitFail
+	}
+	if full := cl.Created.AddDate(0, spaceca.ValidMonths, 0); cl.NotAfter.Before(full) {
+		fmt.Fprintf(c.stderr, "warning: the certificate ends with the CA on %s, before %d months: rotate the CA (space_ca.previous)\n",
+			stamp(cl.NotAfter), spaceca.ValidMonths)
+	}
+	fmt.Fprintf(c.stdout, "issued client certificate %q for app %s, valid until %s; its files: spacerouter ca download -config %s -id %s -dir DIR\nid: %s\n",
+		cl.Name, cl.App, stamp(cl.NotAfter), *c.configPath, cl.ID, cl.ID)
+	return exitOK
+}
+
+func (c *caCommand) list(args []string, load caLoader) int {
+	app := c.fs.String("app", "", "list only the certificates of `APP`")
+	if !c.parse(args) {
+		return exitUsage
+	}
+	cfg, ca := c.open(load)
+	if ca == nil || (*app != "" && c.app(cfg, *app) == nil) {
+		return exitUsage
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tAPP\tNAME\tCREATED\tNOT_AFTER\tSTATUS")
+	for _, cl := range ca.List(*app) {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", cl.ID, cl.App, cl.Name, stamp(cl.Created), stamp(cl.NotAfter), cl.Status)
+	}
+	if err := tw.Flush(); err != nil {
+		c.fail("%v", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+func (c *caCommand) download(args []string, load caLoader) int {
+	id := c.fs.String("id", "", "the certificate's `ID` (from ca issue or ca list)")
+	dir := c.fs.String("dir", "", "the `DIR`ectory to write into (created mode 0700 if missing)")
+	prefix := c.fs.String("prefix", "", "a `PREFIX` for the file names")
+	if !c.parse(args, "id", "dir") {
+		return exitUsage
+	}
+	cfg, ca := c.open(load)
+	if ca == nil {
+		return exitUsage
+	}
+	cl, err := ca.Get(*id)
+	if err != nil {
+		c.fail("%v", err)
+		return exitUsage
+	}
+	app := c.app(cfg, cl.App)
+	if app == nil {
+		return exitUsage
+	}
+	if len(app.TLS) == 0 {
+		c.fail("app %s has no tls certificate, so root.crt would hold no root a client could verify the router with", app.Name)
+		return exitUsage
+	}
+	chains := make([]string, 0, len(app.TLS))
+	for _, t := range app.TLS {
+		chains = append(chains, t.Cert)
+	}
+	roots, err := spaceca.ServedRoots(chains...)
+	if err != nil {
+		c.fail("%v", err)
+		return exitFail
+	}
+	if err := ca.Download(*id, *dir, *prefix, roots); err != nil {
+		c.fail("%v", err)
+		return exitFail
+	}
+	names := []string{spaceca.FileCert, spaceca.FileKey, spaceca.FilePKCS8, spaceca.FileRootCA}
+	for i, n := range names {
+		names[i] = filepath.Join(*dir, *prefix+n)
+	}
+	fmt.Fprintf(c.stdout, "wrote %s\n", strings.Join(names, ", "))
+	return exitOK
+}
+
+func (c *caCommand) revoke(args []string, load caLoader) int {
+	id := c.fs.String("id", "", "the certificate's `ID`")
+	if !c.parse(args, "id") {
+		return exitUsage
+	}
+	_, ca := c.open(load)
+	if ca == nil {
+		return exitUsage
+	}
+	cl, changed, err := ca.Revoke(*id)
+	if _, ok := errors.AsType[*spaceca.UnknownIDError](err); ok {
+		c.fail("%v", err)
+		return exitUsage
+	}
+	if err != nil {
+		c.fail("%v", err)
+		return exitFail
+	}
+	if !changed {
+		fmt.Fprintf(c.stdout, "%s (app %s, name %s) was already revoked on %s\n", cl.ID, cl.App, cl.Name, stamp(cl.RevokedAt))
+		return exitOK
+	}
+	fmt.Fprintf(c.stdout, "revoked %s (app %s, name %s): a running router refuses it within 2 seconds\n", cl.ID, cl.App, cl.Name)
+	return exitOK
+}
+
+// stamp writes t as ca list does: RFC 3339, UTC, seconds.
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }

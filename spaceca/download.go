@@ -1,0 +1,119 @@
+package spaceca
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Files a client gets from Download, each after the caller's prefix.
+const (
+	FileCert   = "client.crt" // PEM: the certificate, then the chain to the CA
+	FileKey    = "client.key" // PEM: the key, PKCS#8, mode 0600
+	FilePKCS8  = "client.pk8" // DER: the same PKCS#8 bytes, mode 0600
+	FileRootCA = "root.crt"   // PEM: the roots of the app's served chains
+)
+
+// Download writes the files a client needs for certificate id into dir
+// (created with mode 0700 if missing), each name after prefix:
+// client.crt (the certificate, then the issuing CA's file: the CA and its
+// chain), client.key (PEM, PKCS#8, mode 0600), client.pk8 (the same key as
+// PKCS#8 DER, byte for byte what `openssl pkcs8 -topk8 -outform DER
+// -nocrypt -in client.key` writes, mode 0600) and root.crt (roots: for
+// each of the app's served chains its top certificate, see ServedRoots;
+// at least one). It refuses, with an error naming the file and wrapping
+// fs.ErrExist, when any of the four exists, and writes nothing then: a
+// key is never overwritten. A revoked or expired certificate is refused.
+func (ca *CA) Download(id, dir, prefix string, roots []*x509.Certificate) error {
+	c, err := ca.Get(id)
+	if err != nil {
+		return err
+	}
+	switch c.Status {
+	case StatusRevoked:
+		return fmt.Errorf("client certificate %s was revoked on %s", id, c.RevokedAt.UTC().Format(time.RFC3339))
+	case StatusExpired:
+		return fmt.Errorf("client certificate %s expired on %s", id, c.NotAfter.UTC().Format(time.RFC3339))
+	}
+	if strings.ContainsAny(prefix, `/\`) || prefix == "." || prefix == ".." {
+		return fmt.Errorf("prefix %q: a file name prefix, without '/'", prefix)
+	}
+	if len(roots) == 0 {
+		return fmt.Errorf("no root for %s%s: the app %s serves no certificate chain", prefix, FileRootCA, c.App)
+	}
+	out, err := ca.downloadFiles(&c, roots)
+	if err != nil {
+		return err
+	}
+	for i := range out {
+		out[i].path = filepath.Join(dir, prefix+out[i].path)
+		if err := refuseExisting(out[i].path); err != nil {
+			return err
+		}
+	}
+	if err := mkdirPrivate(dir); err != nil {
+		return err
+	}
+	for i, f := range out {
+		if err := ca.fw.create(f.path, f.data, f.mode); err != nil {
+			for _, done := range out[:i] {
+				_ = os.Remove(done.path) // all four or none
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+type outFile struct {
+	path string // the name in dir, until Download joins dir and prefix
+	data []byte
+	mode fs.FileMode
+}
+
+// downloadFiles reads c's certificate and key and returns the four files.
+func (ca *CA) downloadFiles(c *Client, roots []*x509.Certificate) ([]outFile, error) {
+	chain := ca.issuerChain(c.Issuer)
+	if chain == nil {
+		return nil, fmt.Errorf("client certificate %s was issued by a CA that is no longer configured (SHA-256 %s)", c.ID, c.Issuer)
+	}
+	dir := filepath.Join(ca.clientsDir(), c.ID)
+	certPEM, err := os.ReadFile(filepath.Join(dir, FileCert))
+	if err != nil {
+		return nil, fmt.Errorf("reading the client certificate: %w", err)
+	}
+	keyPath := filepath.Join(dir, FileKey)
+	keyPEM, err := os.ReadFile(keyPath)
+	if err != nil {
+		return nil, fmt.Errorf("reading the client key: %w", err)
+	}
+	block, _ := pem.Decode(keyPEM)
+	if block == nil || block.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("%s: no PEM PRIVATE KEY block", keyPath)
+	}
+	if _, err := x509.ParsePKCS8PrivateKey(block.Bytes); err != nil {
+		return nil, fmt.Errorf("%s: %w", keyPath, err)
+	}
+	for _, ca := range chain {
+		certPEM = append(certPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})...)
+	}
+	var rootPEM []byte
+	for _, r := range roots {
+		rootPEM = append(rootPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: r.Raw})...)
+	}
+	return []outFile{
+		{FileCert, certPEM, publicMode},
+		{FileKey, keyPEM, privateMode},
+		// The PEM block's bytes are the PKCS#8 DER Go's
+		// x509.MarshalPKCS8PrivateKey wrote, which for an ECDSA key is
+		// what OpenSSL writes: the curve in the AlgorithmIdentifier, the
+		// public key in the ECPrivateKey, no parameters repeated there.
+		{FilePKCS8, block.Bytes, privateMode},
+		{FileRootCA, rootPEM, publicMode},
+	}, nil
+}

@@ -1,0 +1,6 @@
+//go:build !race
+
+package spaceca
+
+// raceEnabled is true under -race, where allocation counts differ.
+const raceEnabled = false
