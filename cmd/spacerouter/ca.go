@@ -36,10 +36,10 @@ type caLoader func(path string, forInit bool) (*config.Config, error)
 
 // loadForCA is the caLoader of the command.
 //
-// TODO(merge): when config decodes space_ca and checks its files, forInit
-// must load with config.LoadWith(path, config.LoadOptions{SkipSpaceCAFiles: true}).
-func loadForCA(path string, _ bool) (*config.Config, error) {
-	return config.Load(path)
+// loadForCA loads the config of a ca subcommand. ca init makes the CA's
+// files, so it loads without reading them.
+func loadForCA(path string, forInit bool) (*config.Config, error) {
+	return config.LoadWith(path, config.LoadOptions{SkipSpaceCAFiles: forInit})
 }
 
 // caCommand is one run of spacerouter ca: its flags and output.

@@ -11,9 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.yaml.in/yaml/v3"
 
-	"github.com/spacerouter/spacerouter/config"
 	"github.com/spacerouter/spacerouter/spaceca"
 )
 
@@ -36,57 +34,6 @@ space_ca:
   state_dir: state
 `
 
-// loadWithSpaceCA stands in for the config decoding of space_ca, which
-// lands in another change: it takes space_ca out of the file, loads the
-// rest with config.Parse, and fills Config.SpaceCA as the decoder will
-// (paths resolved against the file's directory). Once config decodes
-// space_ca, the tests pass loadForCA, and run, instead.
-func loadWithSpaceCA(path string, _ bool) (*config.Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, err
-	}
-	root := doc.Content[0]
-	var sc *config.SpaceCA
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		if root.Content[i].Value != "space_ca" {
-			continue
-		}
-		var raw struct {
-			Cert, Key string
-			StateDir  string `yaml:"state_dir"`
-			Previous  []struct {
-				Cert     string
-				RetireAt time.Time `yaml:"retire_at"`
-			}
-		}
-		if err := root.Content[i+1].Decode(&raw); err != nil {
-			return nil, err
-		}
-		abs := func(p string) string { return filepath.Join(filepath.Dir(path), p) }
-		sc = &config.SpaceCA{Cert: abs(raw.Cert), Key: abs(raw.Key), StateDir: abs(raw.StateDir)}
-		for _, p := range raw.Previous {
-			sc.Previous = append(sc.Previous, config.PreviousCA{Cert: abs(p.Cert), RetireAt: p.RetireAt})
-		}
-		root.Content = append(root.Content[:i], root.Content[i+2:]...)
-		break
-	}
-	rest, err := yaml.Marshal(&doc)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := config.Parse(path, rest)
-	if err != nil {
-		return nil, err
-	}
-	cfg.SpaceCA = sc
-	return cfg, nil
-}
-
 // caDir writes caSpace and shop's certificate into a new directory and
 // returns it and the config path.
 func caDir(t *testing.T) (dir, cfg string) {
@@ -97,11 +44,11 @@ func caDir(t *testing.T) (dir, cfg string) {
 	return dir, filepath.Join(dir, "space.yaml")
 }
 
-// ca runs spacerouter ca with args and the stand-in loader.
+// ca runs spacerouter ca with args, as run does.
 func ca(t *testing.T, args ...string) result {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := runCA(args, &stdout, &stderr, loadWithSpaceCA)
+	code := runCA(args, &stdout, &stderr, loadForCA)
 	return result{stdout: stdout.String(), stderr: stderr.String(), code: code}
 }
 
@@ -242,7 +189,7 @@ func TestCABadCA(t *testing.T) {
 	dir, cfg := caDir(t)
 	res := ca(t, "list", "-config", cfg)
 	assert.Equal(t, exitUsage, res.code)
-	assert.Contains(t, res.stderr, "spacerouter ca list: reading the CA certificate: open "+filepath.Join(dir, "ca", "space.pem")+": no such file or directory")
+	assert.Contains(t, res.stderr, cfg+":13: space_ca.cert: stat "+filepath.Join(dir, "ca", "space.pem")+": no such file or directory: make the CA with spacerouter ca init -config "+cfg)
 
 	require.Equal(t, exitOK, ca(t, "init", "-config", cfg).code)
 	other := t.TempDir()
@@ -254,7 +201,7 @@ func TestCABadCA(t *testing.T) {
 	require.NoError(t, os.WriteFile(keyPath, data, 0o600))
 	res = ca(t, "issue", "-config", cfg, "-app", "shop")
 	assert.Equal(t, exitUsage, res.code)
-	assert.Equal(t, "spacerouter ca issue: "+keyPath+": the key does not match the CA certificate "+filepath.Join(dir, "ca", "space.pem")+"\n", res.stderr)
+	assert.Equal(t, cfg+":14: space_ca.key: the key in \""+keyPath+"\" does not match the certificate in \""+filepath.Join(dir, "ca", "space.pem")+"\": want the CA certificate's own private key\n", res.stderr)
 	assert.NoDirExists(t, filepath.Join(dir, "state", "clients"), "nothing issued")
 }
 
