@@ -3,6 +3,7 @@
 # prints its summary. peerbench's own knobs pass through, e.g.
 #   SCENARIOS="http mem" ROUNDS=3 scripts/peerbench.sh
 #   DURATION=3 ROUNDS=1 SCENARIOS=http CONNS=32 scripts/peerbench.sh   # quick look
+#   ROUTER_BIN=/tmp/bins/router-adbfa06 scripts/peerbench.sh   # a build other than this tree
 # peerbench needs nginx haproxy caddy wrk nghttp2-client (Debian packages).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -16,7 +17,11 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cp -r "$src/." "$work/"
 chmod -R u+w "$work"
-(cd "$root" && go build -trimpath -o "$work/spacerouter" ./cmd/spacerouter)
+if [[ -n "${ROUTER_BIN:-}" ]]; then
+	cp "$ROUTER_BIN" "$work/spacerouter"   # another build, e.g. a "before"
+else
+	(cd "$root" && go build -trimpath -o "$work/spacerouter" ./cmd/spacerouter)
+fi
 export SPACEROUTER_BIN="$work/spacerouter"
 export ROUTER_HOSTNAME=localhost
 export ROUTER_TLS="${ROUTER_TLS:-1}" ROUTER_H2="${ROUTER_H2:-1}"
