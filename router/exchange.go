@@ -48,6 +48,9 @@ type exchange struct {
 	rate    rateCount
 
 	sendStart time.Time
+	// respFrom is when the wait for the response head began, if the
+	// request's write began it (forward); zero otherwise.
+	respFrom time.Time
 	// wrote: a byte of the request reached a dyno; sent: a byte of the
 	// response reached the client (its status is line.Status).
 	wrote, sent bool

@@ -39,13 +39,26 @@ func (ex *exchange) forward(dc *dynoConn) (retry bool, err error) {
 	} else if ex.pre != nil && len(*ex.pre) > 0 {
 		sc.out = appendChunk(sc.out, *ex.pre)
 	}
-	if n, err := dc.c.Write(sc.out); err != nil {
+	var n int
+	var werr error
+	ex.respFrom = time.Time{}
+	if ex.preDone {
+		// The whole request goes out in this write: the wait for the
+		// response head starts with it (writeAwait), under the
+		// response's first deadline.
+		ex.respFrom = time.Now()
+		ex.responseDeadline(dc, ex.respFrom)
+		n, werr = dc.writeAwait(sc.out)
+	} else {
+		n, werr = dc.c.Write(sc.out)
+	}
+	if werr != nil {
 		if dc.reused && n == 0 {
 			// Found dead before any byte of the request was written: the
 			// only case a request goes out again (SPEC.md 4.6).
 			return true, nil
 		}
-		return false, ex.backendInterrupted(err)
+		return false, ex.backendInterrupted(werr)
 	}
 	// From here on the dyno may have read the request: whatever happens
 	// is answered and logged, never sent again (SPEC.md 4.6).
@@ -278,13 +291,10 @@ const watchDelay = 20 * time.Millisecond
 // 1xx) within the response timeout (H12).
 func (ex *exchange) awaitResponse(dc *dynoConn) error {
 	a, sc := ex.app, ex.sc
-	now := time.Now()
-	if a.to.Response > watchDelay {
-		// The first deadline only starts the watch: one that fires a
-		// little late costs nothing, so a recent one is kept.
-		dc.rdl.extend(dc.c, now, watchDelay)
-	} else {
-		dc.rdl.set(dc.c, now.Add(a.to.Response))
+	now := ex.respFrom // set when the request's one write began the wait
+	if now.IsZero() {
+		now = time.Now()
+		ex.responseDeadline(dc, now)
 	}
 	watching := false
 	defer func() {
@@ -319,6 +329,18 @@ func (ex *exchange) awaitResponse(dc *dynoConn) error {
 		if err := ex.cl.interim(ex); err != nil {
 			return ex.responseError(errClientGone)
 		}
+	}
+}
+
+// responseDeadline sets the first read deadline of the wait for the
+// response head that starts at now.
+func (ex *exchange) responseDeadline(dc *dynoConn, now time.Time) {
+	if to := ex.app.to.Response; to > watchDelay {
+		// The first deadline only starts the watch: one that fires a
+		// little late costs nothing, so a recent one is kept.
+		dc.rdl.extend(dc.c, now, watchDelay)
+	} else {
+		dc.rdl.set(dc.c, now.Add(to))
 	}
 }
 

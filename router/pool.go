@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -32,6 +33,12 @@ type dynoConn struct {
 	peekErr error
 	peekFn  func(fd uintptr)
 	peekBuf [1]byte
+	// writeAwait's state, written by awaitFn (a method value made once).
+	awaitBuf []byte
+	awaitN   int
+	awaitErr error
+	awaitRan bool
+	awaitFn  func(fd uintptr) bool
 }
 
 // pool holds the idle connections to one dyno address. Connections are
@@ -217,6 +224,7 @@ func (p *pool) dial(ctx context.Context, timeout time.Duration, bufSize int) (*d
 		dc.rc, _ = tc.SyscallConn()
 	}
 	dc.peekFn = dc.peek
+	dc.awaitFn = dc.awaitStep
 	return dc, nil
 }
 
@@ -272,4 +280,68 @@ func (dc *dynoConn) peek(fd uintptr) {
 	if err != nil {
 		dc.peekN = -1
 	}
+}
+
+// writeAwait writes a whole request to the dyno and returns once the
+// connection is readable (its answer began to arrive), its read deadline
+// passed or it was closed: the write and the wait for the response in one
+// RawConn.Read, so the response is not first read too early. A read right
+// after the write would find nothing yet (EAGAIN) and cost a system call
+// per request; it cannot simply be skipped, because RawConn.Read clears
+// the connection's readiness before it calls its function, and a wake-up
+// that came before that would be lost. Here the request is written inside
+// the function, after the clear: the answer can only come after it, so its
+// wake-up is never lost. A wake-up that came from something older only
+// makes the next read find nothing and wait, as before.
+//
+// The read deadline must be set (the response's first one) before. What
+// the raw write could not finish (a full socket buffer) is written with
+// dc.c.Write, and its errors are net.Conn's. n counts the bytes written,
+// as net.Conn.Write does; a wait cut short by the deadline or a close is
+// no error here: the response read that follows meets it.
+func (dc *dynoConn) writeAwait(b []byte) (n int, err error) {
+	if dc.rc == nil {
+		return dc.c.Write(b)
+	}
+	dc.awaitBuf, dc.awaitN, dc.awaitErr, dc.awaitRan = b, 0, nil, false
+	dc.rc.Read(dc.awaitFn)
+	dc.awaitBuf = nil
+	switch {
+	case !dc.awaitRan:
+		// Refused before the write (a past deadline, a closed
+		// connection): the usual write meets the same and says so.
+		return dc.c.Write(b)
+	case dc.awaitErr == nil && dc.awaitN == len(b):
+		return len(b), nil
+	case dc.awaitErr == nil || dc.awaitErr == syscall.EAGAIN:
+		// The socket buffer took part of it: the rest waits for room.
+		m, err := dc.c.Write(b[dc.awaitN:])
+		return dc.awaitN + m, err
+	}
+	return dc.awaitN, &net.OpError{Op: "write", Net: "tcp", Source: dc.c.LocalAddr(), Addr: dc.c.RemoteAddr(),
+		Err: os.NewSyscallError("write", dc.awaitErr)}
+}
+
+// awaitStep is writeAwait's RawConn.Read function: the write on its first
+// call (false: wait for the answer, unless the write fell short), then
+// true when the connection became readable.
+func (dc *dynoConn) awaitStep(fd uintptr) bool {
+	if dc.awaitRan {
+		return true
+	}
+	dc.awaitRan = true
+	for len(dc.awaitBuf) > dc.awaitN {
+		n, err := syscall.Write(int(fd), dc.awaitBuf[dc.awaitN:])
+		if err == syscall.EINTR {
+			continue
+		}
+		if n > 0 {
+			dc.awaitN += n
+		}
+		if err != nil || n <= 0 {
+			dc.awaitErr = err
+			return true
+		}
+	}
+	return false
 }
