@@ -63,13 +63,18 @@ func (p *pendingConn) interrupt()      { p.c.Close() }
 func (p *pendingConn) forceClose()     { p.c.Close() }
 func (p *pendingConn) slot() *connSlot { return p.cs }
 
-// serveTLSConn runs the handshake and serves the connection by the
-// protocol ALPN chose.
+// serveTLSConn runs the handshake, then serves the connection by the
+// protocol ALPN chose on a goroutine of its own: the handshake's
+// cryptography grows its goroutine's stack to 16 KiB, which a goroutine
+// keeps until a garbage collection shrinks it, while the connection's
+// requests need a quarter of that. Ending that goroutine here returns its
+// stack for the next handshake; an idle TLS connection then holds a small
+// stack.
 func (r *Router) serveTLSConn(c net.Conn, li *listenerInfo, slot *connSlot) {
-	defer slot.free()
 	p := &pendingConn{c: c, cs: slot}
 	if !r.track(p) {
 		c.Close()
+		slot.free()
 		return
 	}
 	tc := tls.Server(c, r.tlsBase)
@@ -83,18 +88,25 @@ func (r *Router) serveTLSConn(c net.Conn, li *listenerInfo, slot *connSlot) {
 		}
 		r.log.Debug("TLS handshake failed", zap.String(logging.KeyRemoteAddr, c.RemoteAddr().String()), zap.Error(err))
 		c.Close()
+		slot.free()
 		return
 	}
 	tc.SetDeadline(time.Time{})
 	st := tc.ConnectionState()
 	r.m.handshake(&st)
 	sni := normalizeHost(nil, []byte(st.ServerName))
-	if st.NegotiatedProtocol == http2.NextProtoTLS {
-		r.serveH2(tc, li, st.Version, sni, slot)
+	go r.serveTLSEstablished(tc, c, li, slot, st.Version, sni, st.NegotiatedProtocol == http2.NextProtoTLS)
+}
+
+// serveTLSEstablished serves a TLS connection after its handshake.
+func (r *Router) serveTLSEstablished(tc *tls.Conn, c net.Conn, li *listenerInfo, slot *connSlot, version uint16, sni []byte, h2 bool) {
+	defer slot.free()
+	if h2 {
+		r.serveH2(tc, li, version, sni, slot)
 		return
 	}
 	cc := newConn(r, tc, c, li, slot)
-	cc.tlsVer, cc.sniName = st.Version, sni
+	cc.tlsVer, cc.sniName = version, sni
 	if !r.track(cc) {
 		tc.Close()
 		return
