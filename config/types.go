@@ -21,7 +21,10 @@ type Config struct {
 	// SpaceCA is the space's certificate authority (key space_ca, SPEC.md
 	// section 11.3); nil when the file has none.
 	SpaceCA *SpaceCA
-	Apps    []App
+	// ACME is where apps with tls: auto get their certificates (key acme,
+	// SPEC.md section 12.1); nil when the file has none.
+	ACME *ACME
+	Apps []App
 
 	// warnings are the non-fatal notes found by Parse; see Warnings.
 	warnings []Problem
@@ -117,8 +120,12 @@ type App struct {
 	// A wildcard is written "*.example.com" and matches one or more labels
 	// in front of example.com.
 	Domains []string
-	// TLS lists the certificate chains (RSA and/or ECDSA) of the app.
+	// TLS lists the certificate chains (RSA and/or ECDSA) of the app;
+	// empty with TLSAuto.
 	TLS []Cert
+	// TLSAuto is tls: auto: the app's certificates come from ACME
+	// (SPEC.md 12.1).
+	TLSAuto bool
 	// Features are the feature names as written; FeatureSet holds the same
 	// for lookups. When the key is omitted, Features is
 	// [spaces-tls-salesforce].
@@ -138,6 +145,9 @@ type App struct {
 	// ip_rules, SPEC.md section 11.2), at most MaxIPRules; empty: every
 	// address.
 	IPRules []IPRule
+	// DynoTLS is how the router connects to the app's dynos (key
+	// dyno_tls, SPEC.md section 12.4); Mode is DynoTLSOff when omitted.
+	DynoTLS DynoTLS
 }
 
 // Has reports whether the app has feature f on.
@@ -147,6 +157,10 @@ func (a *App) Has(f string) bool { return a.FeatureSet[f] }
 type Cert struct {
 	Cert string // PEM file: leaf first, then intermediates
 	Key  string // PEM file with the private key
+	// ServeFrom, when set, stages the chain: from that time on it is
+	// served instead of the app's chains of the same key type with no or
+	// an earlier ServeFrom (SPEC.md 12.3). Zero: served from load.
+	ServeFrom time.Time
 }
 
 // Dyno states.
@@ -248,4 +262,47 @@ type IPRule struct {
 	// Prefixes are unique within an app.
 	Prefix      netip.Prefix
 	Description string // free text; may be empty
+}
+
+// ACME is the directory apps with tls: auto get certificates from.
+type ACME struct {
+	// Directory is the ACME directory URL. Required.
+	Directory string
+	// Email is the account's contact; may be empty.
+	Email string
+	// AgreeTOS must be true: the operator agrees to the CA's terms.
+	AgreeTOS bool
+	// TrustedRoots is a PEM file of roots to trust the ACME server (and
+	// the certificates it issues, for the verify-full status) with; ""
+	// means the system's.
+	TrustedRoots string
+	// Storage is the directory of ACME accounts, certificates, keys and
+	// locks, kept across restarts. Required.
+	Storage string
+	// RenewBefore is how long before expiry renewal starts; default 720h.
+	RenewBefore time.Duration
+}
+
+// dyno_tls modes (SPEC.md section 12.4).
+const (
+	DynoTLSOff        = "off"
+	DynoTLSRequire    = "require"
+	DynoTLSVerifyCA   = "verify-ca"
+	DynoTLSVerifyFull = "verify-full"
+)
+
+// DynoTLS is how the router speaks TLS to an app's dynos.
+type DynoTLS struct {
+	// Mode is DynoTLSOff (default: plain HTTP/1.1), DynoTLSRequire (TLS,
+	// no verification), DynoTLSVerifyCA (a chain to Trust) or
+	// DynoTLSVerifyFull (chain and name).
+	Mode string
+	// Trust lists PEM bundles (resolved against the config file's
+	// directory) of the CAs dyno certificates may chain to; they may hold
+	// an old and a new CA side by side. Required for verify-ca and
+	// verify-full.
+	Trust []string
+	// ServerName is the name verify-full checks when a dyno address is an
+	// IP address (required then).
+	ServerName string
 }
