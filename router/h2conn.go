@@ -25,6 +25,7 @@ type h2conn struct {
 	rt      *Router
 	li      *listenerInfo
 	hc      *h2.Conn
+	tc      *tls.Conn
 	cs      *connSlot
 	tlsVer  uint16
 	sniName []byte
@@ -36,8 +37,9 @@ type h2conn struct {
 	streams map[*h2stream]struct{}
 }
 
-// serveH2 serves an HTTP/2 connection until it ends.
-func (r *Router) serveH2(tc *tls.Conn, li *listenerInfo, version uint16, sni []byte, slot *connSlot) {
+// newH2conn makes the HTTP/2 connection of tc; serve serves it once it is
+// tracked.
+func (r *Router) newH2conn(tc *tls.Conn, li *listenerInfo, version uint16, sni []byte, slot *connSlot) *h2conn {
 	sp := r.sp.Load()
 	lim := &sp.cfg.Limits
 	h := &h2conn{rt: r, li: li, cs: slot, tlsVer: version, sniName: sni, peer: slot.peer,
@@ -60,16 +62,19 @@ func (r *Router) serveH2(tc *tls.Conn, li *listenerInfo, version uint16, sni []b
 			log.Debug("HTTP/2 connection error", zap.String(logging.KeyRemoteAddr, tc.RemoteAddr().String()), zap.Error(err))
 		},
 	}, h)
-	if !r.track(h) {
-		tc.Close()
-		return
-	}
-	defer r.untrack(h)
-	g := r.m.clientConns.WithLabelValues("https", "http2")
+	h.tc = tc
+	return h
+}
+
+// serve serves the connection until it ends.
+func (h *h2conn) serve() {
+	defer h.cs.free()
+	defer h.rt.untrack(h)
+	g := h.rt.m.clientConns.WithLabelValues("https", "http2")
 	g.Inc()
 	defer g.Dec()
 	h.hc.Serve()
-	tc.Close()
+	h.tc.Close()
 }
 
 // The drain's view of the connection (tracked).

@@ -80,8 +80,8 @@ func (r *Router) serveTLSConn(c net.Conn, li *listenerInfo, slot *connSlot) {
 	tc := tls.Server(c, r.tlsBase)
 	tc.SetDeadline(time.Now().Add(handshakeTimeout))
 	err := tc.HandshakeContext(r.stopCtx)
-	r.untrack(p)
 	if err != nil {
+		r.untrack(p)
 		// Refusals by SNI were counted with their reason already.
 		if !strings.Contains(err.Error(), "unrecognized name") {
 			r.m.hsFailures.WithLabelValues("error").Inc()
@@ -95,26 +95,35 @@ func (r *Router) serveTLSConn(c net.Conn, li *listenerInfo, slot *connSlot) {
 	st := tc.ConnectionState()
 	r.m.handshake(&st)
 	sni := normalizeHost(nil, []byte(st.ServerName))
-	go r.serveTLSEstablished(tc, c, li, slot, st.Version, sni, st.NegotiatedProtocol == http2.NextProtoTLS)
+	// Tracked as served before it is no longer tracked as pending, so a
+	// drain that begins meanwhile never misses it.
+	var serve func()
+	if st.NegotiatedProtocol == http2.NextProtoTLS {
+		if h := r.newH2conn(tc, li, st.Version, sni, slot); r.track(h) {
+			serve = h.serve
+		}
+	} else {
+		cc := newConn(r, tc, c, li, slot)
+		cc.tlsVer, cc.sniName = st.Version, sni
+		if r.track(cc) {
+			serve = cc.serveTLS
+		}
+	}
+	r.untrack(p)
+	if serve == nil {
+		tc.Close()
+		slot.free()
+		return
+	}
+	go serve()
 }
 
-// serveTLSEstablished serves a TLS connection after its handshake.
-func (r *Router) serveTLSEstablished(tc *tls.Conn, c net.Conn, li *listenerInfo, slot *connSlot, version uint16, sni []byte, h2 bool) {
-	defer slot.free()
-	if h2 {
-		r.serveH2(tc, li, version, sni, slot)
-		return
-	}
-	cc := newConn(r, tc, c, li, slot)
-	cc.tlsVer, cc.sniName = version, sni
-	if !r.track(cc) {
-		tc.Close()
-		return
-	}
-	g := r.m.clientConns.WithLabelValues("https", "http1")
+// serveTLS serves an HTTP/1 connection over TLS once tracked.
+func (c *conn) serveTLS() {
+	g := c.rt.m.clientConns.WithLabelValues("https", "http1")
 	g.Inc()
 	defer g.Dec()
-	cc.serve()
+	c.serve()
 }
 
 // startTLS opens listen.https.
