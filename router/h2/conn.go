@@ -69,7 +69,9 @@ type Conn struct {
 	spare         *frameBuf // the writer's other buffer
 	nControl      int       // control frames in out
 	writerRunning bool
-	sendWaiters   int // streams blocked in Send
+	writer        func() // c.writeLoop, bound once: starting the writer allocates nothing
+	writerWaiting bool   // the writer waits on wwake
+	sendWaiters   int    // streams blocked in Send
 	enc           *hpack.Encoder
 	scratch       []byte // name lower-casing and number formatting for the encoder
 	wdeadline     time.Time
@@ -103,6 +105,7 @@ func NewConn(nc net.Conn, cfg *Config, h Handler) *Conn {
 		recvWindow:     initialWindow,
 	}
 	c.wcond.L = &c.mu
+	c.writer = c.writeLoop
 	c.br.c = c
 	c.fr = c.newFramer()
 	c.maxBlock = c.cfg.blockCap()
@@ -214,7 +217,7 @@ func (c *Conn) noteIdleLocked() {
 	}
 	c.idleSince = time.Now()
 	if c.writerRunning {
-		signal(c.wwake) // it exits, giving back its buffers
+		c.wakeWriterLocked() // it exits, giving back its buffers
 	}
 	if c.peakStreams > 32 {
 		// A map keeps the space it grew; an idle connection drops a big
@@ -424,7 +427,7 @@ func (c *Conn) launchLocked(s *Stream) {
 	c.nHandlers++
 	c.active.Add(1)
 	c.wg.Add(1)
-	go c.runHandler(s)
+	go s.serve()
 }
 
 // startPending starts the handlers of the streams decoded since the input

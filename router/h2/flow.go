@@ -52,9 +52,7 @@ func (c *Conn) wakeSendersLocked() {
 		return
 	}
 	for _, s := range c.streams {
-		if s.sendWaiting {
-			signal(s.wwake)
-		}
+		s.wakeSendLocked()
 	}
 }
 

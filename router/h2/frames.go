@@ -86,7 +86,7 @@ func (c *Conn) onData(fh http2.FrameHeader, p []byte) error {
 	}
 	if len(data) > 0 {
 		s.body.write(data, s.declLen-s.recvd)
-		signal(s.rwake)
+		s.wakeReadLocked()
 	}
 	if end {
 		c.remoteEndLocked(s)
@@ -189,7 +189,7 @@ func (c *Conn) onWindowUpdate(fh http2.FrameHeader, p []byte) error {
 		c.resetLocked(s, http2.ErrCodeFlowControl, ErrStreamReset)
 		return nil
 	}
-	signal(s.wwake)
+	s.wakeSendLocked()
 	return nil
 }
 

@@ -27,6 +27,7 @@ type Stream struct {
 	spans   []fieldSpan
 
 	rwake, wwake chan struct{} // wake a blocked Read, a blocked Send
+	serve        func()        // runs the handler: s.runHandler, bound once per pooled Stream
 	gone         atomic.Bool
 
 	// The fields below are guarded by c.mu.
@@ -51,6 +52,7 @@ type Stream struct {
 	sendErr     error // why Send fails from now on
 	sendWindow  int64 // the client's window for the stream (may be negative)
 	sendWaiting bool
+	readWaiting bool          // a Read waits on rwake
 	sent        int64         // body bytes queued
 	periodSent  int64         // sent when the current rate period began
 	waited      time.Duration // time Send waited in the current rate period
@@ -62,10 +64,17 @@ var streamPool = sync.Pool{New: func() any {
 	return &Stream{rwake: make(chan struct{}, 1), wwake: make(chan struct{}, 1)}
 }}
 
+// runHandler is the handler goroutine of s (a method value made once, so
+// starting it allocates nothing).
+func (s *Stream) runHandler() { s.c.runHandler(s) }
+
 // newStreamLocked maps a new request stream (idle -> open, or half-closed
 // (remote) when the HEADERS frame ends it).
 func (c *Conn) newStreamLocked(id uint32, endStream bool) *Stream {
 	s := streamPool.Get().(*Stream)
+	if s.serve == nil {
+		s.serve = s.runHandler
+	}
 	s.c, s.id = c, id
 	s.inMap = true
 	s.remoteEnd = endStream
@@ -113,6 +122,7 @@ func (s *Stream) release() {
 		body:   recvBuf{chunks: chunks},
 		rwake:  s.rwake,
 		wwake:  s.wwake,
+		serve:  s.serve,
 		rtimer: s.rtimer,
 		wtimer: s.wtimer,
 	}
@@ -171,7 +181,9 @@ func (s *Stream) Read(p []byte) (int, error) {
 		case !s.rdeadline.IsZero() && !time.Now().Before(s.rdeadline):
 			return 0, os.ErrDeadlineExceeded
 		}
+		s.readWaiting = true
 		s.waitLocked(s.rwake, s.rdeadline, &s.rtimer)
+		s.readWaiting = false
 	}
 }
 
@@ -180,16 +192,32 @@ func (s *Stream) Read(p []byte) (int, error) {
 func (s *Stream) SetReadDeadline(t time.Time) {
 	s.c.mu.Lock()
 	s.rdeadline = t
+	s.wakeReadLocked()
 	s.c.mu.Unlock()
-	signal(s.rwake)
 }
 
 // SetWriteDeadline sets the deadline of Send and Interim; zero means none.
 func (s *Stream) SetWriteDeadline(t time.Time) {
 	s.c.mu.Lock()
 	s.wdeadline = t
+	s.wakeSendLocked()
 	s.c.mu.Unlock()
-	signal(s.wwake)
+}
+
+// wakeReadLocked wakes a Read that waits; wakeSendLocked a Send. A
+// goroutine sets its flag under c.mu before it waits and checks its
+// condition first, so a change made under c.mu is never missed, and a
+// stream nobody waits on costs no channel operation.
+func (s *Stream) wakeReadLocked() {
+	if s.readWaiting {
+		signal(s.rwake)
+	}
+}
+
+func (s *Stream) wakeSendLocked() {
+	if s.sendWaiting {
+		signal(s.wwake)
+	}
 }
 
 // waitLocked releases c.mu until ch is signalled, the connection dies, or
@@ -431,8 +459,8 @@ func (s *Stream) markGoneLocked() {
 	if s.gone.Swap(true) {
 		return
 	}
-	signal(s.rwake)
-	signal(s.wwake)
+	s.wakeReadLocked()
+	s.wakeSendLocked()
 	if f := s.onGone; f != nil {
 		s.onGone = nil
 		f()
@@ -485,7 +513,7 @@ func (c *Conn) remoteEndLocked(s *Stream) {
 	if s.bodyErr == nil {
 		s.bodyErr = io.EOF
 	}
-	signal(s.rwake)
+	s.wakeReadLocked()
 	if s.localEnd {
 		c.closeStreamLocked(s)
 	}
@@ -529,8 +557,8 @@ func (c *Conn) endStreamLocked(s *Stream, err error) {
 	if n := s.body.reset(); n > 0 {
 		c.creditConnLocked(int64(n))
 	}
-	signal(s.rwake)
-	signal(s.wwake)
+	s.wakeReadLocked()
+	s.wakeSendLocked()
 	c.closeStreamLocked(s)
 }
 

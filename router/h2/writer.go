@@ -263,7 +263,7 @@ func lowerName(name []byte, buf *[]byte) []byte {
 // it is not running.
 func (c *Conn) kickWriterLocked() {
 	if c.writerRunning {
-		signal(c.wwake)
+		c.wakeWriterLocked()
 		return
 	}
 	if !c.serving || c.broken || c.stopped || c.out == nil || len(c.out.b) == 0 {
@@ -271,7 +271,15 @@ func (c *Conn) kickWriterLocked() {
 	}
 	c.writerRunning = true
 	c.wg.Add(1)
-	go c.writeLoop()
+	go c.writer()
+}
+
+// wakeWriterLocked wakes the writer if it waits for frames; a writer at
+// work looks at the queue again before it waits.
+func (c *Conn) wakeWriterLocked() {
+	if c.writerWaiting {
+		signal(c.wwake)
+	}
 }
 
 // writeLoop is the writer goroutine.
@@ -287,9 +295,11 @@ func (c *Conn) writeLoop() {
 				c.mu.Unlock()
 				return
 			}
+			c.writerWaiting = true
 			c.mu.Unlock()
 			<-c.wwake
 			c.mu.Lock()
+			c.writerWaiting = false
 		}
 		// Let the goroutines that are ready run first: the frames of
 		// the streams they serve join this batch.
