@@ -29,9 +29,10 @@ func (d *decoder) apps(root, n *yaml.Node, c *Config) {
 
 // appNodes holds the values of the app keys that are checked once the
 // whole app is read (domains need the name; certificates the domains;
-// mtls the certificates).
+// mtls the certificates; dyno_tls the dynos), and where the dynos are.
 type appNodes struct {
-	name, domains, tls, features, vars, mtls *yaml.Node
+	name, domains, tls, features, vars, mtls, dynoTLS *yaml.Node
+	dynos                                             []dynoRef
 }
 
 // app decodes one app, merging its timeouts into the global ones of c.
@@ -51,9 +52,10 @@ func (d *decoder) app(key string, n *yaml.Node, c *Config) (App, bool) {
 		a.ConfigVars = d.configVars(join(key, "config_vars"), nodes.vars)
 	}
 	d.needResolver(key, nodes.features, a)
-	a.TLS = d.certs(join(key, "tls"), nodes.tls, a.Domains)
+	a.TLS, a.TLSAuto = d.appTLS(join(key, "tls"), nodes.tls, a.Domains, c)
 	a.MTLS = d.mtls(join(key, "mtls"), nodes.mtls, nodes.tls, c.SpaceCA != nil)
-	if c.Listen.HTTPS != "" && len(a.TLS) == 0 {
+	a.DynoTLS = d.dynoTLS(join(key, "dyno_tls"), nodes.dynoTLS, a.Dynos, nodes.dynos)
+	if c.Listen.HTTPS != "" && len(a.TLS) == 0 && !a.TLSAuto {
 		d.warn(n, join(key, "tls"), "no certificate: the https listener refuses this app's domains")
 	}
 	return a, true
@@ -73,9 +75,10 @@ func (d *decoder) appFields(a *App, nodes *appNodes) []field {
 		{"maintenance", func(k string, v *yaml.Node) { d.boolean(k, v, &a.Maintenance) }},
 		{"timeouts", func(k string, v *yaml.Node) { d.section(k, v, d.timeoutFields(&a.Timeouts)) }},
 		{"config_vars", keep(&nodes.vars)},
-		{"dynos", func(k string, v *yaml.Node) { a.Dynos = d.dynos(k, v) }},
+		{"dynos", func(k string, v *yaml.Node) { a.Dynos, nodes.dynos = d.dynos(k, v) }},
 		{"mtls", keep(&nodes.mtls)},
 		{"ip_rules", func(k string, v *yaml.Node) { a.IPRules = d.ipRules(k, v) }},
+		{"dyno_tls", keep(&nodes.dynoTLS)},
 	}
 }
 

@@ -11,13 +11,37 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
+// tlsAutoValue is the value of apps[].tls that asks for certificates over
+// ACME (SPEC.md section 12.1) instead of a list of files.
+const tlsAutoValue = "auto"
+
+// appTLS decodes the app's tls: the string auto, or a list of certificate
+// chains, each loaded to prove it is usable. It returns the chains (empty
+// for auto) and whether the app has tls: auto.
+func (d *decoder) appTLS(key string, n *yaml.Node, domains []string, c *Config) ([]Cert, bool) {
+	if n == nil || isNull(n) {
+		return []Cert{}, false
+	}
+	const want = "auto, for certificates over ACME, or a list of certificates such as " +
+		"[{cert: certs/shop.pem, key: certs/shop-key.pem}]"
+	switch v := deref(n); {
+	case v.Kind == yaml.ScalarNode && v.Value == tlsAutoValue:
+		d.tlsAuto(key, n, domains, c)
+		return []Cert{}, true
+	case v.Kind == yaml.ScalarNode:
+		d.problem(n, key, "bad tls %q: want %s", v.Value, want)
+		return []Cert{}, false
+	case v.Kind != yaml.SequenceNode:
+		d.problem(n, key, "want %s, got %s", want, describe(v))
+		return []Cert{}, false
+	}
+	return d.certs(key, n, domains), false
+}
+
 // certs decodes the app's certificate chains and loads each to prove it is
 // usable.
 func (d *decoder) certs(key string, n *yaml.Node, domains []string) []Cert {
 	out := []Cert{}
-	if n == nil {
-		return out
-	}
 	d.list(key, n, func(k string, item *yaml.Node) {
 		if c, ok := d.cert(k, item, domains); ok {
 			out = append(out, c)
@@ -48,7 +72,11 @@ func (d *decoder) cert(key string, n *yaml.Node, domains []string) (Cert, bool) 
 		d.problem(certAt, join(key, "cert"), "loading certificate and key: %v", err)
 		return c, false
 	}
-	d.checkLeaf(certAt, join(key, "cert"), pair, domains)
+	if c.ServeFrom.IsZero() {
+		d.checkLeaf(certAt, join(key, "cert"), pair, domains)
+	} else {
+		d.checkStaged(certAt, join(key, "cert"), pair, c.ServeFrom, domains)
+	}
 	return c, true
 }
 
@@ -57,6 +85,7 @@ func (d *decoder) certFields(c *Cert) []field {
 	return []field{
 		{"cert", func(k string, v *yaml.Node) { c.Cert = d.path(d.str(k, v)) }},
 		{"key", func(k string, v *yaml.Node) { c.Key = d.path(d.str(k, v)) }},
+		{"serve_from", func(k string, v *yaml.Node) { d.rfc3339(k, v, &c.ServeFrom) }},
 	}
 }
 
@@ -80,46 +109,105 @@ func (d *decoder) regularFile(n *yaml.Node, key, path string) bool {
 	return false
 }
 
+// leafOf returns the parsed leaf of a loaded chain, or nil.
+func leafOf(pair tls.Certificate) *x509.Certificate {
+	if pair.Leaf != nil {
+		return pair.Leaf
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return nil // LoadX509KeyPair parsed it already
+	}
+	return leaf
+}
+
 // checkLeaf warns about a certificate that covers none of the app's
 // domains or is outside its validity period; clients would refuse it, but
 // the operator may be rolling certificates, so it is not an error.
 func (d *decoder) checkLeaf(n *yaml.Node, key string, pair tls.Certificate, domains []string) {
-	leaf := pair.Leaf
+	leaf := leafOf(pair)
 	if leaf == nil {
-		var err error
-		if leaf, err = x509.ParseCertificate(pair.Certificate[0]); err != nil {
-			return // LoadX509KeyPair parsed it already
-		}
+		return
 	}
-	if now := time.Now(); now.After(leaf.NotAfter) {
-		d.warn(n, key, "certificate expired on %s", leaf.NotAfter.UTC().Format(time.DateOnly))
-	} else if now.Before(leaf.NotBefore) {
-		d.warn(n, key, "certificate is not valid before %s", leaf.NotBefore.UTC().Format(time.DateTime))
-	}
+	d.checkValidity(n, key, leaf)
 	if len(domains) > 0 && !coversAny(leaf, domains) {
 		d.warn(n, key, "certificate for %s covers none of the app's domains (%s)",
 			certNames(leaf), strings.Join(domains, ", "))
 	}
 }
 
-// coversAny reports whether leaf is valid for at least one of domains. A
-// wildcard domain is covered by the same wildcard in the certificate, or
-// by one that matches a name under it.
+// checkValidity warns about a served certificate outside its validity
+// period.
+func (d *decoder) checkValidity(n *yaml.Node, key string, leaf *x509.Certificate) {
+	if now := time.Now(); now.After(leaf.NotAfter) {
+		d.warn(n, key, "certificate expired on %s", leaf.NotAfter.UTC().Format(time.DateOnly))
+	} else if now.Before(leaf.NotBefore) {
+		d.warn(n, key, "certificate is not valid before %s", leaf.NotBefore.UTC().Format(time.DateTime))
+	}
+}
+
+// checkStaged checks a chain with serve_from (SPEC.md section 12.3). From
+// that time on it replaces the app's chains of its key type with no or an
+// earlier serve_from, without a reload, so what would break then is a
+// problem now: a domain of the app it does not cover, and, for a time
+// still to come, a certificate that is expired or not yet valid at it. A
+// serve_from already past makes the chain current: its validity period
+// gets the warnings of any served certificate.
+func (d *decoder) checkStaged(n *yaml.Node, key string, pair tls.Certificate, from time.Time, domains []string) {
+	leaf := leafOf(pair)
+	if leaf == nil {
+		return
+	}
+	var missing []string
+	for _, dom := range domains {
+		if !covers(leaf, dom) {
+			missing = append(missing, fmt.Sprintf("%q", dom))
+		}
+	}
+	if len(missing) > 0 {
+		d.problem(n, key, "the staged certificate for %s does not cover %s: from serve_from on it is served instead of "+
+			"the app's %s chains with no or an earlier serve_from, so it must cover every domain of the app",
+			certNames(leaf), strings.Join(missing, ", "), leaf.PublicKeyAlgorithm)
+	}
+	if !from.After(time.Now()) {
+		d.checkValidity(n, key, leaf)
+		return
+	}
+	at := from.UTC().Format(time.RFC3339)
+	switch {
+	case !leaf.NotAfter.After(from):
+		d.problem(n, key, "the staged certificate expires at %s, before its serve_from %s: "+
+			"want a certificate still valid when it is served", leaf.NotAfter.UTC().Format(time.RFC3339), at)
+	case leaf.NotBefore.After(from):
+		d.problem(n, key, "the staged certificate is not valid before %s, after its serve_from %s: "+
+			"clients would refuse it until then; want serve_from at or after its start",
+			leaf.NotBefore.UTC().Format(time.RFC3339), at)
+	}
+}
+
+// coversAny reports whether leaf is valid for at least one of domains.
 func coversAny(leaf *x509.Certificate, domains []string) bool {
 	for _, dom := range domains {
-		if rest, ok := strings.CutPrefix(dom, "*."); ok {
-			for _, name := range leaf.DNSNames {
-				if strings.EqualFold(name, dom) {
-					return true
-				}
-			}
-			dom = "wildcard-probe." + rest
-		}
-		if leaf.VerifyHostname(dom) == nil {
+		if covers(leaf, dom) {
 			return true
 		}
 	}
 	return false
+}
+
+// covers reports whether leaf is valid for the app domain dom. A wildcard
+// domain is covered by the same wildcard in the certificate, or by one
+// that matches a name under it.
+func covers(leaf *x509.Certificate, dom string) bool {
+	if rest, ok := strings.CutPrefix(dom, "*."); ok {
+		for _, name := range leaf.DNSNames {
+			if strings.EqualFold(name, dom) {
+				return true
+			}
+		}
+		dom = "wildcard-probe." + rest
+	}
+	return leaf.VerifyHostname(dom) == nil
 }
 
 // certNames lists the names a certificate is for, for messages.

@@ -51,7 +51,7 @@ func Defaults() Config {
 // defaultApp returns an app before its keys are read: the global timeouts
 // (the app's overrides are merged into them), for an app whose features
 // key is omitted [spaces-tls-salesforce] as for a new Heroku app, and mtls
-// off (forward xfcc). Lists and maps are empty, not nil.
+// off (forward xfcc), dyno_tls off. Lists and maps are empty, not nil.
 func defaultApp(global Timeouts) App {
 	return App{
 		Timeouts:   global,
@@ -62,6 +62,7 @@ func defaultApp(global Timeouts) App {
 		Dynos:      []Dyno{},
 		MTLS:       defaultMTLS(),
 		IPRules:    []IPRule{},
+		DynoTLS:    defaultDynoTLS(),
 	}
 }
 

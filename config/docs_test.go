@@ -63,6 +63,7 @@ func acceptedKeys(t *testing.T) []string {
 		"timeouts":  table("timeouts", d.timeoutFields(&c.Timeouts)),
 		"limits":    table("limits", d.limitFields(&c.Limits)),
 		"buffering": table("buffering", d.bufferingFields(&c.Buffering)),
+		"acme":      table("acme", d.acmeFields(&ACME{})),
 	}, "space", "space_ca", "apps")
 	// space_ca nests a table two deep (previous[]), so it is walked as a
 	// prefix of its own.
@@ -77,6 +78,7 @@ func acceptedKeys(t *testing.T) []string {
 		"dynos":    table("dynos[]", d.dynoFields(&Dyno{}, "", nil)),
 		"mtls":     table("mtls", d.mtlsFields(&MTLS{}, false)),
 		"ip_rules": table("ip_rules[]", d.ipRuleFields(&IPRule{}, &cidr)),
+		"dyno_tls": table("dyno_tls", d.dynoTLSFields(&DynoTLS{})),
 	}, "name", "domains", "features", "maintenance", "config_vars")
 	return out
 }
@@ -94,6 +96,9 @@ func TestDocsListEveryKey(t *testing.T) {
 	require.Contains(t, keys, "apps[].dynos[].address", "the walk of the decoder's tables")
 	require.Contains(t, keys, "space_ca.previous[].retire_at", "the walk of the decoder's tables")
 	require.Contains(t, keys, "apps[].ip_rules[].cidr", "the walk of the decoder's tables")
+	require.Contains(t, keys, "acme.renew_before", "the walk of the decoder's tables")
+	require.Contains(t, keys, "apps[].tls[].serve_from", "the walk of the decoder's tables")
+	require.Contains(t, keys, "apps[].dyno_tls.server_name", "the walk of the decoder's tables")
 	for _, k := range keys {
 		assert.Contains(t, doc, "`"+k+"`", "%s does not document key %s", docsPath, k)
 	}
@@ -160,6 +165,20 @@ func TestDocsProblems(t *testing.T) {
 		{"ip rules", listen + shop + "    ip_rules:\n      - {cidr: 1.2.3.4/24}\n      - {cidr: 192.0.2.7}\n      - {cidr: office}\n" +
 			"      - {description: x}\n      - 10.0.0.0/8\n      - {cidr: 10.0.0.0/8}\n      - {cidr: 10.0.0.0/8}\n"},
 		{"ip rule 61", listen + shop + "    ip_rules:\n" + rules(61)},
+		{"acme empty", listen + app + "acme: {}\n"},
+		{"acme values missing", listen + app + "acme:\n  directory:\n  agree_tos:\n  storage:\n"},
+		{"acme not agreed", listen + app + "acme:\n  directory: http://127.0.0.1:14000/dir\n  email: mailto:ops@example.com\n" +
+			"  agree_tos: false\n  storage: /var/lib/spacerouter/acme\n  renew_before: 0s\n"},
+		{"acme bad values", listen + app + "acme:\n  directory: acme.example.com/directory\n  email: ops\n  agree_tos: yes\n" +
+			"  trusted_roots: ca/acme-roots.pem\n  storage: /var/lib/spacerouter/acme\n  renew_before: 30d\n"},
+		{"tls auto", listen + "apps:\n  - name: shop\n    domains: [shop.example.com, \"*.shop.example.com\"]\n    tls: auto\n"},
+		{"tls a string", listen + shop + "    tls: certs/shop.pem\n"},
+		{"tls a mapping", listen + shop + "    tls: {cert: certs/shop.pem, key: certs/shop-key.pem}\n"},
+		{"serve_from", listen + shop + "    tls: [{cert: certs/shop.pem, key: certs/shop-key.pem, serve_from: 2027-03-01}]\n"},
+		{"dyno_tls mode", listen + shop + "    dyno_tls: {mode: verify}\n"},
+		{"dyno_tls verify-full", listen + shop + "    dynos: [{name: web.1, address: \"10.0.1.5:5000\"}]\n    dyno_tls: {mode: verify-full}\n"},
+		{"dyno_tls verify-ca", listen + shop + "    dyno_tls: {mode: verify-ca, trust: [], server_name: 10.0.1.5}\n"},
+		{"dyno_tls trust", listen + shop + "    dyno_tls: {mode: verify-ca, trust: [ca/dynos.pem, ./ca/dynos.pem, \"\"], server_name: web..internal}\n"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -260,6 +279,27 @@ func TestDocsFileProblems(t *testing.T) {
 			writeCert(t, dir, "leaf.pem", "leaf-key.pem", "client.example.com")
 			writeFile(t, dir, "ca/clients.pem", append(makeCert(t, caTemplate("partner"), nil).certPEM, readFile(t, filepath.Join(dir, "leaf.pem"))...))
 		}, "listen: {http: \":0\"}\napps: [{name: shop, domains: [shop.example.com], mtls: {trust: [ca/clients.pem]}}]\n"},
+		{"acme files", func(t *testing.T, dir string) {
+			writeFile(t, dir, "ca/acme-roots.pem", []byte("junk\n"))
+			writeFile(t, dir, "var/lib/spacerouter/acme", []byte("a file\n"))
+		}, head + "acme:\n  directory: https://acme-v02.api.letsencrypt.org/directory\n  agree_tos: true\n" +
+			"  trusted_roots: ca/acme-roots.pem\n  storage: DIR/var/lib/spacerouter/acme\n"},
+		{"dyno bundles", func(t *testing.T, dir string) {
+			writeFile(t, dir, "ca/dynos.pem", []byte("junk\n"))
+		}, "listen: {http: \":0\"}\napps: [{name: shop, domains: [shop.example.com], dyno_tls: {mode: verify-ca, trust: [ca/dynos.pem]}}]\n"},
+		{"staged certificates", func(t *testing.T, dir string) {
+			until := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+			writeCertValid(t, dir, "certs/shop.pem", "certs/shop-key.pem", time.Now().Add(-time.Hour), until, "shop.example.com", "*.shop.example.com")
+			writeCertValid(t, dir, "certs/shop-2099.pem", "certs/shop-2099-key.pem", time.Now().Add(-time.Hour), until, "shop.example.com")
+			writeCertValid(t, dir, "certs/shop-short.pem", "certs/shop-short-key.pem", time.Now().Add(-time.Hour),
+				time.Date(2098, 12, 31, 0, 0, 0, 0, time.UTC), "shop.example.com", "*.shop.example.com")
+			writeCertValid(t, dir, "certs/shop-late.pem", "certs/shop-late-key.pem", time.Date(2099, 3, 1, 0, 0, 0, 0, time.UTC), until,
+				"shop.example.com", "*.shop.example.com")
+		}, "listen: {https: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com, \"*.shop.example.com\"]\n    tls:\n" +
+			"      - {cert: certs/shop.pem, key: certs/shop-key.pem}\n" +
+			"      - {cert: certs/shop-2099.pem, key: certs/shop-2099-key.pem, serve_from: 2099-01-01T00:00:00Z}\n" +
+			"      - {cert: certs/shop-short.pem, key: certs/shop-short-key.pem, serve_from: 2099-01-01T00:00:00Z}\n" +
+			"      - {cert: certs/shop-late.pem, key: certs/shop-late-key.pem, serve_from: 2099-01-01T00:00:00Z}\n"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -318,6 +358,41 @@ apps:
 	require.NoError(t, err)
 	warnings := c.Warnings()
 	require.Len(t, warnings, 6, "%q", warnings)
+	for _, w := range warnings {
+		_, msg, _ := strings.Cut(strip.Replace(w), ": ") // drop "space.yaml:LINE"
+		assert.True(t, strings.Contains(doc, msg), "%s does not quote this warning:\n%s", docsPath, msg)
+	}
+}
+
+// TestDocsLifecycleWarnings: the warnings docs/config.md quotes about
+// acme, tls: auto, staged certificates and dyno_tls are the ones Parse
+// gives.
+func TestDocsLifecycleWarnings(t *testing.T) {
+	t.Parallel()
+	doc := string(readFile(t, docsPath))
+	dir, strip := docsDir(t)
+	tmpl := caTemplate("dynos 2025")
+	tmpl.NotBefore = time.Date(2025, 1, 31, 12, 0, 0, 0, time.UTC)
+	tmpl.NotAfter = time.Date(2026, 1, 31, 12, 0, 0, 0, time.UTC)
+	old := makeCert(t, tmpl, nil)
+	tmpl = caTemplate("dynos 2098")
+	tmpl.NotBefore = time.Date(2098, 1, 1, 0, 0, 0, 0, time.UTC)
+	writeFile(t, dir, "ca/dynos.pem", slices.Concat(makeCert(t, caTemplate("dynos 2026"), nil).certPEM, old.certPEM, makeCert(t, tmpl, nil).certPEM))
+	writeCA(t, dir, "ca/dynos-2026.pem", "", "dynos 2026")
+	tmpl = caTemplate("old root")
+	tmpl.NotBefore = time.Date(2025, 1, 31, 12, 0, 0, 0, time.UTC)
+	tmpl.NotAfter = time.Date(2026, 1, 31, 12, 0, 0, 0, time.UTC)
+	writeFile(t, dir, "ca/acme-roots.pem", makeCert(t, tmpl, nil).certPEM)
+	c, err := Parse(filepath.Join(dir, "space.yaml"), []byte(`listen: {http: ":0"}
+acme: {directory: "https://127.0.0.1:14000/dir", agree_tos: true, trusted_roots: ca/acme-roots.pem, storage: acme}
+apps:
+  - {name: shop, domains: [shop.example.com], tls: auto, dyno_tls: {trust: [ca/dynos.pem], server_name: web.shop.internal}}
+  - {name: blog, domains: [blog.example.com], dyno_tls: {mode: require, trust: [ca/dynos-2026.pem]}}
+  - {name: docs, domains: [docs.example.com], dyno_tls: {mode: verify-ca, trust: [ca/dynos-2026.pem], server_name: web.shop.internal}}
+`))
+	require.NoError(t, err)
+	warnings := c.Warnings()
+	require.Len(t, warnings, 7, "%q", warnings)
 	for _, w := range warnings {
 		_, msg, _ := strings.Cut(strip.Replace(w), ": ") // drop "space.yaml:LINE"
 		assert.True(t, strings.Contains(doc, msg), "%s does not quote this warning:\n%s", docsPath, msg)

@@ -15,27 +15,31 @@ var dynoName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
 var dynoStates = []string{StateUp, StateCrashed, StateStarting}
 
 // dynos decodes the app's dynos. An app may have none (it answers H10).
-func (d *decoder) dynos(key string, n *yaml.Node) []Dyno {
-	out := []Dyno{}
+// With each dyno it returns where the file has it, for checks made once
+// the whole app is read (dyno_tls).
+func (d *decoder) dynos(key string, n *yaml.Node) ([]Dyno, []dynoRef) {
+	out, refs := []Dyno{}, []dynoRef{}
 	names := make(map[string]string) // dyno name -> key of the dyno
 	d.list(key, n, func(k string, item *yaml.Node) {
-		if dy, ok := d.dyno(k, item, names); ok {
+		if dy, addr, ok := d.dyno(k, item, names); ok {
 			out = append(out, dy)
+			refs = append(refs, dynoRef{key: k, addr: addr})
 		}
 	})
-	return out
+	return out, refs
 }
 
 // dyno decodes one dyno; names holds the names already used in the app.
-func (d *decoder) dyno(key string, n *yaml.Node, names map[string]string) (Dyno, bool) {
+// It returns the dyno and the node of its address (nil without one).
+func (d *decoder) dyno(key string, n *yaml.Node, names map[string]string) (Dyno, *yaml.Node, bool) {
 	dy := defaultDyno()
 	seen, ok := d.fields(key, n, d.dynoFields(&dy, key, names))
 	if !ok {
-		return dy, false
+		return dy, nil, false
 	}
 	d.need(key, n, seen, "name", "every dyno needs a name such as web.1")
 	d.need(key, n, seen, "address", "every dyno needs an address host:port such as 127.0.0.1:5000")
-	return dy, true
+	return dy, seen["address"].v, true
 }
 
 // dynoFields is the table of the keys of the dyno at key; names holds the

@@ -2,12 +2,14 @@ package config
 
 import (
 	"errors"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -29,6 +31,9 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(minimal))
 	f.Add([]byte("a: &a {<<: *a}\n"))
 	f.Add([]byte("apps: &a [*a]\n"))
+	f.Add([]byte("listen: {https: \":0\"}\nacme: {directory: \"https://ca.example/dir\", agree_tos: true, storage: s}\n" +
+		"apps: [{name: shop, domains: [shop.example.com], tls: auto, dynos: [{name: web.1, address: \"10.0.0.1:5000\"}], " +
+		"dyno_tls: {mode: require}}]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const name = "fuzz/space.yaml"
 		c, err := Parse(name, data)
@@ -90,6 +95,32 @@ func checkConfig(t *testing.T, c *Config) {
 			}
 		}
 		checkAppAccess(t, a)
+		checkAppTLS(t, c, a)
+	}
+	if a := c.ACME; a != nil && (!strings.HasPrefix(a.Directory, "https://") || !a.AgreeTOS || a.Storage == "" || a.RenewBefore <= 0) {
+		t.Errorf("accepted acme %+v", a)
+	}
+}
+
+// checkAppTLS checks the tls: auto and dyno_tls of an accepted app.
+func checkAppTLS(t *testing.T, c *Config, a App) {
+	if a.TLSAuto && (len(a.TLS) != 0 || c.ACME == nil || slices.ContainsFunc(a.Domains, func(d string) bool { return strings.HasPrefix(d, "*") })) {
+		t.Errorf("accepted tls: auto for app %+v, acme %+v", a, c.ACME)
+	}
+	dt := a.DynoTLS
+	verify := dt.Mode == DynoTLSVerifyCA || dt.Mode == DynoTLSVerifyFull
+	if !slices.Contains(dynoTLSModes, dt.Mode) || dt.Trust == nil || verify && len(dt.Trust) == 0 {
+		t.Errorf("accepted dyno_tls %+v", dt)
+	}
+	if dt.Mode != DynoTLSVerifyFull || dt.ServerName != "" {
+		return
+	}
+	for _, dy := range a.Dynos {
+		if host, _, err := net.SplitHostPort(dy.Address); err == nil {
+			if _, err := netip.ParseAddr(host); err == nil {
+				t.Errorf("accepted dyno %+v at an IP address under verify-full without server_name", dy)
+			}
+		}
 	}
 }
 

@@ -82,7 +82,9 @@ func ParseWith(name string, data []byte, opts LoadOptions) (*Config, error) {
 // Warnings returns the non-fatal notes found while loading, one line each
 // in the shape of a problem (FILE:LINE: KEY: MSG): a deprecated feature, a
 // certificate that covers none of its app's domains, a previous space CA
-// whose retire_at is past. cmd logs them.
+// whose retire_at is past, tls: auto without listen.https, a dyno_tls key
+// the mode does not use, an expired certificate in a trust bundle. cmd
+// logs them.
 func (c *Config) Warnings() []string {
 	out := make([]string, len(c.warnings))
 	for i, w := range c.warnings {
@@ -148,7 +150,8 @@ func (d *decoder) syntax(err error) {
 
 // config decodes the top-level mapping into c. Apps come last, whatever
 // their place in the file, so that they merge the final global timeouts
-// and know whether the space has a space_ca.
+// and know whether the space has a space_ca, an acme section and an https
+// listener.
 func (d *decoder) config(root *yaml.Node, c *Config) {
 	var apps *yaml.Node
 	seen, ok := d.fields("", root, d.rootFields(c, &apps))
@@ -170,6 +173,7 @@ func (d *decoder) rootFields(c *Config, apps **yaml.Node) []field {
 		{"limits", func(k string, v *yaml.Node) { d.limits(k, v, &c.Limits) }},
 		{"buffering", func(k string, v *yaml.Node) { d.section(k, v, d.bufferingFields(&c.Buffering)) }},
 		{"space_ca", func(k string, v *yaml.Node) { c.SpaceCA = d.spaceCA(k, v) }},
+		{"acme", func(k string, v *yaml.Node) { c.ACME = d.acme(k, v) }},
 		{"apps", func(_ string, v *yaml.Node) { *apps = v }},
 	}
 }

@@ -33,6 +33,12 @@ func loadExample(t *testing.T, name string) (*Config, string) {
 	partners := writeCA(t, dir, "ca/partners.pem", "", "partners root")
 	other := makeCert(t, caTemplate("partners root 2"), nil)
 	writeFile(t, dir, "ca/partners.pem", append(partners.certPEM, other.certPEM...))
+	now := time.Now()
+	writeCertValid(t, dir, "certs/shop-2099.pem", "certs/shop-2099-key.pem", now.Add(-time.Hour),
+		time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC), "shop.example.com", "*.shop.example.com")
+	writeCA(t, dir, "ca/acme-roots.pem", "", "ACME test root")
+	writeCA(t, dir, "ca/dynos-2026.pem", "", "dynos 2026")
+	writeCA(t, dir, "ca/dynos-2025.pem", "", "dynos 2025")
 	path := writeFile(t, dir, name, data)
 	c, err := Load(path)
 	require.NoError(t, err, "loading %s", name)
@@ -71,12 +77,24 @@ func fullExample(path, dir string) *Config {
 			}},
 			StateDir: "/var/lib/spacerouter/ca",
 		},
+		ACME: &ACME{
+			Directory:    "https://acme-v02.api.letsencrypt.org/directory",
+			Email:        "ops@example.com",
+			AgreeTOS:     true,
+			TrustedRoots: filepath.Join(dir, "ca", "acme-roots.pem"),
+			Storage:      "/var/lib/spacerouter/acme",
+			RenewBefore:  720 * time.Hour,
+		},
 		Apps: []App{{
 			Name:    "shop",
 			Domains: []string{"shop.example.com", "*.shop.example.com"},
 			TLS: []Cert{{
 				Cert: filepath.Join(dir, "certs", "shop.pem"),
 				Key:  filepath.Join(dir, "certs", "shop-key.pem"),
+			}, {
+				Cert:      filepath.Join(dir, "certs", "shop-2099.pem"),
+				Key:       filepath.Join(dir, "certs", "shop-2099-key.pem"),
+				ServeFrom: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC),
 			}},
 			Features:   []string{FeatureTLSModern},
 			FeatureSet: map[string]bool{FeatureTLSModern: true},
@@ -99,6 +117,24 @@ func fullExample(path, dir string) *Config {
 				{Prefix: netip.MustParsePrefix("203.0.113.0/24"), Description: "Office"},
 				{Prefix: netip.MustParsePrefix("2001:db8:1::/48")},
 			},
+			DynoTLS: DynoTLS{
+				Mode:       DynoTLSVerifyFull,
+				Trust:      []string{filepath.Join(dir, "ca", "dynos-2026.pem"), filepath.Join(dir, "ca", "dynos-2025.pem")},
+				ServerName: "shop.dynos.internal",
+			},
+		}, {
+			Name:       "api",
+			Domains:    []string{"api.example.com"},
+			TLS:        []Cert{},
+			TLSAuto:    true,
+			Features:   []string{},
+			FeatureSet: map[string]bool{},
+			Timeouts:   global,
+			ConfigVars: map[string]string{},
+			Dynos:      []Dyno{{Name: "web.1", Address: "api-web-1.internal:5443", State: StateUp}},
+			MTLS:       MTLS{Mode: MTLSOptional, Trust: []string{TrustSpace}, Forward: ForwardNone},
+			IPRules:    []IPRule{},
+			DynoTLS:    DynoTLS{Mode: DynoTLSRequire, Trust: []string{}},
 		}},
 	}
 }

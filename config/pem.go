@@ -144,3 +144,26 @@ func (d *decoder) checkCAValidity(n *yaml.Node, key, what string, cert *x509.Cer
 			what, cert.NotBefore.UTC().Format(time.DateTime))
 	}
 }
+
+// anchorBundle loads a PEM bundle of trust anchors (acme.trusted_roots, a
+// dyno_tls.trust bundle): at least one certificate, of any kind. A CA is
+// not required: crypto/x509 takes any certificate of the root pool as the
+// end of a chain, so a dyno's self-signed certificate may be its own
+// anchor. A certificate outside its validity period is a warning (an old
+// CA may sit beside the new one while certificates move over), as nothing
+// chains to it then; effect says what fails. It reports whether the
+// bundle loaded.
+func (d *decoder) anchorBundle(n *yaml.Node, key, path, want, effect string) bool {
+	certs := d.pemCerts(n, key, path, want)
+	now := time.Now()
+	for i, cert := range certs {
+		what := fmt.Sprintf("certificate %d of %q (CN %q)", i+1, path, cert.Subject.CommonName)
+		switch {
+		case now.After(cert.NotAfter):
+			d.warn(n, key, "%s expired on %s: %s", what, cert.NotAfter.UTC().Format(time.DateOnly), effect)
+		case now.Before(cert.NotBefore):
+			d.warn(n, key, "%s is not valid before %s: %s until then", what, cert.NotBefore.UTC().Format(time.DateTime), effect)
+		}
+	}
+	return certs != nil
+}

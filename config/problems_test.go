@@ -14,10 +14,15 @@ import (
 const app1 = "apps: [{name: shop, domains: [shop.example.com]}]\n"
 
 // rootKeys are the top-level keys, as messages list them.
-const rootKeys = "space, listen, log, timeouts, limits, buffering, space_ca, apps"
+const rootKeys = "space, listen, log, timeouts, limits, buffering, space_ca, acme, apps"
+
+// agreeTOSMsg is what a problem of acme.agree_tos says after "missing: "
+// or "false: ".
+const agreeTOSMsg = "the CA issues certificates only to an account that agrees to its terms of service: " +
+	"read them (meta.termsOfService in the directory) and set agree_tos: true"
 
 // appKeys are the keys of an app, as messages list them.
-const appKeys = "name, domains, tls, features, maintenance, timeouts, config_vars, dynos, mtls, ip_rules"
+const appKeys = "name, domains, tls, features, maintenance, timeouts, config_vars, dynos, mtls, ip_rules, dyno_tls"
 
 func TestParseProblems(t *testing.T) {
 	t.Parallel()
@@ -249,7 +254,7 @@ func TestParseProblems(t *testing.T) {
 		{"tls without key", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    tls:\n      - cert: a.pem\n", []string{
 			`t.yaml:6: apps[0].tls[0].key: missing: every certificate needs key, a PEM file with the private key`}},
 		{"tls a mapping", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    tls: {cert: a.pem, key: a-key.pem}\n", []string{
-			`t.yaml:5: apps[0].tls: want a list, got a mapping`}},
+			`t.yaml:5: apps[0].tls: want auto, for certificates over ACME, or a list of certificates such as [{cert: certs/shop.pem, key: certs/shop-key.pem}], got a mapping`}},
 
 		// space_ca, without files: the paths named do not exist.
 		{"space_ca empty", "listen: {http: \":0\"}\nspace_ca: {}\n" + app1, []string{
@@ -341,6 +346,82 @@ func TestParseProblems(t *testing.T) {
 			`t.yaml:5: apps[0].ip_rules: want a list, got a mapping`}},
 		{"ip rule 61", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    ip_rules:\n" + rules(61), []string{
 			`t.yaml:66: apps[0].ip_rules[60]: rule 61 is one too many: an app has at most 60 ip_rules; merge networks into wider CIDRs`}},
+
+		// acme, without files: the paths named do not exist.
+		{"acme empty", "listen: {http: \":0\"}\nacme: {}\n" + app1, []string{
+			`t.yaml:2: acme.directory: missing: acme needs directory, the URL of the CA's ACME directory, such as https://acme-v02.api.letsencrypt.org/directory`,
+			`t.yaml:2: acme.agree_tos: missing: ` + agreeTOSMsg,
+			`t.yaml:2: acme.storage: missing: acme needs storage, the directory of the ACME account, certificates and keys, such as /var/lib/spacerouter/acme`}},
+		{"acme values missing", "listen: {http: \":0\"}\nacme:\n  directory:\n  agree_tos:\n  storage: \"\"\n" + app1, []string{
+			`t.yaml:3: acme.directory: missing value: acme needs directory, the URL of the CA's ACME directory, such as https://acme-v02.api.letsencrypt.org/directory`,
+			`t.yaml:4: acme.agree_tos: missing value: ` + agreeTOSMsg,
+			`t.yaml:5: acme.storage: missing value: acme needs storage, the directory of the ACME account, certificates and keys, such as /var/lib/spacerouter/acme`}},
+		{"acme not agreed", "listen: {http: \":0\"}\nacme:\n  directory: http://127.0.0.1:14000/dir\n  email: mailto:ops@example.com\n" +
+			"  agree_tos: false\n  storage: acme\n  renew_before: 0s\n  contact: x\n" + app1, []string{
+			`t.yaml:3: acme.directory: bad directory "http://127.0.0.1:14000/dir": want an https:// URL: ACME runs over HTTPS only (RFC 8555 section 6.1); for a test CA such as Pebble, trust its root with acme.trusted_roots`,
+			`t.yaml:4: acme.email: bad email "mailto:ops@example.com": write the address alone, "ops@example.com"`,
+			`t.yaml:5: acme.agree_tos: false: ` + agreeTOSMsg,
+			`t.yaml:7: acme.renew_before: bad duration "0s": want more than zero, such as 10ms or 5s`,
+			`t.yaml:8: acme: unknown key "contact": allowed keys are directory, email, agree_tos, trusted_roots, storage, renew_before`}},
+		{"acme bad values", "listen: {http: \":0\"}\nacme:\n  directory: acme.example.com/directory\n  email: Ops <ops@example.com>\n" +
+			"  agree_tos: yes\n  storage: [a]\n  trusted_roots: none.pem\n  renew_before: 30d\n" + app1, []string{
+			`t.yaml:3: acme.directory: bad directory "acme.example.com/directory": want the https:// URL of the CA's ACME directory, such as https://acme-v02.api.letsencrypt.org/directory`,
+			`t.yaml:4: acme.email: bad email "Ops <ops@example.com>": want one address such as ops@example.com`,
+			`t.yaml:5: acme.agree_tos: bad value "yes": want true or false`,
+			`t.yaml:6: acme.storage: want a string, got a list`,
+			`t.yaml:7: acme.trusted_roots: stat none.pem: no such file or directory`,
+			`t.yaml:8: acme.renew_before: bad duration "30d": want a Go duration such as 10ms or 5s`}},
+		{"acme not a mapping", "listen: {http: \":0\"}\nacme: letsencrypt\n" + app1, []string{
+			`t.yaml:2: acme: want a mapping with keys directory, email, agree_tos, trusted_roots, storage, renew_before, got "letsencrypt"`}},
+
+		// tls: auto and serve_from, without files
+		{"tls auto without acme, wildcards", "listen: {https: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com, \"*.shop.example.com\", \"*.api.example.com\"]\n    tls: auto\n", []string{
+			`t.yaml:5: apps[0].tls: auto needs the acme section, the CA to get certificates from: add acme at the top of the file, or list certificate files`,
+			`t.yaml:5: apps[0].tls: auto cannot get a certificate for the wildcard domain "*.shop.example.com": a wildcard certificate needs the DNS-01 challenge, ` +
+				`and the router answers TLS-ALPN-01 only; list the names under it one by one, or give this app certificate files`,
+			`t.yaml:5: apps[0].tls: auto cannot get a certificate for the wildcard domain "*.api.example.com": a wildcard certificate needs the DNS-01 challenge, ` +
+				`and the router answers TLS-ALPN-01 only; list the names under it one by one, or give this app certificate files`}},
+		{"tls other strings", "listen: {https: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    tls: AUTO\n  - name: blog\n    domains: [blog.example.com]\n    tls: certs/blog.pem\n", []string{
+			`t.yaml:5: apps[0].tls: bad tls "AUTO": want auto, for certificates over ACME, or a list of certificates such as [{cert: certs/shop.pem, key: certs/shop-key.pem}]`,
+			`t.yaml:8: apps[1].tls: bad tls "certs/blog.pem": want auto, for certificates over ACME, or a list of certificates such as [{cert: certs/shop.pem, key: certs/shop-key.pem}]`}},
+		{"serve_from bad time", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    tls:\n" +
+			"      - {cert: a.pem, serve_from: 2027-01-01}\n      - {cert: a.pem, key: b.pem, serve_from: [x]}\n      - {cert: a.pem, key: b.pem, serve_from: \"2027-01-01 00:00:00Z\"}\n", []string{
+			`t.yaml:6: apps[0].tls[0].serve_from: bad time "2027-01-01": want an RFC 3339 time such as 2027-03-01T00:00:00Z`,
+			`t.yaml:6: apps[0].tls[0].key: missing: every certificate needs key, a PEM file with the private key`,
+			`t.yaml:7: apps[0].tls[1].serve_from: want an RFC 3339 time such as 2027-03-01T00:00:00Z, got a list`,
+			`t.yaml:7: apps[0].tls[1].cert: stat a.pem: no such file or directory`,
+			`t.yaml:8: apps[0].tls[2].serve_from: bad time "2027-01-01 00:00:00Z": want an RFC 3339 time such as 2027-03-01T00:00:00Z`,
+			`t.yaml:8: apps[0].tls[2].cert: stat a.pem: no such file or directory`}},
+
+		// dyno_tls, without files
+		{"dyno_tls bad mode", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    dyno_tls: {mode: verify, trust: ca.pem}\n", []string{
+			`t.yaml:5: apps[0].dyno_tls.mode: bad mode "verify": want off, require, verify-ca or verify-full`,
+			`t.yaml:5: apps[0].dyno_tls.trust: want a list, got "ca.pem"`}},
+		{"dyno_tls not a mapping", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    dyno_tls: verify-full\n", []string{
+			`t.yaml:5: apps[0].dyno_tls: want a mapping with keys mode, trust, server_name, got "verify-full"`}},
+		{"verify-full at IP addresses", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    dynos:\n" +
+			"      - {name: web.1, address: \"10.0.1.5:5000\"}\n      - {name: web.2, address: \"[fd00::5]:5000\"}\n      - {name: web.3, address: \"dyno3.internal:5000\"}\n" +
+			"      - {address: \"10.0.1.6:5000\"}\n      - {name: web.5, address: \"10.0.1.7:0\"}\n    dyno_tls:\n      mode: verify-full\n      trust: []\n", []string{
+			`t.yaml:6: apps[0].dynos[0].address: dyno web.1 has an IP address (10.0.1.5), and dyno_tls mode verify-full checks the dyno's certificate against a host name: ` +
+				`set dyno_tls.server_name to the name in the dynos' certificates, or use mode verify-ca`,
+			`t.yaml:7: apps[0].dynos[1].address: dyno web.2 has an IP address (fd00::5), and dyno_tls mode verify-full checks the dyno's certificate against a host name: ` +
+				`set dyno_tls.server_name to the name in the dynos' certificates, or use mode verify-ca`,
+			`t.yaml:9: apps[0].dynos[3].name: missing: every dyno needs a name such as web.1`,
+			`t.yaml:9: apps[0].dynos[3].address: dyno apps[0].dynos[3] has an IP address (10.0.1.6), and dyno_tls mode verify-full checks the dyno's certificate against a host name: ` +
+				`set dyno_tls.server_name to the name in the dynos' certificates, or use mode verify-ca`,
+			`t.yaml:10: apps[0].dynos[4].address: bad port "0" in "10.0.1.7:0": want a number from 1 to 65535`,
+			`t.yaml:13: apps[0].dyno_tls.trust: empty: mode verify-full needs at least one PEM bundle`}},
+		{"verify-ca without trust", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    dyno_tls:\n      mode: verify-ca\n      server_name: 10.0.0.1\n", []string{
+			`t.yaml:6: apps[0].dyno_tls.trust: missing: mode verify-ca needs the CAs that sign the dynos' certificates: add trust with PEM bundle paths`,
+			`t.yaml:7: apps[0].dyno_tls.server_name: bad server_name "10.0.0.1": an IP address: want the host name in the dynos' certificates, such as web.shop.internal`}},
+		{"dyno_tls trust entries", "listen: {http: \":0\"}\napps:\n  - name: shop\n    domains: [shop.example.com]\n    dyno_tls:\n      mode: verify-full\n" +
+			"      trust: [\"\", ca/dynos.pem, ./ca/dynos.pem, [x]]\n      server_name: web..internal\n      sni: x\n", []string{
+			`t.yaml:7: apps[0].dyno_tls.trust: empty entry in the list: want a PEM bundle path`,
+			`t.yaml:7: apps[0].dyno_tls.trust: stat ca/dynos.pem: no such file or directory`,
+			`t.yaml:7: apps[0].dyno_tls.trust: "./ca/dynos.pem" is listed twice`,
+			`t.yaml:7: apps[0].dyno_tls.trust: want a string, got a list`,
+			`t.yaml:8: apps[0].dyno_tls.server_name: bad server_name "web..internal": empty label: want labels separated by single dots`,
+			`t.yaml:9: apps[0].dyno_tls: unknown key "sni": allowed keys are mode, trust, server_name`}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

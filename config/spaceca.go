@@ -31,7 +31,7 @@ func (d *decoder) spaceCA(key string, n *yaml.Node) *SpaceCA {
 	d.need(key, n, seen, "key", "the space CA needs key, the PEM file of its private key (spacerouter ca init makes it)")
 	d.need(key, n, seen, "state_dir", "the space CA needs state_dir, the directory of issued client certificates, such as /var/lib/spacerouter/ca")
 	if ca.StateDir != "" {
-		d.stateDir(seen["state_dir"].v, join(key, "state_dir"), ca.StateDir)
+		d.dirPath(seen["state_dir"].v, join(key, "state_dir"), ca.StateDir, "the directory of issued client certificates")
 	}
 	var current *x509.Certificate
 	if !d.opts.SkipSpaceCAFiles && ca.Cert != "" {
@@ -57,17 +57,19 @@ func (d *decoder) spaceCAFields(ca *SpaceCA, previous **yaml.Node) []field {
 	}
 }
 
-// stateDir checks space_ca.state_dir: it need not exist (the router
-// creates it, mode 0700), but what is there must be a directory.
-func (d *decoder) stateDir(n *yaml.Node, key, path string) {
+// dirPath checks a directory the router writes to (space_ca.state_dir,
+// acme.storage): it need not exist (the router creates it, mode 0700), but
+// what is there must be a directory. what says what the directory holds,
+// for the message.
+func (d *decoder) dirPath(n *yaml.Node, key, path, what string) {
 	fi, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
 		d.problem(n, key, "%v", err)
 	case !fi.IsDir():
-		d.problem(n, key, "%q is not a directory: want the directory of issued client certificates "+
-			"(the router creates it, mode 0700, when it is missing)", path)
+		d.problem(n, key, "%q is not a directory: want %s "+
+			"(the router creates it, mode 0700, when it is missing)", path, what)
 	}
 }
 

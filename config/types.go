@@ -124,7 +124,8 @@ type App struct {
 	// empty with TLSAuto.
 	TLS []Cert
 	// TLSAuto is tls: auto: the app's certificates come from ACME
-	// (SPEC.md 12.1).
+	// (SPEC.md 12.1). Load makes sure the Config has an ACME and that no
+	// domain of the app is a wildcard.
 	TLSAuto bool
 	// Features are the feature names as written; FeatureSet holds the same
 	// for lookups. When the key is omitted, Features is
@@ -159,7 +160,10 @@ type Cert struct {
 	Key  string // PEM file with the private key
 	// ServeFrom, when set, stages the chain: from that time on it is
 	// served instead of the app's chains of the same key type with no or
-	// an earlier ServeFrom (SPEC.md 12.3). Zero: served from load.
+	// an earlier ServeFrom (SPEC.md 12.3). Zero: served from load. Load
+	// checks a staged chain as at its time: its key, every domain of the
+	// app covered, and, for a time to come, valid at it. A ServeFrom in
+	// the past makes the chain current.
 	ServeFrom time.Time
 }
 
@@ -266,20 +270,25 @@ type IPRule struct {
 
 // ACME is the directory apps with tls: auto get certificates from.
 type ACME struct {
-	// Directory is the ACME directory URL. Required.
+	// Directory is the ACME directory URL, https (RFC 8555 section 6.1).
+	// Required.
 	Directory string
-	// Email is the account's contact; may be empty.
+	// Email is the account's contact, one bare address; may be empty.
 	Email string
 	// AgreeTOS must be true: the operator agrees to the CA's terms.
 	AgreeTOS bool
-	// TrustedRoots is a PEM file of roots to trust the ACME server (and
-	// the certificates it issues, for the verify-full status) with; ""
-	// means the system's.
+	// TrustedRoots is a PEM file of roots (at least one certificate,
+	// resolved against the config file's directory) to trust the ACME
+	// server (and the certificates it issues, for the verify-full status)
+	// with; "" means the system's.
 	TrustedRoots string
 	// Storage is the directory of ACME accounts, certificates, keys and
-	// locks, kept across restarts. Required.
+	// locks, kept across restarts, resolved against the config file's
+	// directory. Required. It may not exist yet (the router creates it,
+	// mode 0700); if it exists, it is a directory.
 	Storage string
-	// RenewBefore is how long before expiry renewal starts; default 720h.
+	// RenewBefore is how long before expiry renewal starts; default 720h,
+	// always > 0.
 	RenewBefore time.Duration
 }
 
@@ -298,11 +307,13 @@ type DynoTLS struct {
 	// DynoTLSVerifyFull (chain and name).
 	Mode string
 	// Trust lists PEM bundles (resolved against the config file's
-	// directory) of the CAs dyno certificates may chain to; they may hold
-	// an old and a new CA side by side. Required for verify-ca and
-	// verify-full.
+	// directory, each listed once) of the certificates dyno certificates
+	// may chain to; they may hold an old and a new CA side by side. Any
+	// certificate is an anchor, a CA or a dyno's self-signed one. Not
+	// empty for verify-ca and verify-full; [] when omitted.
 	Trust []string
-	// ServerName is the name verify-full checks when a dyno address is an
-	// IP address (required then).
+	// ServerName is the host name verify-full checks the certificate of a
+	// dyno whose address is an IP address against; Load requires it then.
+	// A dyno at a host name is checked against that name.
 	ServerName string
 }
