@@ -294,7 +294,7 @@ func (c *conn) serveOne() (keep bool) {
 	// The request is served by the config current when it arrived, not
 	// the one its connection waited under (a reload may have come).
 	sp = c.rt.sp.Load()
-	c.ex = exchange{rt: c.rt, sp: sp, cl: c, req: &c.req, sc: &c.sc, peer: c.peer, start: start, line: emptyLine}
+	c.ex.reset(c.rt, sp, c, &c.req, &c.sc, c.peer, start)
 	c.wentAway.Store(false)
 	ex := &c.ex
 	if err != nil {

@@ -141,6 +141,17 @@ const (
 	bodyEOF            // until the dyno closes
 )
 
+// reset starts the exchange of a new request. It is filled in place: a
+// composite literal assigned to it would be built in a temporary on the
+// caller's stack first (the exchange is 544 bytes), and the connection's
+// goroutine, which keeps the deepest stack it ever needed, would hold that
+// while idle.
+func (ex *exchange) reset(rt *Router, sp *space, cl client, req *h1.Request, sc *scratch, peer netip.Addr, start time.Time) {
+	*ex = exchange{}
+	ex.rt, ex.sp, ex.cl, ex.req, ex.sc, ex.peer, ex.start = rt, sp, cl, req, sc, peer, start
+	ex.line = emptyLine
+}
+
 // run serves the exchange and finishes it.
 func (ex *exchange) run() {
 	ex.finish(ex.serve())

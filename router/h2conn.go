@@ -137,7 +137,7 @@ func (h *h2conn) ServeStream(st *h2.Stream) {
 	}()
 	rt := h.rt
 	sp := rt.sp.Load()
-	s.ex = exchange{rt: rt, sp: sp, cl: s, req: st.Request(), sc: &s.sc, peer: h.peer, start: time.Now(), line: emptyLine}
+	s.ex.reset(rt, sp, s, st.Request(), &s.sc, h.peer, time.Now())
 	ex := &s.ex
 	defer func() {
 		if p := recover(); p != nil {
