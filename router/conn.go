@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -54,9 +55,13 @@ type conn struct {
 	rdl readDeadline // the client read deadline, set by this goroutine only
 	wdl readDeadline // the client write deadline, likewise
 	br  *h1.Reader
-	req h1.Request
-	sc  scratch
-	ex  exchange
+	// The request, its scratch buffers and its exchange, taken from a
+	// pool when a request arrives and given back when the connection
+	// waits idle (nil then): an idle connection holds none of them.
+	*h1state
+	// first is where an idle TLS connection reads the first byte of its
+	// next request, with no read buffer of its own (see waitRequest).
+	first [1]byte
 
 	// minor is the HTTP/1 minor version answers use: the request's, or
 	// what a refused request line showed (1 unless it said HTTP/1.0).
@@ -170,13 +175,104 @@ func newConn(rt *Router, c, raw net.Conn, li *listenerInfo, slot *connSlot) *con
 	cc.cr.c = cc
 	cc.wdl.write = true
 	cc.br = h1.NewReader(&cc.cr, clientReadBuf)
+	if c != raw {
+		// A TLS connection reads the first byte of each request without
+		// a buffer (waitRequest): it gets one when that byte came.
+		headBufPool.Put((*[clientReadBuf]byte)(cc.br.Detach()))
+	}
 	cc.ipTxt = peerText(slot.peer, c.RemoteAddr())
 	if tc, ok := raw.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
-	cc.sc.rng = newRNG()
 	return cc
 }
+
+// h1state is what an HTTP/1 connection holds only while it serves a
+// request.
+type h1state struct {
+	req h1.Request
+	sc  scratch
+	ex  exchange
+}
+
+var h1statePool = sync.Pool{New: func() any {
+	st := &h1state{}
+	st.sc.rng = newRNG()
+	return st
+}}
+
+// headBufPool holds the read buffers of idle TLS connections' next
+// requests (clientReadBuf bytes; a buffer a large head grew is dropped).
+var headBufPool = sync.Pool{New: func() any { return new([clientReadBuf]byte) }}
+
+// waitRequest waits for the first bytes of the next request, when none is
+// buffered, before the connection takes its request state: the wait of an
+// idle connection. Its result is left in the reader (bytes, sticky error)
+// for ReadRequest, which goes on as if it had read them itself. A TLS
+// connection waits with no read buffer: a one-byte read takes the first
+// byte from the first record, and the rest of the record, already
+// decrypted, is read into the buffer it takes then, with no more system
+// calls. A plain connection keeps its buffer: reading one byte first would
+// cost a system call per request.
+func (c *conn) waitRequest() {
+	if c.br.Attached() {
+		if c.br.Buffered() == 0 && c.br.Err() == nil {
+			c.br.Fill(clientReadBuf)
+		}
+		return
+	}
+	n, err := c.cr.Read(c.first[:])
+	c.br.Attach(headBufPool.Get().(*[clientReadBuf]byte)[:], c.first[:n], err)
+}
+
+// takeState gives the connection its request state.
+func (c *conn) takeState() {
+	if c.h1state == nil {
+		c.h1state = h1statePool.Get().(*h1state)
+	}
+}
+
+// idleBuffers gives back the request state and, on TLS, the read buffer,
+// once nothing of a next request is buffered.
+func (c *conn) idleBuffers() {
+	if c.br.Buffered() > 0 || c.br.Err() != nil {
+		return
+	}
+	if c.c != c.raw && c.br.Attached() {
+		if buf := c.br.Detach(); len(buf) == clientReadBuf {
+			headBufPool.Put((*[clientReadBuf]byte)(buf))
+		}
+	}
+	c.releaseState()
+}
+
+// releaseState returns the request state to the pool, cleared of what
+// points elsewhere (the connection's buffers, the dyno's, the config).
+func (c *conn) releaseState() {
+	st := c.h1state
+	if st == nil {
+		return
+	}
+	c.h1state = nil
+	clear(st.req.Fields[:cap(st.req.Fields)])
+	st.req = h1.Request{Fields: st.req.Fields[:0]}
+	clear(st.sc.resp.Fields[:cap(st.sc.resp.Fields)])
+	st.sc.resp = h1.Response{Fields: st.sc.resp.Fields[:0]}
+	clear(st.sc.fields[:cap(st.sc.fields)])
+	st.sc.fields = st.sc.fields[:0]
+	st.sc.reqLen, st.sc.reqChunk, st.sc.dynoLen, st.sc.dynoChunk = h1.LengthReader{}, h1.ChunkedReader{}, h1.LengthReader{}, h1.ChunkedReader{}
+	if cap(st.sc.out) > maxIdleOut {
+		st.sc.out = nil
+	}
+	st.ex = exchange{}
+	if cap(st.req.Fields) > maxKeptFields || cap(st.sc.resp.Fields) > maxKeptFields {
+		return // a large head's field storage is not kept
+	}
+	h1statePool.Put(st)
+}
+
+// maxKeptFields bounds the field storage a pooled request state keeps.
+const maxKeptFields = 256
 
 // newRNG returns a random source seeded from the system's, for request ids
 // and dyno choice.
@@ -251,6 +347,7 @@ func (c *conn) close() {
 	}
 	c.c.Close()
 	c.cs.free()
+	c.releaseState()
 }
 
 func (c *conn) serve() {
@@ -275,6 +372,8 @@ func (c *conn) serveOne() (keep bool) {
 	// The shortest client window of the space: once Host names an app,
 	// that app's window applies (see headIdle).
 	c.cr.timeout = sp.minClient
+	c.waitRequest()
+	c.takeState()
 	err := c.br.ReadRequest(&c.req, &sp.reqLim)
 	for err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
 		if c.state.Load() == connClosing && c.pendingInput() {
@@ -324,9 +423,7 @@ func (c *conn) serveOne() (keep bool) {
 	keep = !ex.closeAfter
 	if keep {
 		c.state.CompareAndSwap(connActive, connIdle)
-	}
-	if cap(c.sc.out) > maxIdleOut {
-		c.sc.out = nil // an idle connection does not keep a big response's buffer
+		c.idleBuffers()
 	}
 	return keep
 }

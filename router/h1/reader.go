@@ -38,6 +38,27 @@ func (b *Reader) Reset(rd io.Reader) {
 	}
 }
 
+// Detach takes b's buffer away, for a connection waiting idle (nothing
+// buffered, nothing pinned): b must get one back by Attach before it reads.
+func (b *Reader) Detach() []byte {
+	buf := b.buf
+	b.buf, b.r, b.w, b.pin = nil, 0, 0, 0
+	return buf
+}
+
+// Attached reports whether b has a buffer (see Detach).
+func (b *Reader) Attached() bool { return b.buf != nil }
+
+// Attach gives a detached b the buffer buf (len(buf) >= len(p)) holding p
+// as its first bytes, and err, if not nil, as its sticky read error: what
+// the read that found p returned.
+func (b *Reader) Attach(buf, p []byte, err error) {
+	b.buf, b.r, b.w, b.pin = buf, 0, copy(buf, p), 0
+	if err != nil {
+		b.err = err
+	}
+}
+
 // Pin keeps every byte consumed so far in place until Unpin, so slices of
 // the last parsed head stay valid while its body is read. Reads go on in
 // the space after it; when that is short the buffer grows into a new
