@@ -51,9 +51,22 @@ func (b *Reader) ReadResponse(r *Response, lim *Limits) error {
 		}
 	}
 	// A response that cannot start with "HTTP/" (an HTTP/0.9 body, say)
-	// is malformed at once, whether or not the dyno closes after it.
-	if n := min(b.Buffered(), len(httpPrefix)); string(b.Bytes()[:n]) != httpPrefix[:n] {
-		return ErrMalformed
+	// is malformed as soon as its first bytes show it, whether or not the
+	// dyno closes after them, and whatever the reads' sizes.
+	for {
+		n := min(b.Buffered(), len(httpPrefix))
+		if string(b.Bytes()[:n]) != httpPrefix[:n] {
+			return ErrMalformed
+		}
+		if n == len(httpPrefix) {
+			break
+		}
+		if _, err := b.Fill(lim.maxBuffer()); err != nil {
+			if err == io.EOF {
+				return io.ErrUnexpectedEOF
+			}
+			return err
+		}
 	}
 	head, first, bad, err := b.consumeHead(lim, KnownSetCookie, &r.Fields)
 	if err != nil {
