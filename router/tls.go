@@ -30,7 +30,11 @@ func NewTLSStore(cfg *config.Config, tickets *tlsconfig.Tickets, refused func(re
 		if len(a.TLS) == 0 {
 			continue
 		}
-		ta := tlsconfig.App{Name: a.Name, Domains: a.Domains, Features: a.Features, DisableHTTP2: a.Has(config.FeatureDisableHTTP2)}
+		ta := tlsconfig.App{Name: a.Name, Domains: a.Domains, Features: a.Features, DisableHTTP2: a.Has(config.FeatureDisableHTTP2),
+			RequestClientCert: a.MTLS.Mode == config.MTLSOptional || a.MTLS.Mode == config.MTLSRequire}
+		for _, r := range a.IPRules {
+			ta.Allow = append(ta.Allow, r.Prefix)
+		}
 		for _, c := range a.TLS {
 			ta.Certs = append(ta.Certs, tlsconfig.CertFiles{Cert: c.Cert, Key: c.Key})
 		}
@@ -90,11 +94,11 @@ func (r *Router) serveTLSConn(c net.Conn, li *listenerInfo, slot *connSlot) {
 	r.m.handshake(&st)
 	sni := normalizeHost(nil, []byte(st.ServerName))
 	if st.NegotiatedProtocol == http2.NextProtoTLS {
-		r.serveH2(tc, li, st.Version, sni, slot)
+		r.serveH2(tc, li, &st, sni, slot)
 		return
 	}
 	cc := newConn(r, tc, c, li, slot)
-	cc.tlsVer, cc.sniName = st.Version, sni
+	cc.tlsVer, cc.sniName, cc.pc = st.Version, sni, newPeerCert(&st)
 	if !r.track(cc) {
 		tc.Close()
 		return
