@@ -6,6 +6,7 @@ package router
 // router line see.
 
 import (
+	"bufio"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/net/http2"
 
 	"github.com/spacerouter/spacerouter/spaceca"
 )
@@ -498,4 +500,52 @@ func TestMTLSRequirePlainHTTP(t *testing.T) {
 	c := mr.mustDialM(t, modeH1, dialOpts{sni: "shop.test"})
 	checkRefused(t, mr, modeH1, c.mustGet(t, "/plain"), "/plain", "H40", "")
 	assert.Zero(t, s.shopDyno.accepted())
+}
+
+// TestMTLSResumedSession: a connection that resumes a TLS session carries
+// the client certificate of the session it resumes (crypto/tls keeps it in
+// the ticket), so it is judged as the first was: verified, and refused
+// once revoked.
+func TestMTLSResumedSession(t *testing.T) {
+	s := newMTLSSpace(t, "mtls: {mode: require}")
+	mr := s.start(t)
+	ca := s.ca.open(t, nil)
+	for _, m := range tlsModes {
+		t.Run(m.String(), func(t *testing.T) {
+			cert := issue(t, ca, "shop", "laptop-"+m.String())
+			proto := "http/1.1"
+			if m == modeH2 {
+				proto = "h2"
+			}
+			cfg := &tls.Config{RootCAs: mr.pki.pool, ServerName: "shop.test", NextProtos: []string{proto},
+				Certificates: []tls.Certificate{cert.cert}, ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+			get := func(path string) (bool, mresult) {
+				tc, err := tls.Dial("tcp", mr.HTTPSAddr().String(), cfg)
+				require.NoError(t, err)
+				t.Cleanup(func() { tc.Close() })
+				c := &mclient{m: m, sni: "shop.test", nc: tc, br: bufio.NewReader(tc), tlsS: tc.ConnectionState()}
+				if m == modeH2 {
+					c.h2, err = (&http2.Transport{}).NewClientConn(tc)
+					require.NoError(t, err)
+				}
+				r := c.mustGet(t, path)
+				return tc.ConnectionState().DidResume, r
+			}
+			resumed, r := get("/first-" + m.String())
+			require.False(t, resumed)
+			require.Equal(t, 200, r.status)
+			// The ticket comes after the handshake (TLS 1.3): a second
+			// connection resumes.
+			resumed, r = get("/resumed-" + m.String())
+			require.True(t, resumed, "the second connection resumes the session")
+			assert.Equal(t, 200, r.status, "a resumed connection has the session's certificate: %s", r.body)
+			assert.Contains(t, mr.line(t, "/resumed-"+m.String()), " client_cert="+cert.short()+"\n")
+			_, _, err := ca.Revoke(cert.id)
+			require.NoError(t, err)
+			require.Eventually(t, func() bool {
+				_, r := get("/revoked-" + m.String())
+				return r.status == 495
+			}, 3*time.Second, 100*time.Millisecond, "a resumed connection with a revoked certificate is refused")
+		})
+	}
 }

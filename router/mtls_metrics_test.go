@@ -164,3 +164,20 @@ func TestMTLSSuccessorIssued(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 200, mr.shop(t, modeH2, succCert).mustGet(t, "/successor").status)
 }
+
+// TestMTLSTrustBundle: an app whose mtls.trust is a PEM bundle accepts the
+// bundle's clients (ca="bundle") and refuses the space CA's, which it does
+// not list, as unknown_ca.
+func TestMTLSTrustBundle(t *testing.T) {
+	partner := newSpaceCAFiles(t, t.TempDir(), "partner")
+	s := newMTLSSpace(t, fmt.Sprintf("mtls: {mode: require, trust: [%q]}", partner.cert))
+	mr := s.start(t)
+	theirs := issue(t, partner.open(t, nil), "shop", "partner-host")
+	ours := issue(t, s.ca.open(t, nil), "shop", "laptop")
+	assert.Equal(t, 200, mr.shop(t, modeH1TLS, theirs.cert).mustGet(t, "/partner").status)
+	assert.Equal(t, float64(1), mr.verifications(t, "ok", "bundle"))
+	r := mr.shop(t, modeH2, ours.cert).mustGet(t, "/space-ca")
+	checkRefused(t, mr, modeH2, r, "/space-ca", "H41", "unknown_ca")
+	assert.Equal(t, float64(partner.open(t, nil).Certificate().NotAfter.Unix()),
+		mr.metric(t, "spacerouter_certificate_expiry_timestamp_seconds", map[string]string{"app": "shop", "role": "client_ca"}))
+}
