@@ -309,6 +309,7 @@ func (mr *mtlsRouter) mustDialM(t testing.TB, m mode, o dialOpts) *mclient {
 // mresult is a response as the client got it.
 type mresult struct {
 	status int
+	reason string // the HTTP/1 reason phrase ("" over HTTP/2)
 	header http.Header
 	body   string
 }
@@ -348,7 +349,8 @@ func (c *mclient) get(t testing.TB, path string, fields ...string) (mresult, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
-	return mresult{status: resp.StatusCode, header: resp.Header, body: string(body)}, err
+	reason := strings.TrimPrefix(resp.Status, fmt.Sprint(resp.StatusCode)+" ")
+	return mresult{status: resp.StatusCode, reason: reason, header: resp.Header, body: string(body)}, err
 }
 
 // mustGet is get that fails the test on an error.

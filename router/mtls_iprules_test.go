@@ -138,3 +138,27 @@ func TestIPRulesWithMTLSRequire(t *testing.T) {
 	r := c.mustGet(t, "/plain-inside")
 	checkRefused(t, mr, modeH1, r, "/plain-inside", "H40", "")
 }
+
+// TestClientRefusalText: the router's 495, 496 and 403 say what is wrong
+// in their reason phrase and one-line body, as its other answers do ("421
+// Misdirected Request"), rather than the placeholder "Status".
+func TestClientRefusalText(t *testing.T) {
+	s := newMTLSSpace(t, "mtls: {mode: require}\nip_rules: [{cidr: 127.0.0.1/32, description: office}]")
+	mr := s.start(t)
+	stranger := issue(t, newSpaceCAFiles(t, t.TempDir(), "other").open(t, nil), "shop", "stranger")
+	cases := []struct {
+		name string
+		c    *mclient
+		want int
+	}{
+		{"no certificate", mr.mustDialM(t, modeH1TLS, dialOpts{sni: "shop.test", local: "127.0.0.1"}), 496},
+		{"unknown CA", mr.mustDialM(t, modeH1TLS, dialOpts{sni: "shop.test", local: "127.0.0.1", certs: []tls.Certificate{stranger.cert}}), 495},
+		{"outside ip_rules", mr.mustDialM(t, modeH1, dialOpts{sni: "shop.test", local: "127.0.0.2"}), 403},
+	}
+	for _, tc := range cases {
+		r := tc.c.mustGet(t, "/text")
+		require.Equal(t, tc.want, r.status, tc.name)
+		assert.NotEqual(t, "Status", r.reason, "%s: the reason phrase of %d", tc.name, r.status)
+		assert.NotEqual(t, "Status\n", r.body, "%s: the body of %d", tc.name, r.status)
+	}
+}
