@@ -149,8 +149,11 @@ func TestMTLSSuccessorIssued(t *testing.T) {
 	assert.Equal(t, "laptop", succ.Name)
 	assert.Equal(t, old.id, succ.SuccessorOf)
 	assert.Equal(t, spaceca.StatusReady, succ.Status)
+	// The router counts and logs the successor once it is on disk.
+	const warning = "client certificate expires within 75 days: its successor was issued"
+	require.Eventually(t, func() bool { return mr.logs.FilterMessage(warning).Len() == 1 }, 5*time.Second, 10*time.Millisecond)
 	assert.Equal(t, float64(1), mr.metric(t, "spacerouter_client_cert_successors_total", nil))
-	logged := mr.logs.FilterMessage("client certificate expires within 75 days: its successor was issued").All()
+	logged := mr.logs.FilterMessage(warning).All()
 	require.Len(t, logged, 1)
 	assert.Equal(t, old.id, logged[0].ContextMap()["old_id"])
 	assert.Equal(t, succ.ID, logged[0].ContextMap()["new_id"])
