@@ -366,6 +366,13 @@ func (c *caCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
+	if st := c.r.tlsStore.Load(); st != nil {
+		for _, a := range sp.apps {
+			if t, ok := st.Expiry(a.name); ok {
+				note(a.name, "server", t)
+			}
+		}
+	}
 	for _, a := range sp.apps {
 		if a.trust == nil {
 			continue

@@ -122,6 +122,11 @@ func TestMTLSCertificateMetrics(t *testing.T) {
 	assert.Equal(t, caNotAfter, expiry("shop", "client_ca"))
 	assert.Equal(t, float64(a.leaf.NotAfter.Unix()), expiry("shop", "client"), "the earliest valid client certificate of shop")
 	assert.Zero(t, expiry("blog", "client_ca"), "blog trusts no CA")
+	// role server: the first served certificate of each app to expire
+	// (the test PKI's leaves are valid 200 days).
+	for _, app := range []string{"shop", "blog"} {
+		assert.InDelta(t, float64(time.Now().Add(200*24*time.Hour).Unix()), expiry(app, "server"), 3600, "app %s, role server", app)
+	}
 }
 
 // TestMTLSSuccessorIssued: a certificate within 75 days of its end gets a

@@ -2,6 +2,7 @@ package router
 
 import (
 	"crypto/tls"
+	"errors"
 	"net"
 	"strings"
 	"time"
@@ -81,8 +82,9 @@ func (r *Router) serveTLSConn(c net.Conn, li *listenerInfo, slot *connSlot) {
 	err := tc.HandshakeContext(r.stopCtx)
 	r.untrack(p)
 	if err != nil {
-		// Refusals by SNI were counted with their reason already.
-		if !strings.Contains(err.Error(), "unrecognized name") {
+		// Refusals by SNI and by ip_rules were counted with their reason
+		// already.
+		if !strings.Contains(err.Error(), "unrecognized name") && !errors.Is(err, tlsconfig.ErrAccessDenied) {
 			r.m.hsFailures.WithLabelValues("error").Inc()
 		}
 		r.log.Debug("TLS handshake failed", zap.String(logging.KeyRemoteAddr, c.RemoteAddr().String()), zap.Error(err))
