@@ -66,6 +66,15 @@ func newTarget(cfg Config) (*target, error) {
 		if cfg.HTTP2 {
 			t.tls.NextProtos = []string{http2.NextProtoTLS}
 		}
+		if cfg.ClientCert != "" {
+			cert, err := tls.LoadX509KeyPair(cfg.ClientCert, cfg.ClientKey)
+			if err != nil {
+				return nil, fmt.Errorf("client certificate: %w", err)
+			}
+			// Presented whenever the server asks, as curl --cert does,
+			// whatever CAs the request names.
+			t.tls.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
+		}
 	}
 	t.h1req = buildRequest(cfg, u, t.host)
 	t.h2hdr = cfg.Headers.Clone()

@@ -76,6 +76,7 @@ type conn struct {
 	// name.
 	tlsVer  uint16
 	sniName []byte
+	pc      *peerCert // the client certificate; nil: none
 
 	// dyno is the dyno connection of the exchange in progress, for the
 	// shutdown limit to interrupt (SPEC.md 6, H24).
@@ -589,6 +590,7 @@ func (c *conn) ip() []byte              { return c.ipTxt }
 func (c *conn) tlsVersion() uint16      { return c.tlsVer }
 func (c *conn) listener() *listenerInfo { return c.li }
 func (c *conn) setDyno(dc *dynoConn)    { c.dyno.Store(dc) }
+func (c *conn) peerCert() *peerCert     { return c.pc }
 func (c *conn) gone() bool              { return c.wentAway.Load() }
 func (c *conn) abort(*exchange)         {} // the connection ends after the exchange
 func (c *conn) readBody(ex *exchange, p []byte, deadline time.Time) (int, error) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spacerouter/spacerouter/logging"
 	"github.com/spacerouter/spacerouter/router/h1"
+	"github.com/spacerouter/spacerouter/spaceca"
 )
 
 // exchange is one request from its head to its router line (SPEC.md
@@ -60,6 +61,13 @@ type exchange struct {
 	// body bytes the client was sent.
 	kind    int
 	relayed int64
+
+	// What the dyno is told of the client certificate (certUnasked…),
+	// the cause of a refusal under mtls optional, the verified
+	// certificate (SPEC.md 11.1).
+	certVerify int
+	certCause  spaceca.Cause
+	cert       *peerCert
 
 	line logging.Line
 	am   *appMetrics
@@ -123,6 +131,9 @@ type client interface {
 	sni() []byte
 	ip() []byte
 	tlsVersion() uint16
+	// peerCert is the connection's client certificate, nil when it sent
+	// none (or is no TLS connection).
+	peerCert() *peerCert
 	// tunnel relays an upgraded connection both ways (HTTP/1 only).
 	tunnel(ex *exchange, dc *dynoConn) error
 	// watch watches for the client going away while the exchange waits

@@ -39,7 +39,7 @@ func appendForwardFields(b []byte, fields []h1.Field, flags int, via string) []b
 	var run []byte // field lines not appended yet
 	for i := range fields {
 		f := &fields[i]
-		if f.Hop || replaced && replacedRequestField(f.Known) || noHost && f.Known == h1.KnownHost {
+		if f.Hop || replaced && (replacedRequestField(f.Known) || f.Known == h1.KnownOther && clientCertField(f.Name)) || noHost && f.Known == h1.KnownHost {
 			continue
 		}
 		if f.Line != nil && i != lastVia {

@@ -149,6 +149,7 @@ func (ex *exchange) appendDynoHead(b []byte) []byte {
 	b = append(b, ex.cl.listener().fwd...) // X-Forwarded-Proto, X-Forwarded-Port, X-Request-Start
 	b = sc.appendStartMillis(b, ex.start.UnixMilli())
 	b = append(b, "\r\n"...)
+	b = ex.appendClientCertFields(b)
 	switch {
 	case ex.pre != nil && ex.preDone:
 		b = append(b, "Content-Length: "...)

@@ -30,6 +30,7 @@ type h2conn struct {
 	tlsVer  uint16
 	sniName []byte
 	ipTxt   []byte
+	pc      *peerCert // the client certificate; nil: none
 	peer    netip.Addr
 
 	// mu guards streams, the exchanges in flight (for the shutdown limit).
@@ -39,10 +40,10 @@ type h2conn struct {
 
 // newH2conn makes the HTTP/2 connection of tc; serve serves it once it is
 // tracked.
-func (r *Router) newH2conn(tc *tls.Conn, li *listenerInfo, version uint16, sni []byte, slot *connSlot) *h2conn {
+func (r *Router) newH2conn(tc *tls.Conn, li *listenerInfo, st *tls.ConnectionState, sni []byte, slot *connSlot) *h2conn {
 	sp := r.sp.Load()
 	lim := &sp.cfg.Limits
-	h := &h2conn{rt: r, li: li, cs: slot, tlsVer: version, sniName: sni, peer: slot.peer,
+	h := &h2conn{rt: r, li: li, cs: slot, tlsVer: st.Version, sniName: sni, peer: slot.peer, pc: newPeerCert(st),
 		ipTxt: peerText(slot.peer, tc.RemoteAddr()), streams: map[*h2stream]struct{}{}}
 	log := r.log.Named("h2")
 	h.hc = h2.NewConn(tc, &h2.Config{
@@ -183,6 +184,7 @@ func (s *h2stream) tlsVersion() uint16         { return s.h.tlsVer }
 func (s *h2stream) listener() *listenerInfo    { return s.h.li }
 func (s *h2stream) setDyno(dc *dynoConn)       { s.dyno.Store(dc) }
 func (s *h2stream) gone() bool                 { return s.st.Gone() }
+func (s *h2stream) peerCert() *peerCert        { return s.h.pc }
 
 func (s *h2stream) tunnel(*exchange, *dynoConn) error {
 	return errcodes.New(errcodes.PoorlyFormattedResponse, errNoTunnel)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spacerouter/spacerouter/errcodes"
 	"github.com/spacerouter/spacerouter/logging"
+	"github.com/spacerouter/spacerouter/spaceca"
 )
 
 // otherApp is the app label of requests no configured app took (an unknown
@@ -46,6 +47,13 @@ type metrics struct {
 	// h2Abuse counts HTTP/2 connections ended with ENHANCE_YOUR_CALM, by
 	// reason (rapid_reset, ping_flood, …).
 	h2Abuse *prometheus.CounterVec
+	// Client certificates and IP rules (SPEC.md 11): verifications by app,
+	// result (ok or the H41 cause) and the kind of CA; requests refused by
+	// ip_rules by app (handshakes refused are in hsFailures, reason
+	// ip_rule); successors issued.
+	certVerifications *prometheus.CounterVec
+	ipDenials         *prometheus.CounterVec
+	caRenewals        prometheus.Counter
 
 	// mu guards apps, the per-app children resolved once.
 	mu   sync.Mutex
@@ -65,6 +73,17 @@ type appMetrics struct {
 	// Filled on first use, read without a lock.
 	byCode [6][numCodeSlots]atomic.Pointer[prometheus.Counter]
 	errs   [numCodeSlots]atomic.Pointer[prometheus.Counter]
+	// ipDenied counts the app's requests refused by ip_rules.
+	ipDenied prometheus.Counter
+}
+
+// verified counts a client certificate verification.
+func (am *appMetrics) verified(cause spaceca.Cause, ca string) {
+	result := string(cause)
+	if cause == "" {
+		result = "ok"
+	}
+	am.m.certVerifications.WithLabelValues(am.name, result, ca).Inc()
 }
 
 const numCodeSlots = 48
@@ -107,8 +126,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Help: "Client connections closed at accept, by reason: connections, connections_per_client, file_descriptors."}, []string{"reason"})
 	m.h2Abuse = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spacerouter_h2_abuse_total",
 		Help: "HTTP/2 connections ended with GOAWAY(ENHANCE_YOUR_CALM), by reason: rapid_reset, ping_flood, settings_flood, empty_frames, priority_flood, continuation_flood, control_queue."}, []string{"reason"})
+	m.certVerifications = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spacerouter_client_cert_verifications_total",
+		Help: "Client certificate verifications (one per connection and trust set), by app, result (ok, expired, unknown_ca, revoked, bad_usage, retired_ca) and CA (space, space_previous, bundle, none)."},
+		[]string{"app", "result", "ca"})
+	m.ipDenials = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spacerouter_ip_rule_denials_total",
+		Help: "Requests refused by an app's ip_rules (H42), by app; TLS handshakes refused are spacerouter_tls_handshake_failures_total{reason=\"ip_rule\"}."},
+		[]string{"app"})
+	m.caRenewals = prometheus.NewCounter(prometheus.CounterOpts{Name: "spacerouter_client_cert_successors_total",
+		Help: "Client certificates the router issued as successors of ones expiring within 75 days."})
 	reg.MustRegister(m.requests, m.routerErrors, m.connectTime, m.serviceTime, m.inFlight, m.clientConns,
-		m.dynoConns, m.handshakes, m.hsFailures, m.flushes, m.reloads, m.strayBytes, m.earlyResets, m.connRefused, m.h2Abuse)
+		m.dynoConns, m.handshakes, m.hsFailures, m.flushes, m.reloads, m.strayBytes, m.earlyResets, m.connRefused, m.h2Abuse,
+		m.certVerifications, m.ipDenials, m.caRenewals)
 	m.flushSize = m.flushes.WithLabelValues("size")
 	m.flushWindow = m.flushes.WithLabelValues("window")
 	m.flushEnd = m.flushes.WithLabelValues("end")
@@ -128,7 +156,7 @@ func (m *metrics) forApp(name string) *appMetrics {
 	if am == nil {
 		am = &appMetrics{m: m, name: name,
 			connect: m.connectTime.WithLabelValues(name), service: m.serviceTime.WithLabelValues(name),
-			inFlight: m.inFlight.WithLabelValues(name)}
+			inFlight: m.inFlight.WithLabelValues(name), ipDenied: m.ipDenials.WithLabelValues(name)}
 		m.apps[name] = am
 	}
 	return am

@@ -168,6 +168,9 @@ func TestReloadDynoState(t *testing.T) {
 	tr := startRouterWithRegistry(t, oneApp("", d.addr()), reg)
 	resp, _ := tr.roundTrip(t, "GET / HTTP/1.1\r\nHost: shop.test\r\n\r\n", "GET")
 	require.Equal(t, 200, resp.StatusCode)
+	// A line is written once its response went out: wait for it, so the
+	// next request's line comes second.
+	tr.lines.wait(t, 0)
 	text := "listen: {http: \"127.0.0.1:0\", admin: \"127.0.0.1:0\"}\n" +
 		strings.Replace(oneApp("", d.addr()), "}\n", ", state: crashed}\n", 1)
 	cfg, err := config.Parse("test.yaml", []byte(text))

@@ -49,6 +49,9 @@ func (ex *exchange) route() error {
 	}
 	ex.app, ex.am = a, a.m
 	ex.buildRequestID()
+	if err := ex.admitClient(); err != nil {
+		return err
+	}
 	if a.cfg.Maintenance {
 		return errcodes.New(errcodes.MaintenanceMode, nil)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/spacerouter/spacerouter/config"
 	"github.com/spacerouter/spacerouter/logging"
 	"github.com/spacerouter/spacerouter/resolver"
+	"github.com/spacerouter/spacerouter/spaceca"
 	"github.com/spacerouter/spacerouter/tlsconfig"
 )
 
@@ -47,6 +48,9 @@ type Router struct {
 	// builds, so a ticket still resumes after a reload, for the app and
 	// name it was issued for only (RFC 6066 section 3).
 	tickets *tlsconfig.Tickets
+	// ca is the space CA (nil: the space has none), replaced by a reload
+	// that names other CA files.
+	ca atomic.Pointer[spaceca.CA]
 	// reloadMu serializes reloads.
 	reloadMu sync.Mutex
 
@@ -109,6 +113,19 @@ func New(cfg *config.Config, opts Options) (*Router, error) {
 		reg, r.gather = opts.Registry, opts.Registry
 	}
 	r.m = newMetrics(reg)
+	if reg != nil {
+		reg.MustRegister(newCACollector(r))
+	}
+	ca, err := openCA(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if ca != nil {
+		for _, w := range ca.Warnings() {
+			r.log.Warn(w)
+		}
+		r.ca.Store(ca)
+	}
 	if cfg.Listen.HTTPS != "" {
 		r.tickets = tlsconfig.NewTickets()
 		if err := r.loadTLS(cfg); err != nil {
@@ -118,7 +135,10 @@ func New(cfg *config.Config, opts Options) (*Router, error) {
 			return r.tlsStore.Load().GetConfigForClient(h)
 		}}
 	}
-	sp := buildSpace(cfg, r.backendFor, newPages, r.m)
+	sp, err := buildSpace(cfg, r.backendFor, newPages, r.m, ca)
+	if err != nil {
+		return nil, err
+	}
 	r.fetchPages(sp)
 	r.sp.Store(sp)
 	return r, nil
@@ -154,13 +174,26 @@ func (r *Router) Reload(cfg *config.Config) error {
 		r.log.Warn("listen addresses changed in the config: they take effect at the next restart",
 			zap.String(logging.KeyFile, cfg.File))
 	}
+	ca := r.ca.Load()
+	if !sameCA(cfg.SpaceCA, old.cfg.SpaceCA) {
+		var err error
+		if ca, err = openCA(cfg); err != nil {
+			r.ReloadFailed(err)
+			return err
+		}
+	}
+	sp, err := buildSpace(cfg, r.backendFor, old.pagesFor, r.m, ca)
+	if err != nil {
+		r.ReloadFailed(err)
+		return err
+	}
 	if r.tlsBase != nil {
 		if err := r.loadTLS(cfg); err != nil {
 			r.ReloadFailed(err)
 			return err
 		}
 	}
-	sp := buildSpace(cfg, r.backendFor, old.pagesFor, r.m)
+	r.ca.Store(ca)
 	r.fetchPages(sp)
 	r.sp.Store(sp)
 	r.m.reloads.WithLabelValues("ok").Inc()
@@ -262,9 +295,10 @@ func (r *Router) Start() error {
 		}
 	}
 	r.openSpare()
-	r.bgWG.Add(2)
+	r.bgWG.Add(3)
 	go r.sweepLoop()
 	go r.pageLoop()
+	go r.caLoop()
 	return nil
 }
 

@@ -1,6 +1,8 @@
 package router
 
 import (
+	"crypto/x509"
+	"net/netip"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -8,6 +10,7 @@ import (
 
 	"github.com/spacerouter/spacerouter/config"
 	"github.com/spacerouter/spacerouter/router/h1"
+	"github.com/spacerouter/spacerouter/spaceca"
 )
 
 // space is one loaded config turned into lookup tables. It is immutable
@@ -51,6 +54,16 @@ type app struct {
 
 	keepaliveToDyno bool
 	e2eContinue     bool
+
+	// The app's ip_rules networks (none: every address), mtls policy and
+	// the trust set of its mtls.trust (SPEC.md 11.1, 11.2). spaceCA and
+	// spacePrev tell the space's current and previous CAs apart, for the
+	// metrics.
+	allow     []netip.Prefix
+	mtls      config.MTLS
+	trust     *spaceca.TrustSet
+	spaceCA   *x509.Certificate
+	spacePrev map[string]bool
 }
 
 // dyno is one backend of an app.
@@ -78,8 +91,11 @@ type backend struct {
 }
 
 // buildSpace makes the lookup tables of cfg. backendFor returns the shared
-// state of a dyno address; pagesFor the error pages of an app.
-func buildSpace(cfg *config.Config, backendFor func(addr, extraResolver string) *backend, pagesFor func(a *config.App) *pages, m *metrics) *space {
+// state of a dyno address; pagesFor the error pages of an app; ca is the
+// space CA (nil: none), which apps' mtls.trust may name. An error is a
+// trust bundle that cannot be read (the config package checked it; it
+// changed since).
+func buildSpace(cfg *config.Config, backendFor func(addr, extraResolver string) *backend, pagesFor func(a *config.App) *pages, m *metrics, ca *spaceca.CA) (*space, error) {
 	sp := &space{cfg: cfg, exact: map[string]*app{}, other: m.forApp(otherApp)}
 	sp.reqLim = limitsOf(&cfg.Limits)
 	sp.minClient = cfg.Timeouts.Client
@@ -99,6 +115,23 @@ func buildSpace(cfg *config.Config, backendFor func(addr, extraResolver string) 
 			m:               m.forApp(ac.Name),
 			keepaliveToDyno: !ac.Has(config.FeatureDisableKeepaliveToDyno),
 			e2eContinue:     ac.Has(config.FeatureEndToEndContinue),
+			mtls:            ac.MTLS,
+		}
+		for _, r := range ac.IPRules {
+			a.allow = append(a.allow, r.Prefix)
+		}
+		if ac.MTLS.Mode == config.MTLSOptional || ac.MTLS.Mode == config.MTLSRequire {
+			t, err := trustFor(ac, ca)
+			if err != nil {
+				return nil, err
+			}
+			a.trust = t
+			if ca != nil {
+				a.spaceCA, a.spacePrev = ca.Certificate(), map[string]bool{}
+				for _, an := range ca.Anchors()[1:] {
+					a.spacePrev[string(an.Cert.Raw)] = true
+				}
+			}
 		}
 		extra := ""
 		if ac.Has(config.FeatureExtraResolver) {
@@ -123,7 +156,7 @@ func buildSpace(cfg *config.Config, backendFor func(addr, extraResolver string) 
 		sp.apps = append(sp.apps, a)
 	}
 	sort.SliceStable(sp.wild, func(i, j int) bool { return len(sp.wild[i].suffix) > len(sp.wild[j].suffix) })
-	return sp
+	return sp, nil
 }
 
 // limitsOf turns the config limits into parser limits.

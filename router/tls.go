@@ -2,6 +2,7 @@ package router
 
 import (
 	"crypto/tls"
+	"errors"
 	"net"
 	"strings"
 	"time"
@@ -30,7 +31,11 @@ func NewTLSStore(cfg *config.Config, tickets *tlsconfig.Tickets, refused func(re
 		if len(a.TLS) == 0 {
 			continue
 		}
-		ta := tlsconfig.App{Name: a.Name, Domains: a.Domains, Features: a.Features, DisableHTTP2: a.Has(config.FeatureDisableHTTP2)}
+		ta := tlsconfig.App{Name: a.Name, Domains: a.Domains, Features: a.Features, DisableHTTP2: a.Has(config.FeatureDisableHTTP2),
+			RequestClientCert: a.MTLS.Mode == config.MTLSOptional || a.MTLS.Mode == config.MTLSRequire}
+		for _, r := range a.IPRules {
+			ta.Allow = append(ta.Allow, r.Prefix)
+		}
 		for _, c := range a.TLS {
 			ta.Certs = append(ta.Certs, tlsconfig.CertFiles{Cert: c.Cert, Key: c.Key})
 		}
@@ -82,8 +87,9 @@ func (r *Router) serveTLSConn(c net.Conn, li *listenerInfo, slot *connSlot) {
 	err := tc.HandshakeContext(r.stopCtx)
 	if err != nil {
 		r.untrack(p)
-		// Refusals by SNI were counted with their reason already.
-		if !strings.Contains(err.Error(), "unrecognized name") {
+		// Refusals by SNI and by ip_rules were counted with their reason
+		// already.
+		if !strings.Contains(err.Error(), "unrecognized name") && !errors.Is(err, tlsconfig.ErrAccessDenied) {
 			r.m.hsFailures.WithLabelValues("error").Inc()
 		}
 		r.log.Debug("TLS handshake failed", zap.String(logging.KeyRemoteAddr, c.RemoteAddr().String()), zap.Error(err))
@@ -99,12 +105,12 @@ func (r *Router) serveTLSConn(c net.Conn, li *listenerInfo, slot *connSlot) {
 	// drain that begins meanwhile never misses it.
 	var serve func()
 	if st.NegotiatedProtocol == http2.NextProtoTLS {
-		if h := r.newH2conn(tc, li, st.Version, sni, slot); r.track(h) {
+		if h := r.newH2conn(tc, li, &st, sni, slot); r.track(h) {
 			serve = h.serve
 		}
 	} else {
 		cc := newConn(r, tc, c, li, slot)
-		cc.tlsVer, cc.sniName = st.Version, sni
+		cc.tlsVer, cc.sniName, cc.pc = st.Version, sni, newPeerCert(&st)
 		if r.track(cc) {
 			serve = cc.serveTLS
 		}

@@ -110,11 +110,17 @@ func VerifyClient(leaf *x509.Certificate, intermediates []*x509.Certificate, tru
 		return v
 	}
 	opts := x509.VerifyOptions{Roots: trust.pool, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	if len(intermediates) > 0 {
-		opts.Intermediates = x509.NewCertPool()
-		for _, c := range intermediates {
-			opts.Intermediates.AddCert(c)
+	for _, c := range intermediates {
+		if _, anchor := trust.retire[string(c.Raw)]; anchor {
+			// A client that sends the CA itself (client.crt holds the
+			// chain to it) would have it checked twice: a trust anchor
+			// needs no intermediate.
+			continue
 		}
+		if opts.Intermediates == nil {
+			opts.Intermediates = x509.NewCertPool()
+		}
+		opts.Intermediates.AddCert(c)
 	}
 	chains, err := leaf.Verify(opts)
 	usageOK := err == nil

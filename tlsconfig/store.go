@@ -184,12 +184,14 @@ func (s *Store) GetConfigForClient(hello *tls.ClientHelloInfo) (*tls.Config, err
 	case !st.allows(hello):
 		s.refuse(ReasonIPRule, name)
 		denyAccess(hello.Conn)
-		return nil, errAccessDenied
+		return nil, ErrAccessDenied
 	}
 	return st.configFor(hello), nil
 }
 
-var errAccessDenied = errors.New("tlsconfig: client address matches none of the app's ip_rules")
+// ErrAccessDenied is the handshake error of a client refused by an app's
+// ip_rules (its refusal was reported to OnHandshakeFailure already).
+var ErrAccessDenied = errors.New("tlsconfig: client address matches none of the app's ip_rules")
 
 // alertAccessDenied is a plaintext TLS record carrying the fatal alert
 // access_denied (49, RFC 8446 section 6.2), as sent before any key is
@@ -241,3 +243,19 @@ func (s *Store) Profile(appName string) (Profile, bool) {
 // within 75 days or has expired ("app shop: certificate shop.pem expires
 // 2027-01-01 (in 40 days)").
 func (s *Store) Warnings() []string { return slices.Clone(s.warnings) }
+
+// Expiry returns when the first of the served certificates of the named
+// app expires (SPEC.md 12.2, role server); ok is false for an app with
+// none.
+func (s *Store) Expiry(appName string) (notAfter time.Time, ok bool) {
+	st := s.sites[appName]
+	if st == nil {
+		return time.Time{}, false
+	}
+	for _, c := range st.certs {
+		if na := c.cert.Leaf.NotAfter; !ok || na.Before(notAfter) {
+			notAfter, ok = na, true
+		}
+	}
+	return notAfter, ok
+}

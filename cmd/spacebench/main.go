@@ -205,6 +205,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&c.Streams, "streams", 1, "concurrent streams per HTTP/2 connection")
 	fs.BoolVar(&c.Insecure, "insecure", false, "do not verify the server certificate")
 	fs.StringVar(&c.SNI, "sni", "", "TLS server name (default: the URL's host)")
+	fs.StringVar(&c.ClientCert, "cert", "", "client certificate `FILE` (PEM, its chain after it) for a TLS server that asks for one (mtls); needs -key")
+	fs.StringVar(&c.ClientKey, "key", "", "the client certificate's private key `FILE` (PEM)")
 	fs.StringVar(&c.Local, "local", "", "source `IP` of the connections (on loopback, 127.0.0.2 is another client)")
 	fs.StringVar(&c.Method, "m", http.MethodGet, "request method")
 	fs.DurationVar(&c.Timeout, "timeout", 10*time.Second, "limit for each connection attempt and each request, and for the requests in flight when -d ends")

@@ -338,3 +338,20 @@ func TestUsage(t *testing.T) {
 		assert.Containsf(t, errb.String(), want, "usage:\n%s", errb.String())
 	}
 }
+
+// TestParseFlagsClientCert: -cert and -key name a client certificate for
+// TLS targets (mtls); one without the other is a usage error.
+func TestParseFlagsClientCert(t *testing.T) {
+	t.Parallel()
+	var errb bytes.Buffer
+	o, err := parseFlags([]string{"https://x/", "-cert", "laptop/client.crt", "-key", "laptop/client.key"}, &errb)
+	require.NoError(t, err, errb.String())
+	assert.Equal(t, "laptop/client.crt", o.cfg.ClientCert)
+	assert.Equal(t, "laptop/client.key", o.cfg.ClientKey)
+	_, err = parseFlags([]string{"-cert", "laptop/client.crt", "https://x/"}, &errb)
+	assert.ErrorContains(t, err, "needs its key")
+	var out bytes.Buffer
+	code := run([]string{"-n", "1", "-cert", "missing.crt", "-key", "missing.key", "https://127.0.0.1:1/"}, &out, &errb)
+	assert.NotEqual(t, 0, code, "a client certificate that cannot be read")
+	assert.Contains(t, errb.String(), "client certificate: open missing.crt")
+}

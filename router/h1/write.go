@@ -1,6 +1,9 @@
 package h1
 
-import "strconv"
+import (
+	"net/http"
+	"strconv"
+)
 
 // AppendField appends "name: value\r\n".
 func AppendField(dst []byte, name, value []byte) []byte {
@@ -64,6 +67,8 @@ func StatusText(status int) string {
 		return "Not Modified"
 	case 400:
 		return "Bad Request"
+	case 403:
+		return "Forbidden"
 	case 404:
 		return "Not Found"
 	case 405:
@@ -76,6 +81,10 @@ func StatusText(status int) string {
 		return "Expectation Failed"
 	case 421:
 		return "Misdirected Request"
+	case 495:
+		return "SSL Certificate Error" // nginx's, for a client certificate refused (H41)
+	case 496:
+		return "SSL Certificate Required" // nginx's, for none under mtls require (H40)
 	case 500:
 		return "Internal Server Error"
 	case 502:
@@ -84,6 +93,9 @@ func StatusText(status int) string {
 		return "Service Unavailable"
 	case 504:
 		return "Gateway Timeout"
+	}
+	if t := http.StatusText(status); t != "" {
+		return t
 	}
 	return "Status"
 }
