@@ -15,7 +15,8 @@
 // package configures it for the router: TLS-ALPN-01 only (the router does
 // not answer HTTP-01 on port 80, and DNS-01, which wildcards need, is not
 // supported), on-demand issuance off (only configured domains get
-// certificates), renewal renew_before ahead of expiry, and its info-level
+// certificates), renewal renew_before ahead of expiry at the latest (the
+// CA's renewal information, ARI, may say earlier), and its info-level
 // chatter moved to debug (the manager logs each state change itself).
 //
 // It owns:

@@ -62,9 +62,11 @@ type Options struct {
 	// keys, certmagic's locks and the status file, kept across restarts;
 	// made (mode 0700) when missing. Required.
 	Storage string
-	// RenewBefore is how long before expiry renewal starts; 0 means
-	// DefaultRenewBefore (720h). A certificate that lives less than twice
-	// RenewBefore is renewed halfway through its life.
+	// RenewBefore is how long before expiry renewal starts at the latest;
+	// 0 means DefaultRenewBefore (720h). A certificate that lives less
+	// than twice RenewBefore is renewed halfway through its life. The CA's
+	// renewal information (ARI, RFC 9773), which certmagic follows, may
+	// start it earlier (Let's Encrypt does so for a revocation).
 	RenewBefore time.Duration
 	// ListenAddr is the router's https listener (host:port), where the ACME
 	// server's TLS-ALPN-01 validation connects (through a port forward
@@ -370,7 +372,7 @@ func (m *Manager) SetDomains(byApp map[string][]string) error {
 	}
 	if len(added)+len(dropped) > 0 {
 		slices.Sort(dropped)
-		m.log.Info("ACME domains changed", zap.Strings("added", names), zap.Strings("dropped", dropped))
+		m.log.Info("ACME domains changed", zap.Strings(logging.KeyAdded, names), zap.Strings(logging.KeyDropped, dropped))
 	}
 	m.markDirty()
 	return nil

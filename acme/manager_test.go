@@ -214,9 +214,11 @@ func TestFailingDomain(t *testing.T) {
 }
 
 // TestRenewal: a short-lived certificate (12 s from Pebble) is renewed
-// halfway through its life (renew_before longer than the life) and the
-// new one served; with the directory down, the next renewal fails, the
-// status says failing, and the current certificate is still served.
+// and the new one served: halfway through its life at the latest
+// (renew_before is longer than the life), earlier when the time Pebble's
+// renewal information (ARI) draws comes first. With the directory down,
+// the next renewal fails, the status says failing, and the current
+// certificate is still served.
 func TestRenewal(t *testing.T) {
 	t.Parallel()
 	dns := startDNS(t)

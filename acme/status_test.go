@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
@@ -257,4 +258,33 @@ func testChain(t *testing.T, name string, notAfter time.Time) (caPEM, leafPEM []
 	require.NoError(t, err)
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
 		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), leaf.NotAfter
+}
+
+// TestConfigFor: certmagic renews each certificate with a window of its
+// own lifetime (renew_before ahead, at most halfway); a certificate of a
+// domain no longer managed gets no config (so it is never renewed).
+func TestConfigFor(t *testing.T) {
+	t.Parallel()
+	opts := downOptions(t, "https://127.0.0.1:1/dir")
+	opts.RenewBefore = 240 * time.Hour
+	m, _ := startManager(t, opts, nil)
+	require.NoError(t, m.SetDomains(map[string][]string{"shop": {"shop.test"}}))
+	leaf := func(life time.Duration) *x509.Certificate {
+		now := time.Now()
+		return &x509.Certificate{NotBefore: now, NotAfter: now.Add(life - time.Second)}
+	}
+	for _, tc := range []struct {
+		life time.Duration
+		want float64
+	}{
+		{90 * 24 * time.Hour, 1.0 / 9},
+		{30 * 24 * time.Hour, 1.0 / 3},
+		{6 * 24 * time.Hour, 0.5},
+	} {
+		cfg, err := m.configFor(certmagic.Certificate{Certificate: tls.Certificate{Leaf: leaf(tc.life)}, Names: []string{"shop.test"}})
+		require.NoError(t, err)
+		assert.InDelta(t, tc.want, cfg.RenewalWindowRatio, 1e-6, "a certificate of %s", tc.life)
+	}
+	_, err := m.configFor(certmagic.Certificate{Certificate: tls.Certificate{Leaf: leaf(time.Hour)}, Names: []string{"gone.test"}})
+	assert.ErrorIs(t, err, ErrNotManaged)
 }
