@@ -6,6 +6,8 @@
 //	spacerouter -version                     print the version
 //	spacerouter ca init|issue|list|download|revoke -config space.yaml ...
 //	                                         the space CA and its client certificates
+//	spacerouter certs status -config space.yaml [-app APP]
+//	                                         the tls: auto certificates and their state
 //
 // main only wires: flags, the config file, the logs, the router, signals.
 package main
@@ -73,6 +75,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "ca" {
 		return runCA(args[1:], stdout, stderr, loadForCA)
 	}
+	if len(args) > 0 && args[0] == "certs" {
+		return runCerts(args[1:], stdout, stderr, config.Load)
+	}
 	fs := flag.NewFlagSet("spacerouter", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "run the space described by the YAML `FILE` (without it: the built-in demo space)")
@@ -84,7 +89,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			"  spacerouter -config FILE                run the space FILE describes\n"+
 			"  spacerouter -config FILE -check         validate FILE and exit\n"+
 			"  spacerouter -version                    print the version\n"+
-			"  spacerouter ca ...                      the space CA and its client certificates (spacerouter ca -help)\n\n")
+			"  spacerouter ca ...                      the space CA and its client certificates (spacerouter ca -help)\n"+
+			"  spacerouter certs status -config FILE   the tls: auto certificates (spacerouter certs -help)\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
