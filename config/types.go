@@ -24,7 +24,11 @@ type Config struct {
 	// ACME is where apps with tls: auto get their certificates (key acme,
 	// SPEC.md section 12.1); nil when the file has none.
 	ACME *ACME
-	Apps []App
+	// Admin is the admin API and dashboard (key admin, SPEC.md section
+	// 13); nil when the file has none: the admin listener then serves
+	// /healthz and /metrics only.
+	Admin *Admin
+	Apps  []App
 
 	// warnings are the non-fatal notes found by Parse; see Warnings.
 	warnings []Problem
@@ -316,4 +320,39 @@ type DynoTLS struct {
 	// dyno whose address is an IP address against; Load requires it then.
 	// A dyno at a host name is checked against that name.
 	ServerName string
+}
+
+// Admin is the admin API, the dashboard and their sign-in.
+type Admin struct {
+	// TLS is the admin listener's certificate; required with Auth unless
+	// listen.admin is a loopback address. Nil: plain HTTP.
+	TLS *Cert
+	// Auth is the OpenID Connect sign-in; nil: no API and no dashboard.
+	Auth *AdminAuth
+}
+
+// AdminAuth is the OpenID Connect provider the admin API and dashboard
+// sign in with, and how its group claims map to roles.
+type AdminAuth struct {
+	Issuer           string // the provider's issuer URL (discovery at /.well-known/openid-configuration)
+	ClientID         string
+	ClientSecretFile string        // a file holding the client secret (not the secret itself)
+	RedirectURL      string        // the dashboard's /auth/callback as the provider knows it
+	GroupsClaim      string        // the ID token claim with the groups; default "groups"
+	AuthzTTL         time.Duration // how long an authorisation decision is cached; default and at most 5m
+	Roles            []RoleMapping
+}
+
+// Admin roles (SPEC.md section 13).
+const (
+	RoleAdmin        = "admin"        // every app, every action
+	RoleOwner        = "owner"        // its apps: reads and changes
+	RoleCollaborator = "collaborator" // its apps: reads only
+)
+
+// RoleMapping gives a role to the members of a group.
+type RoleMapping struct {
+	Group string
+	Role  string   // RoleAdmin, RoleOwner or RoleCollaborator
+	Apps  []string // the apps of an owner or collaborator (required for them); empty for admin
 }
