@@ -86,6 +86,9 @@ type Line struct {
 	// SHA-256 of a verified client certificate, SPEC.md 11.1), written
 	// after the last field when not empty.
 	ClientCert []byte
+	// Recent, when not nil, also keeps the written line (the app's recent
+	// lines for the admin API).
+	Recent *Recent
 }
 
 // Reset clears l for reuse, leaving the empty-field markers set

@@ -172,6 +172,7 @@ func (rl *RouterLog) Write(l *Line) {
 	}
 	bp := linePool.Get().(*[]byte)
 	b := appendLine((*bp)[:0], l, t, rl.source, redact)
+	l.Recent.Add(b)
 	rl.mu.Lock()
 	closed := rl.closed
 	first := len(rl.pend) == 0

@@ -157,10 +157,11 @@ func (ex *exchange) writeLine() {
 	if l.Time.IsZero() {
 		l.Time = time.Now()
 	}
-	ex.rt.lines.Load().Write(l)
 	am := ex.am
 	if am == nil {
 		am = ex.sp.other
 	}
-	am.observe(l.Status, l.Code, l.Connect, l.Service)
+	l.Recent = am.recent
+	ex.rt.lines.Load().Write(l)
+	am.observe(l.Time, l.Status, l.Code, l.Connect, l.Service)
 }

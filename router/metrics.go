@@ -75,6 +75,14 @@ type appMetrics struct {
 	errs   [numCodeSlots]atomic.Pointer[prometheus.Counter]
 	// ipDenied counts the app's requests refused by ip_rules.
 	ipDenied prometheus.Counter
+	// traffic counts the app's requests of the last minutes and recent
+	// keeps its last router lines, for the admin API; both outlive
+	// reloads, as the app's metrics do.
+	traffic *traffic
+	recent  *logging.Recent
+	// maint is the app's maintenance switch set through the admin API
+	// (maintFile, maintOn, maintOff; see overrides).
+	maint atomic.Int32
 }
 
 // verified counts a client certificate verification.
@@ -156,18 +164,20 @@ func (m *metrics) forApp(name string) *appMetrics {
 	if am == nil {
 		am = &appMetrics{m: m, name: name,
 			connect: m.connectTime.WithLabelValues(name), service: m.serviceTime.WithLabelValues(name),
-			inFlight: m.inFlight.WithLabelValues(name), ipDenied: m.ipDenials.WithLabelValues(name)}
+			inFlight: m.inFlight.WithLabelValues(name), ipDenied: m.ipDenials.WithLabelValues(name),
+			traffic: newTraffic(time.Now()), recent: logging.NewRecent(logging.RecentLines)}
 		m.apps[name] = am
 	}
 	return am
 }
 
 // observe counts one answered request.
-func (am *appMetrics) observe(status int, code errcodes.Code, connect, service time.Duration) {
+func (am *appMetrics) observe(at time.Time, status int, code errcodes.Code, connect, service time.Duration) {
 	class := status / 100
 	if class < 1 || class > 5 {
 		class = 0
 	}
+	am.traffic.add(at, class, code)
 	if int(code) < numCodeSlots {
 		slot := &am.byCode[class][code]
 		c := slot.Load()

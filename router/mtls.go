@@ -391,11 +391,4 @@ const spaceLabel = "_space"
 
 // configured reports an app of the space, so metric labels come from the
 // config only.
-func (sp *space) configured(name string) bool {
-	for _, a := range sp.apps {
-		if a.name == name {
-			return true
-		}
-	}
-	return false
-}
+func (sp *space) configured(name string) bool { return sp.byName(name) != nil }

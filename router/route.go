@@ -52,7 +52,7 @@ func (ex *exchange) route() error {
 	if err := ex.admitClient(); err != nil {
 		return err
 	}
-	if a.cfg.Maintenance {
+	if a.inMaintenance() {
 		return errcodes.New(errcodes.MaintenanceMode, nil)
 	}
 	if len(a.up) == 0 {

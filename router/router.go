@@ -51,6 +51,9 @@ type Router struct {
 	// ca is the space CA (nil: the space has none), replaced by a reload
 	// that names other CA files.
 	ca atomic.Pointer[spaceca.CA]
+	// maint holds the maintenance switches of the admin API, kept under
+	// the space CA's state_dir when there is one.
+	maint *overrides
 	// reloadMu serializes reloads.
 	reloadMu sync.Mutex
 
@@ -118,6 +121,9 @@ func New(cfg *config.Config, opts Options) (*Router, error) {
 	}
 	ca, err := openCA(cfg)
 	if err != nil {
+		return nil, err
+	}
+	if r.maint, err = loadOverrides(stateDirOf(cfg), r.m); err != nil {
 		return nil, err
 	}
 	if ca != nil {

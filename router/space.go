@@ -220,3 +220,13 @@ func indexByte(b []byte, c byte) int {
 	}
 	return -1
 }
+
+// byName returns the app named name, nil when the space has none.
+func (sp *space) byName(name string) *app {
+	for _, a := range sp.apps {
+		if a.name == name {
+			return a
+		}
+	}
+	return nil
+}

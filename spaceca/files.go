@@ -154,3 +154,10 @@ func wantMode(fi fs.FileInfo) fs.FileMode {
 	}
 	return privateMode
 }
+
+// ReplaceFile writes data to path with mode, replacing any file there in
+// one step: a crash leaves the old content or the new, never a part. The
+// router keeps its other state under state_dir with it.
+func ReplaceFile(path string, data []byte, mode fs.FileMode) error {
+	return files{}.replace(path, data, mode)
+}
