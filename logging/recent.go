@@ -1,8 +1,12 @@
 package logging
 
 import (
+	"bytes"
 	"sync"
+	"sync/atomic"
 )
+
+var newline = []byte("\n")
 
 // RecentLines is how many router lines a Recent keeps (SPEC.md section
 // 13: GET /api/lines answers an app's last 1,000 lines).
@@ -14,14 +18,13 @@ const maxRecentLine = 4 << 10
 
 // Recent keeps the last router lines of one app for the admin API and
 // feeds them to live subscribers. Adding a line copies it into a slot
-// buffer that is reused (no allocation once the ring has gone round once)
-// and never waits for a subscriber: a subscriber is only woken, and reads
-// the lines it missed itself; one that falls more than the ring behind
-// loses the oldest and is told how many. A nil *Recent keeps nothing.
+// buffer that is reused (no allocation once the ring has gone round once,
+// while nobody watches) and never waits for a subscriber. A nil *Recent
+// keeps nothing.
 type Recent struct {
 	mu   sync.Mutex
 	ring [][]byte
-	next uint64 // sequence number of the next line added
+	next uint64 // how many lines were ever added
 	subs map[*Subscription]struct{}
 }
 
@@ -45,48 +48,52 @@ func (r *Recent) Add(line []byte) {
 	i := r.next % uint64(len(r.ring))
 	r.ring[i] = append(r.ring[i][:0], line...)
 	r.next++
-	for s := range r.subs {
-		select {
-		case s.wake <- struct{}{}:
-		default:
+	if len(r.subs) > 0 {
+		l := string(bytes.TrimSuffix(line, newline)) // one copy for every reader
+		for s := range r.subs {
+			select {
+			case s.ch <- l:
+			default:
+				s.dropped.Add(1)
+			}
 		}
 	}
 	r.mu.Unlock()
 }
 
-// Last returns copies of up to n of the latest lines, oldest first, and
-// the sequence number that follows the last of them.
-func (r *Recent) Last(n int) (lines [][]byte, next uint64) {
-	if r == nil {
-		return nil, 0
+// Last returns up to n of the latest lines, oldest first, without their
+// newlines.
+func (r *Recent) Last(n int) []string {
+	out := []string{}
+	if r == nil || n <= 0 {
+		return out
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	from := r.next - min(uint64(n), r.next, uint64(len(r.ring)))
-	return r.copyFrom(from), r.next
-}
-
-// copyFrom copies the lines from sequence number seq to the newest; r.mu
-// is held and seq is within the ring.
-func (r *Recent) copyFrom(seq uint64) [][]byte {
-	out := make([][]byte, 0, r.next-seq)
-	for ; seq < r.next; seq++ {
-		out = append(out, append([]byte(nil), r.ring[seq%uint64(len(r.ring))]...))
+	for seq := r.next - min(uint64(n), r.next, uint64(len(r.ring))); seq < r.next; seq++ {
+		out = append(out, string(bytes.TrimSuffix(r.ring[seq%uint64(len(r.ring))], newline)))
 	}
 	return out
 }
 
-// Subscription is one live reader of a Recent.
+// SubscriberBuffer is how many lines a live reader may fall behind
+// before lines are dropped for it.
+const SubscriberBuffer = 256
+
+// Subscription is one live reader of a Recent: each line added after it
+// began, on a buffered channel; the lines it has no room for are dropped
+// and counted, never waited for.
 type Subscription struct {
-	r    *Recent
-	wake chan struct{}
-	seq  uint64
+	r       *Recent
+	ch      chan string
+	dropped atomic.Uint64
+	once    sync.Once
 }
 
 // Subscribe starts a live reader at the next line added. Close it when
 // done.
 func (r *Recent) Subscribe() *Subscription {
-	s := &Subscription{r: r, wake: make(chan struct{}, 1)}
+	s := &Subscription{r: r, ch: make(chan string, SubscriberBuffer)}
 	if r == nil {
 		return s
 	}
@@ -95,41 +102,28 @@ func (r *Recent) Subscribe() *Subscription {
 		r.subs = make(map[*Subscription]struct{})
 	}
 	r.subs[s] = struct{}{}
-	s.seq = r.next
 	r.mu.Unlock()
 	return s
 }
 
-// Wake is readable when lines were added since the last Next.
-func (s *Subscription) Wake() <-chan struct{} { return s.wake }
+// Lines delivers each line, without its newline. It is closed by Close.
+func (s *Subscription) Lines() <-chan string { return s.ch }
 
-// Next returns copies of the lines added since the last call, oldest
-// first, and how many were lost because the reader fell more than the
-// ring behind.
-func (s *Subscription) Next() (lines [][]byte, lost uint64) {
-	r := s.r
-	if r == nil {
-		return nil, 0
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if oldest := r.next - min(r.next, uint64(len(r.ring))); s.seq < oldest {
-		lost = oldest - s.seq
-		s.seq = oldest
-	}
-	lines = r.copyFrom(s.seq)
-	s.seq = r.next
-	return lines, lost
-}
+// Dropped reports how many lines were dropped because the reader fell
+// behind.
+func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }
 
-// Close ends the subscription.
+// Close ends the subscription and closes its channel; it may be called
+// more than once.
 func (s *Subscription) Close() {
-	if s.r == nil {
-		return
-	}
-	s.r.mu.Lock()
-	delete(s.r.subs, s)
-	s.r.mu.Unlock()
+	s.once.Do(func() {
+		if s.r != nil {
+			s.r.mu.Lock()
+			defer s.r.mu.Unlock()
+			delete(s.r.subs, s)
+		}
+		close(s.ch) // under r.mu: Add never sends on a closed channel
+	})
 }
 
 // Subscribers reports how many live readers r has.

@@ -3,6 +3,7 @@ package logging
 import (
 	"bytes"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -11,62 +12,53 @@ import (
 
 func TestRecentKeepsTheLastLines(t *testing.T) {
 	r := NewRecent(3)
-	lines, next := r.Last(10)
-	assert.Empty(t, lines)
-	assert.Zero(t, next)
+	assert.Empty(t, r.Last(10))
 	for i := range 5 {
 		r.Add([]byte("line " + strconv.Itoa(i) + "\n"))
 	}
-	lines, next = r.Last(10)
-	assert.Equal(t, uint64(5), next)
-	require.Len(t, lines, 3)
-	assert.Equal(t, "line 2\n", string(lines[0]))
-	assert.Equal(t, "line 4\n", string(lines[2]))
-	lines, _ = r.Last(1)
-	assert.Equal(t, []string{"line 4\n"}, strs(lines))
-
-	// What Last returned is a copy: the ring reusing its slot does not
-	// change it.
-	r.Add([]byte("line 5\n"))
-	assert.Equal(t, "line 4\n", string(lines[0]))
+	assert.Equal(t, []string{"line 2", "line 3", "line 4"}, r.Last(10))
+	assert.Equal(t, []string{"line 4"}, r.Last(1))
+	assert.Empty(t, r.Last(0))
 }
 
 func TestRecentCutsHugeLines(t *testing.T) {
 	r := NewRecent(2)
 	r.Add(bytes.Repeat([]byte("x"), 3*maxRecentLine))
-	lines, _ := r.Last(1)
-	assert.Len(t, lines[0], maxRecentLine)
+	assert.Len(t, r.Last(1)[0], maxRecentLine)
 }
 
 func TestRecentSubscription(t *testing.T) {
 	r := NewRecent(4)
 	r.Add([]byte("before\n"))
 	s := r.Subscribe()
-	defer s.Close()
 	assert.Equal(t, 1, r.Subscribers())
 	select {
-	case <-s.Wake():
-		t.Fatal("woken with no line added")
+	case l := <-s.Lines():
+		t.Fatalf("a line before the subscription: %q", l)
 	default:
 	}
 	r.Add([]byte("a\n"))
 	r.Add([]byte("b\n"))
-	<-s.Wake()
-	lines, lost := s.Next()
-	assert.Equal(t, []string{"a\n", "b\n"}, strs(lines))
-	assert.Zero(t, lost)
+	assert.Equal(t, "a", <-s.Lines())
+	assert.Equal(t, "b", <-s.Lines())
 
-	// A reader that does not read never holds the writer up; it loses the
-	// oldest lines and is told how many.
-	for i := range 10 {
+	// A reader that does not read never holds the writer up: what does not
+	// fit its buffer is dropped and counted.
+	for i := range SubscriberBuffer + 10 {
 		r.Add([]byte(strconv.Itoa(i) + "\n"))
 	}
-	lines, lost = s.Next()
-	assert.Equal(t, []string{"6\n", "7\n", "8\n", "9\n"}, strs(lines))
-	assert.Equal(t, uint64(6), lost)
+	assert.Equal(t, uint64(10), s.Dropped())
+	assert.Equal(t, "0", <-s.Lines())
 
 	s.Close()
+	s.Close()
 	assert.Zero(t, r.Subscribers())
+	n := 0
+	for range s.Lines() {
+		n++
+	}
+	assert.Equal(t, SubscriberBuffer-1, n, "the buffered lines are still read, then the channel is closed")
+	r.Add([]byte("after\n")) // no send on the closed channel
 }
 
 func TestRouterLogFeedsRecent(t *testing.T) {
@@ -78,27 +70,39 @@ func TestRouterLogFeedsRecent(t *testing.T) {
 	l.Recent = nil
 	rl.Write(&l)
 	require.NoError(t, rl.Close())
-	lines, _ := r.Last(10)
-	require.Len(t, lines, 1)
-	written := bytes.SplitAfter(out.Bytes(), []byte("\n"))
-	assert.Equal(t, string(written[0]), string(lines[0]), "the recent line is the line written")
+	kept := r.Last(10)
+	require.Len(t, kept, 1)
+	written := strings.SplitAfter(out.String(), "\n")
+	assert.Equal(t, written[0], kept[0]+"\n", "the recent line is the line written")
 }
 
 func TestRecentNil(t *testing.T) {
 	var r *Recent
 	r.Add([]byte("x\n"))
-	lines, _ := r.Last(5)
-	assert.Empty(t, lines)
+	assert.Empty(t, r.Last(5))
 	s := r.Subscribe()
-	lines, _ = s.Next()
-	assert.Empty(t, lines)
 	s.Close()
+	_, open := <-s.Lines()
+	assert.False(t, open)
 }
 
-func strs(b [][]byte) []string {
-	out := make([]string, len(b))
-	for i := range b {
-		out[i] = string(b[i])
+func BenchmarkRecentAdd(b *testing.B) {
+	line := []byte(strings.Repeat("x", 300) + "\n")
+	for _, viewers := range []int{0, 10} {
+		b.Run(strconv.Itoa(viewers)+"viewers", func(b *testing.B) {
+			r := NewRecent(RecentLines)
+			for range viewers {
+				s := r.Subscribe()
+				go func() {
+					for range s.Lines() {
+					}
+				}()
+				defer s.Close()
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				r.Add(line)
+			}
+		})
 	}
-	return out
 }
