@@ -238,7 +238,9 @@ func (s *Server) authFailed(w http.ResponseWriter, r *http.Request, err error) {
 	var expired *oidc.TokenExpiredError
 	switch {
 	case errors.Is(err, errProviderDown):
-		s.log.Warn("admin: the identity provider is unreachable", zap.Error(err))
+		if err != errProviderDown { // a lookup that failed now, not one skipped until the next retry
+			s.log.Warn("admin: the identity provider is unreachable", zap.Error(err))
+		}
 		writeError(w, http.StatusServiceUnavailable, "the identity provider is unreachable: try again later")
 	case errors.As(err, &gt):
 		writeError(w, http.StatusForbidden, gt.Error()+": the provider must send the groups as a list of strings")

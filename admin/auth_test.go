@@ -379,3 +379,13 @@ func (e *env) startLogin(t *testing.T, u *testUser, mod func(map[string][]string
 	require.Equal(t, "/auth/callback", cb.Path)
 	return j, cb.RequestURI()
 }
+
+// TestSafeNext: the sign-in returns only to a path of the admin listener.
+func TestSafeNext(t *testing.T) {
+	for in, want := range map[string]string{
+		"/": "/", "/api/apps?x=1": "/api/apps?x=1", "": "/", "//evil.example/": "/", "https://evil.example/": "/",
+		"/\\evil.example": "/", "evil": "/", "/a\r\nSet-Cookie: x": "/",
+	} {
+		assert.Equal(t, want, safeNext(in), "next=%q", in)
+	}
+}

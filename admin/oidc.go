@@ -94,7 +94,10 @@ func (pv *provider) get(ctx context.Context) (*oidc.Provider, *oidc.IDTokenVerif
 	}
 	_ = p.Claims(&meta) // optional metadata
 	scopes := []string{oidc.ScopeOpenID}
-	for _, s := range []string{"profile", "email", "groups"} {
+	// offline_access asks for a refresh token where the provider wants
+	// it asked (Dex, Okta), so sessions can be re-checked without the
+	// browser.
+	for _, s := range []string{"profile", "email", "groups", oidc.ScopeOfflineAccess} {
 		if slices.Contains(meta.Scopes, s) {
 			scopes = append(scopes, s)
 		}

@@ -190,7 +190,9 @@ func (s *Server) setCookie(w http.ResponseWriter, name, value string, maxAge int
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	_, _, oc, err := s.pv.get(r.Context())
 	if err != nil {
-		s.log.Warn("admin: the identity provider is unreachable", zap.Error(err))
+		if err != errProviderDown {
+			s.log.Warn("admin: the identity provider is unreachable", zap.Error(err))
+		}
 		textError(w, http.StatusServiceUnavailable, "The identity provider is unreachable: try again later.")
 		return
 	}
@@ -280,7 +282,9 @@ func (s *Server) signInFailed(w http.ResponseWriter, err error) {
 	var gt *groupsTypeError
 	switch {
 	case errors.Is(err, errProviderDown):
-		s.log.Warn("admin: the identity provider is unreachable", zap.Error(err))
+		if err != errProviderDown {
+			s.log.Warn("admin: the identity provider is unreachable", zap.Error(err))
+		}
 		textError(w, http.StatusServiceUnavailable, "The identity provider is unreachable: try again later.")
 	case errors.As(err, &gt):
 		textError(w, http.StatusForbidden, "Signed in, but "+gt.Error()+": the provider must send the groups as a list of strings.")

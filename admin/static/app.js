@@ -38,8 +38,11 @@ async function api(method, path, body) {
 
 function day(t) { return t ? t.slice(0, 10) : ""; }
 
-function counts(m) {
-  return Object.keys(m || {}).sort().map(k => k + ": " + m[k]).join(", ");
+// counts writes "key: count" pairs; with a window, each with its rate
+// per minute too.
+function counts(m, seconds) {
+  return Object.keys(m || {}).sort().map(k => k + ": " + m[k] +
+    (seconds ? " (" + (m[k] * 60 / seconds).toFixed(1) + "/min)" : "")).join(", ");
 }
 
 async function loadApps() {
@@ -69,7 +72,8 @@ async function loadApps() {
       maint.appendChild(document.createTextNode(" "));
       maint.appendChild(b);
     }
-    const tr = row([name, a.role, dynos, t.requests, rate, counts(t.statuses), counts(t.codes), a.tls_source, a.mtls_mode, maint]);
+    const tr = row([name, a.role, dynos, t.requests, rate, (t.per_minute || []).join(" "), counts(t.statuses),
+      counts(t.codes, t.window_seconds), a.tls_source, a.mtls_mode, maint]);
     tr.dataset.app = a.name;
     tbody.appendChild(tr);
   }
