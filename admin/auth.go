@@ -141,7 +141,12 @@ var (
 	errTokenInvalid  = errors.New("the token is not valid: not signed by the provider, not from its issuer, or not for this client")
 	errSessionEnded  = errors.New("the session has ended: sign in again")
 	errTokenNoIssued = errors.New("the token has no iat (issued at) claim")
+	errTokenFuture   = errors.New("the token's iat (issued at) is in the future: check the clocks of the provider and the router")
 )
+
+// maxSkew is how far in the future a token's iat may be: the clocks of
+// the provider and the router may differ a little.
+const maxSkew = time.Minute
 
 // bearer returns the decision on a bearer ID token: from the cache, or
 // verified (signature, issuer, aud holding client_id, expiry) and issued
@@ -159,8 +164,10 @@ func (s *Server) bearer(ctx context.Context, tok string, pol *policy) (decision,
 	switch {
 	case id.issued.IsZero():
 		return decision{}, errTokenNoIssued
-	case now.Sub(id.issued) >= pol.ttl || id.issued.Sub(now) > time.Minute:
+	case now.Sub(id.issued) >= pol.ttl:
 		return decision{}, errTokenTooOld
+	case id.issued.Sub(now) > maxSkew:
+		return decision{}, errTokenFuture
 	}
 	d := decision{subject: id.subject, name: id.name, groups: id.groups,
 		until: earliest(id.issued.Add(pol.ttl), id.expires, now.Add(pol.ttl))}
@@ -246,7 +253,7 @@ func (s *Server) authFailed(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusForbidden, gt.Error()+": the provider must send the groups as a list of strings")
 	case errors.As(err, &expired):
 		s.unauthorized(w, r, "invalid_token", errTokenExpired.Error())
-	case errors.Is(err, errTokenTooOld), errors.Is(err, errTokenNoIssued), errors.Is(err, errSessionEnded):
+	case errors.Is(err, errTokenTooOld), errors.Is(err, errTokenNoIssued), errors.Is(err, errTokenFuture), errors.Is(err, errSessionEnded):
 		s.unauthorized(w, r, "invalid_token", err.Error())
 	default:
 		s.log.Debug("admin: token refused", zap.Error(err))

@@ -43,6 +43,7 @@ func TestBearer(t *testing.T) {
 		{"wrong audience", "Bearer " + with(func(c jwt.MapClaims) { c["aud"] = []string{"someone-else"} }), 401, "not valid"},
 		{"issued before authz_ttl", "Bearer " + with(func(c jwt.MapClaims) { c["iat"] = now.Add(-6 * time.Minute).Unix() }), 401, "authz_ttl"},
 		{"no iat", "Bearer " + with(func(c jwt.MapClaims) { delete(c, "iat") }), 401, "iat"},
+		{"iat in the future", "Bearer " + with(func(c jwt.MapClaims) { c["iat"] = now.Add(2 * time.Minute).Unix() }), 401, "in the future"},
 		{"unknown key", "Bearer " + foreign, 401, "not valid"},
 		{"groups a string", "Bearer " + with(func(c jwt.MapClaims) { c["groups"] = "ops" }), 403, "is not a list of strings"},
 		{"groups a number", "Bearer " + with(func(c jwt.MapClaims) { c["groups"] = 7 }), 403, "is not a list of strings"},

@@ -101,7 +101,7 @@ type idp struct {
 }
 
 // startIDP starts mockoidc on ln (nil: a new loopback port).
-func startIDP(t *testing.T, ln net.Listener) *idp {
+func startIDP(t testing.TB, ln net.Listener) *idp {
 	t.Helper()
 	m, err := mockoidc.NewServer(nil)
 	require.NoError(t, err)
@@ -123,7 +123,7 @@ func startIDP(t *testing.T, ln net.Listener) *idp {
 }
 
 // sign signs claims with the provider's current key.
-func (p *idp) sign(t *testing.T, claims jwt.MapClaims) string {
+func (p *idp) sign(t testing.TB, claims jwt.MapClaims) string {
 	t.Helper()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -133,7 +133,7 @@ func (p *idp) sign(t *testing.T, claims jwt.MapClaims) string {
 }
 
 // rotate makes the provider sign with a new key and publish only it.
-func (p *idp) rotate(t *testing.T) {
+func (p *idp) rotate(t testing.TB) {
 	t.Helper()
 	kp, err := mockoidc.RandomKeypair(2048)
 	require.NoError(t, err)
@@ -312,7 +312,7 @@ func (b *fakeBackend) Subscribe(app string) (view.Subscription, error) {
 // env is one admin listener under test: a provider, the fake router, the
 // admin Server behind an httptest server with /healthz and /metrics.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	idp     *idp
 	backend *fakeBackend
 	clock   *testClock
@@ -340,7 +340,7 @@ type envOptions struct {
 
 // newEnv starts an admin listener for p (nil: no provider; o.issuer then
 // names one that is not there).
-func newEnv(t *testing.T, p *idp, o envOptions) *env {
+func newEnv(t testing.TB, p *idp, o envOptions) *env {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -436,19 +436,19 @@ func (e *env) signIn(u *testUser) *browser {
 }
 
 // key is an RSA key the provider never published.
-func strangerKey(t *testing.T) *mockoidc.Keypair {
+func strangerKey(t testing.TB) *mockoidc.Keypair {
 	kp, err := mockoidc.RandomKeypair(2048)
 	require.NoError(t, err)
 	return kp
 }
 
-func newJar(t *testing.T) http.CookieJar {
+func newJar(t testing.TB) http.CookieJar {
 	j, err := cookiejar.New(nil)
 	require.NoError(t, err)
 	return j
 }
 
-func mustURL(t *testing.T, s string) *url.URL {
+func mustURL(t testing.TB, s string) *url.URL {
 	t.Helper()
 	u, err := url.Parse(s)
 	require.NoError(t, err)
