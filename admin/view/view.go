@@ -62,8 +62,10 @@ type Dyno struct {
 // Traffic counts an app's requests over the last five minutes, by the
 // minute, so the dashboard can show counts and rates.
 type Traffic struct {
-	// WindowSeconds is the time the counts cover: 300, or less while the
-	// router has run for less than five minutes (rates divide by it).
+	// WindowSeconds is the time the counts cover: from the start of the
+	// oldest of the five minutes (or from when counting began, if later)
+	// to now, so 240 to 300 once the router has run five minutes (rates
+	// divide by it).
 	WindowSeconds int `json:"window_seconds"`
 	// Requests is every request of the window, router-made answers
 	// included.
