@@ -58,26 +58,34 @@ func (d *decoder) cert(key string, n *yaml.Node, domains []string) (Cert, bool) 
 	if !ok {
 		return c, false
 	}
+	return c, d.loadCert(key, n, seen, c, domains)
+}
+
+// loadCert checks the decoded {cert, key} pair c of the mapping n: both
+// keys present, both files regular, the key the certificate's own, and the
+// leaf's validity (and, staged, its domains). It reports whether the pair
+// loaded.
+func (d *decoder) loadCert(key string, n *yaml.Node, seen map[string]pair, c Cert, domains []string) bool {
 	d.need(key, n, seen, "cert", "every certificate needs cert, a PEM file with the chain, leaf first")
 	d.need(key, n, seen, "key", "every certificate needs key, a PEM file with the private key")
 	if c.Cert == "" || c.Key == "" {
-		return c, false
+		return false
 	}
 	certAt, keyAt := seen["cert"].v, seen["key"].v
 	if !d.regularFile(certAt, join(key, "cert"), c.Cert) || !d.regularFile(keyAt, join(key, "key"), c.Key) {
-		return c, false
+		return false
 	}
 	pair, err := tls.LoadX509KeyPair(c.Cert, c.Key)
 	if err != nil {
 		d.problem(certAt, join(key, "cert"), "loading certificate and key: %v", err)
-		return c, false
+		return false
 	}
 	if c.ServeFrom.IsZero() {
 		d.checkLeaf(certAt, join(key, "cert"), pair, domains)
 	} else {
 		d.checkStaged(certAt, join(key, "cert"), pair, c.ServeFrom, domains)
 	}
-	return c, true
+	return true
 }
 
 // certFields is the table of the keys of one certificate.

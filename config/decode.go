@@ -22,6 +22,7 @@ type decoder struct {
 
 	appNames map[string]string // app name -> key of the app that has it
 	domains  map[string]owner  // domain -> the app that has it
+	adminAt  adminNodes        // where admin is, for checkAdmin
 }
 
 // owner names the app that holds a domain.

@@ -64,7 +64,17 @@ func acceptedKeys(t *testing.T) []string {
 		"limits":    table("limits", d.limitFields(&c.Limits)),
 		"buffering": table("buffering", d.bufferingFields(&c.Buffering)),
 		"acme":      table("acme", d.acmeFields(&ACME{})),
-	}, "space", "space_ca", "apps")
+	}, "space", "space_ca", "admin", "apps")
+	// admin nests tables three deep (auth.roles[]), so it is walked as
+	// prefixes of its own.
+	var nodes2 adminNodes
+	walk("admin", d.adminFields(&Admin{}, &nodes2), map[string]func() (string, []field){
+		"tls": table("tls", d.adminCertFields(&Cert{})),
+	}, "auth")
+	var roleApps *yaml.Node
+	walk("admin.auth", d.adminAuthFields(&AdminAuth{}, &nodes2), map[string]func() (string, []field){
+		"roles": table("roles[]", d.roleFields(&RoleMapping{}, &roleApps)),
+	}, "issuer", "client_id", "client_secret_file", "redirect_url", "groups_claim", "authz_ttl")
 	// space_ca nests a table two deep (previous[]), so it is walked as a
 	// prefix of its own.
 	var previous *yaml.Node
@@ -99,6 +109,8 @@ func TestDocsListEveryKey(t *testing.T) {
 	require.Contains(t, keys, "acme.renew_before", "the walk of the decoder's tables")
 	require.Contains(t, keys, "apps[].tls[].serve_from", "the walk of the decoder's tables")
 	require.Contains(t, keys, "apps[].dyno_tls.server_name", "the walk of the decoder's tables")
+	require.Contains(t, keys, "admin.auth.roles[].apps", "the walk of the decoder's tables")
+	require.Contains(t, keys, "admin.tls.key", "the walk of the decoder's tables")
 	for _, k := range keys {
 		assert.Contains(t, doc, "`"+k+"`", "%s does not document key %s", docsPath, k)
 	}
@@ -178,6 +190,19 @@ func TestDocsProblems(t *testing.T) {
 		{"dyno_tls mode", listen + shop + "    dyno_tls: {mode: verify}\n"},
 		{"dyno_tls verify-full", listen + shop + "    dynos: [{name: web.1, address: \"10.0.1.5:5000\"}]\n    dyno_tls: {mode: verify-full}\n"},
 		{"dyno_tls verify-ca", listen + shop + "    dyno_tls: {mode: verify-ca, trust: [], server_name: 10.0.1.5}\n"},
+		{"admin unknown key", "listen: {http: \":0\", admin: \"127.0.0.1:9090\"}\n" + app + "admin: {auht: {}, tls: {cert: certs/shop.pem, serve_from: 2027-01-01T00:00:00Z}}\n"},
+		{"admin auth empty", "listen: {http: \":0\", admin: \"127.0.0.1:9090\"}\n" + app + "admin: {auth: {}}\n"},
+		{"admin auth off loopback", "listen: {http: \":0\", admin: \"0.0.0.0:9090\"}\n" + app + "admin:\n  auth:\n" +
+			"    issuer: http://idp.example.com/\n    client_id: c\n    client_secret_file: oidc-secret\n" +
+			"    redirect_url: https://admin.example.com/callback\n    groups_claim: \"\"\n    authz_ttl: 10m\n    roles: []\n"},
+		{"admin auth without listener", listen + app + "admin:\n  auth:\n" +
+			"    issuer: idp.example.com\n    client_id: c\n    client_secret_file: \"\"\n" +
+			"    redirect_url: http://admin.example.com/auth/callback\n    authz_ttl: 0s\n    roles: [{group: g, role: admin}]\n"},
+		{"admin auth URLs", "listen: {http: \":0\", admin: \"127.0.0.1:9090\"}\n" + app + "admin:\n  auth:\n" +
+			"    issuer: https://idp.example.com/?tenant=1\n    client_id: c\n" +
+			"    redirect_url: ftp://admin.example.com/auth/callback\n    roles:\n" +
+			"      - {group: a, role: owner}\n      - {group: b, role: collaborator, apps: []}\n      - {group: c, role: admin, apps: [shop]}\n" +
+			"      - {group: d, role: superuser}\n      - {role: owner, apps: [shop, shop, docs, \"\"]}\n      - {group: e, role: owner, apps: [shop], app: shop}\n"},
 		{"dyno_tls trust", listen + shop + "    dyno_tls: {mode: verify-ca, trust: [ca/dynos.pem, ./ca/dynos.pem, \"\"], server_name: web..internal}\n"},
 	}
 	for _, tc := range cases {
@@ -284,6 +309,16 @@ func TestDocsFileProblems(t *testing.T) {
 			writeFile(t, dir, "var/lib/spacerouter/acme", []byte("a file\n"))
 		}, head + "acme:\n  directory: https://acme-v02.api.letsencrypt.org/directory\n  agree_tos: true\n" +
 			"  trusted_roots: ca/acme-roots.pem\n  storage: DIR/var/lib/spacerouter/acme\n"},
+		{"admin secret empty", func(t *testing.T, dir string) {
+			writeFile(t, dir, "oidc-secret", []byte("\n"))
+		}, "listen: {http: \":0\", admin: \"127.0.0.1:9090\"}\n" + head[len("listen: {http: \":0\"}\n"):] +
+			"admin: {auth: {issuer: https://idp.example.com/, client_id: c, client_secret_file: oidc-secret, " +
+			"redirect_url: https://admin.example.com/auth/callback, roles: [{group: g, role: admin}]}}\n"},
+		{"admin secret a directory", func(t *testing.T, dir string) {
+			require.NoError(t, os.Mkdir(filepath.Join(dir, "oidc-secret"), 0o700))
+		}, "listen: {http: \":0\", admin: \"127.0.0.1:9090\"}\n" + head[len("listen: {http: \":0\"}\n"):] +
+			"admin: {auth: {issuer: https://idp.example.com/, client_id: c, client_secret_file: oidc-secret, " +
+			"redirect_url: https://admin.example.com/auth/callback, roles: [{group: g, role: admin}]}}\n"},
 		{"dyno bundles", func(t *testing.T, dir string) {
 			writeFile(t, dir, "ca/dynos.pem", []byte("junk\n"))
 		}, "listen: {http: \":0\"}\napps: [{name: shop, domains: [shop.example.com], dyno_tls: {mode: verify-ca, trust: [ca/dynos.pem]}}]\n"},

@@ -151,7 +151,7 @@ func (d *decoder) syntax(err error) {
 // config decodes the top-level mapping into c. Apps come last, whatever
 // their place in the file, so that they merge the final global timeouts
 // and know whether the space has a space_ca, an acme section and an https
-// listener.
+// listener; admin is checked against listen.admin and the apps after them.
 func (d *decoder) config(root *yaml.Node, c *Config) {
 	var apps *yaml.Node
 	seen, ok := d.fields("", root, d.rootFields(c, &apps))
@@ -160,6 +160,7 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 	}
 	d.needListener(root, seen, c.Listen)
 	d.apps(root, apps, c)
+	d.checkAdmin(c, &d.adminAt)
 }
 
 // rootFields is the table of the top-level keys; apps is only kept in
@@ -174,6 +175,7 @@ func (d *decoder) rootFields(c *Config, apps **yaml.Node) []field {
 		{"buffering", func(k string, v *yaml.Node) { d.section(k, v, d.bufferingFields(&c.Buffering)) }},
 		{"space_ca", func(k string, v *yaml.Node) { c.SpaceCA = d.spaceCA(k, v) }},
 		{"acme", func(k string, v *yaml.Node) { c.ACME = d.acme(k, v) }},
+		{"admin", func(k string, v *yaml.Node) { c.Admin = d.admin(k, v, &d.adminAt) }},
 		{"apps", func(_ string, v *yaml.Node) { *apps = v }},
 	}
 }

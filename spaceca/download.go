@@ -34,11 +34,8 @@ func (ca *CA) Download(id, dir, prefix string, roots []*x509.Certificate) error 
 	if err != nil {
 		return err
 	}
-	switch c.Status {
-	case StatusRevoked:
-		return fmt.Errorf("client certificate %s was revoked on %s", id, c.RevokedAt.UTC().Format(time.RFC3339))
-	case StatusExpired:
-		return fmt.Errorf("client certificate %s expired on %s", id, c.NotAfter.UTC().Format(time.RFC3339))
+	if err := statusError(&c); err != nil {
+		return err
 	}
 	if strings.ContainsAny(prefix, `/\`) || prefix == "." || prefix == ".." {
 		return fmt.Errorf("prefix %q: a file name prefix, without '/'", prefix)
@@ -66,6 +63,73 @@ func (ca *CA) Download(id, dir, prefix string, roots []*x509.Certificate) error 
 			}
 			return err
 		}
+	}
+	return nil
+}
+
+// File is one file of a client certificate's download.
+type File struct {
+	Name string // FileCert, FileKey, FilePKCS8 or FileRootCA
+	Mode fs.FileMode
+	Data []byte
+}
+
+// Files returns the four files Download writes for certificate id, in
+// memory: for the admin API's download (SPEC.md section 13), which sends
+// them as one tar. It refuses as Download does: an *UnknownIDError, a
+// *StatusError for a revoked or expired certificate, or an error when
+// roots is empty.
+func (ca *CA) Files(id string, roots []*x509.Certificate) ([]File, error) {
+	out, err := ca.files(id, roots)
+	if err != nil {
+		return nil, err
+	}
+	files := make([]File, len(out))
+	for i, f := range out {
+		files[i] = File{Name: f.path, Mode: f.mode, Data: f.data}
+	}
+	return files, nil
+}
+
+// StatusError refuses a certificate whose status forbids the operation:
+// revoked or expired.
+type StatusError struct {
+	ID     string
+	Status Status    // StatusRevoked or StatusExpired
+	At     time.Time // when it was revoked, or expired
+}
+
+func (e *StatusError) Error() string {
+	verb := "expired on"
+	if e.Status == StatusRevoked {
+		verb = "was revoked on"
+	}
+	return fmt.Sprintf("client certificate %s %s %s", e.ID, verb, e.At.UTC().Format(time.RFC3339))
+}
+
+// files checks certificate id and returns its four files, named without
+// a prefix.
+func (ca *CA) files(id string, roots []*x509.Certificate) ([]outFile, error) {
+	c, err := ca.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	if err := statusError(&c); err != nil {
+		return nil, err
+	}
+	if len(roots) == 0 {
+		return nil, fmt.Errorf("no root for %s: the app %s serves no certificate chain", FileRootCA, c.App)
+	}
+	return ca.downloadFiles(&c, roots)
+}
+
+// statusError refuses a revoked or expired certificate.
+func statusError(c *Client) error {
+	switch c.Status {
+	case StatusRevoked:
+		return &StatusError{ID: c.ID, Status: StatusRevoked, At: c.RevokedAt}
+	case StatusExpired:
+		return &StatusError{ID: c.ID, Status: StatusExpired, At: c.NotAfter}
 	}
 	return nil
 }

@@ -172,3 +172,40 @@ func TestServedRoots(t *testing.T) {
 	_, err = ServedRoots(filepath.Join(dir, "missing.pem"))
 	assert.ErrorContains(t, err, filepath.Join(dir, "missing.pem"))
 }
+
+// TestFiles: Files gives, in memory, exactly the files Download writes,
+// and refuses as it does.
+func TestFiles(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca := newCA(t, t.TempDir())
+		c, err := ca.Issue("shop", "laptop")
+		require.NoError(t, err)
+		roots := []*x509.Certificate{servedRoot(t)}
+		dir := t.TempDir()
+		require.NoError(t, ca.Download(c.ID, dir, "", roots))
+		files, err := ca.Files(c.ID, roots)
+		require.NoError(t, err)
+		var names []string
+		for _, f := range files {
+			names = append(names, f.Name)
+			disk, err := os.ReadFile(filepath.Join(dir, f.Name))
+			require.NoError(t, err)
+			assert.Equal(t, disk, f.Data, f.Name)
+			assert.Equal(t, mode(t, filepath.Join(dir, f.Name)), f.Mode, f.Name)
+		}
+		assert.Equal(t, []string{FileCert, FileKey, FilePKCS8, FileRootCA}, names)
+
+		var unknown *UnknownIDError
+		_, err = ca.Files("0123456789abcdef", roots)
+		require.ErrorAs(t, err, &unknown)
+		_, err = ca.Files(c.ID, nil)
+		assert.ErrorContains(t, err, "the app shop serves no certificate chain")
+		_, _, err = ca.Revoke(c.ID)
+		require.NoError(t, err)
+		_, err = ca.Files(c.ID, roots)
+		var st *StatusError
+		require.ErrorAs(t, err, &st)
+		assert.Equal(t, StatusRevoked, st.Status)
+		assert.Equal(t, "client certificate "+c.ID+" was revoked on 2000-01-01T00:00:00Z", err.Error())
+	})
+}
