@@ -26,9 +26,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/spacerouter/spacerouter/admin/lines"
 	"github.com/spacerouter/spacerouter/admin/view"
 	"github.com/spacerouter/spacerouter/config"
+	"github.com/spacerouter/spacerouter/logging"
 )
 
 // testClock is the injected clock of the authorisation decisions. It
@@ -161,7 +161,7 @@ func (p *idp) claims(now time.Time, sub string, groups ...string) jwt.MapClaims 
 
 // fakeBackend is the router as package admin sees it, recording changes.
 type fakeBackend struct {
-	hub *lines.Hub
+	hub *lineHub
 
 	mu          sync.Mutex
 	apps        []view.App
@@ -175,7 +175,7 @@ func newFakeBackend() *fakeBackend {
 	exp := time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC)
 	traffic := view.Traffic{WindowSeconds: 300, Requests: 600, PerMinute: []uint64{100, 120, 130, 110, 140},
 		Statuses: map[string]uint64{"2xx": 590, "5xx": 10}, Codes: map[string]uint64{"H12": 4, "H80": 6}}
-	b := &fakeBackend{hub: lines.New(0, 0), clients: map[string][]view.Client{}}
+	b := &fakeBackend{hub: &lineHub{apps: map[string]*logging.Recent{}}, clients: map[string][]view.Client{}}
 	for _, name := range []string{"shop", "blog", "intranet"} {
 		b.apps = append(b.apps, view.App{Name: name, Domains: []string{name + ".example.com"},
 			Dynos:    []view.Dyno{{Name: "web.1", Address: "127.0.0.1:5001", State: "up"}, {Name: "web.2", Address: "127.0.0.1:5002", State: "crashed"}},
@@ -300,14 +300,14 @@ func (b *fakeBackend) RecentLines(app string, n int) ([]string, error) {
 	if err := b.exists(app); err != nil {
 		return nil, err
 	}
-	return b.hub.Recent(app, n), nil
+	return b.hub.app(app).Last(n), nil
 }
 
 func (b *fakeBackend) Subscribe(app string) (view.Subscription, error) {
 	if err := b.exists(app); err != nil {
 		return nil, err
 	}
-	return b.hub.Subscribe(app), nil
+	return b.hub.app(app).Subscribe(), nil
 }
 
 // env is one admin listener under test: a provider, the fake router, the
@@ -455,3 +455,25 @@ func mustURL(t testing.TB, s string) *url.URL {
 	require.NoError(t, err)
 	return u
 }
+
+// lineHub keeps the fake backend's router lines by app, as the router
+// does: a logging.Recent per app.
+type lineHub struct {
+	mu   sync.Mutex
+	apps map[string]*logging.Recent
+}
+
+func (h *lineHub) app(name string) *logging.Recent {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.apps[name]
+	if r == nil {
+		r = logging.NewRecent(logging.RecentLines)
+		h.apps[name] = r
+	}
+	return r
+}
+
+func (h *lineHub) Publish(app string, line []byte) { h.app(app).Add(line) }
+
+func (h *lineHub) Viewers(app string) int { return h.app(app).Subscribers() }
