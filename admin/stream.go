@@ -46,6 +46,9 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, c *caller, app s
 	defer tick.Stop()
 
 	rc := http.NewResponseController(w)
+	// The admin listener's read timeout bounds reading a request; a
+	// stream outlives it, and a read deadline passing would end it.
+	rc.SetReadDeadline(time.Time{})
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")

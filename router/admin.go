@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -12,15 +13,32 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"github.com/spacerouter/spacerouter/config"
 	"github.com/spacerouter/spacerouter/logging"
 )
 
 // startAdmin serves listen.admin: /healthz (200 serving, 503 draining) and
 // /metrics (SPEC.md section 8). It stays up while the router drains.
 func (r *Router) startAdmin(addr string, gather prometheus.Gatherer) error {
+	var tlsCfg *tls.Config
+	if a := r.sp.Load().cfg.Admin; a != nil && a.TLS != nil {
+		if err := r.loadAdminCert(a.TLS); err != nil {
+			return err
+		}
+		tlsCfg = &tls.Config{
+			MinVersion: tls.VersionTLS12,
+			NextProtos: []string{"h2", "http/1.1"},
+			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+				return r.adminCert.Load(), nil
+			},
+		}
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listening on listen.admin %s: %w", addr, err)
+	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -36,8 +54,12 @@ func (r *Router) startAdmin(addr string, gather prometheus.Gatherer) error {
 		gather = prometheus.NewRegistry()
 	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gather, promhttp.HandlerOpts{ErrorLog: zap.NewStdLog(r.log)}))
+	var h http.Handler = mux
+	if r.adminWrap != nil {
+		h = r.adminWrap(mux)
+	}
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -56,6 +78,22 @@ func (r *Router) startAdmin(addr string, gather prometheus.Gatherer) error {
 		}
 	}()
 	r.log.Info("listening", zap.String(logging.KeyListener, "admin"), zap.String(logging.KeyAddr, ln.Addr().String()))
+	return nil
+}
+
+// SetAdminHandler makes wrap(base) the admin listener's handler, where
+// base serves /healthz and /metrics: package admin's API, sign-in and
+// dashboard (SPEC.md section 13). Call it before Start.
+func (r *Router) SetAdminHandler(wrap func(base http.Handler) http.Handler) { r.adminWrap = wrap }
+
+// loadAdminCert reads admin.tls, served from then on to new admin
+// connections.
+func (r *Router) loadAdminCert(c *config.Cert) error {
+	cert, err := tls.LoadX509KeyPair(c.Cert, c.Key)
+	if err != nil {
+		return fmt.Errorf("admin.tls: %w", err)
+	}
+	r.adminCert.Store(&cert)
 	return nil
 }
 

@@ -71,6 +71,10 @@ type Router struct {
 	httpsAddr net.Addr
 	admin     *http.Server
 	adminAddr net.Addr
+	// adminWrap wraps the admin listener's handler (SetAdminHandler);
+	// adminCert is admin.tls, read again by each reload.
+	adminWrap func(http.Handler) http.Handler
+	adminCert atomic.Pointer[tls.Certificate]
 	gather    prometheus.Gatherer
 
 	draining atomic.Bool
@@ -195,6 +199,12 @@ func (r *Router) Reload(cfg *config.Config) error {
 	}
 	if r.tlsBase != nil {
 		if err := r.loadTLS(cfg); err != nil {
+			r.ReloadFailed(err)
+			return err
+		}
+	}
+	if a := cfg.Admin; a != nil && a.TLS != nil && r.adminCert.Load() != nil {
+		if err := r.loadAdminCert(a.TLS); err != nil {
 			r.ReloadFailed(err)
 			return err
 		}

@@ -30,6 +30,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/spacerouter/spacerouter/admin"
 	"github.com/spacerouter/spacerouter/config"
 	"github.com/spacerouter/spacerouter/demo"
 	"github.com/spacerouter/spacerouter/logging"
@@ -232,6 +233,11 @@ func serve(cfg *config.Config, file string, stderr io.Writer, started func(*rout
 		logger.Error("building the router", zap.Error(err))
 		return exitFail
 	}
+	adm, err := startAdminAPI(r, cfg, logger)
+	if err != nil {
+		logger.Error("building the admin API", zap.Error(err))
+		return exitFail
+	}
 
 	ctx, stopSignals := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stopSignals()
@@ -256,6 +262,7 @@ func serve(cfg *config.Config, file string, stderr io.Writer, started func(*rout
 		case <-ctx.Done():
 		case <-hup:
 			if next := reload(r, rl, file, logger); next != nil {
+				reloadAdminAPI(adm, running, next, logger)
 				running = next
 			}
 		}
@@ -349,5 +356,47 @@ func reload(r *router.Router, rl *routerLog, file string, logger *zap.Logger) *c
 func reopen(rl *routerLog) {
 	if err := rl.lines.Reopen(); err != nil {
 		rl.logger.Error("reopening the router log", zap.String(logging.KeyTarget, rl.target), zap.Error(err))
+	}
+}
+
+// startAdminAPI puts the admin API, sign-in and dashboard of admin.auth
+// on the admin listener (SPEC.md section 13); nil without admin.auth,
+// when the listener serves /healthz and /metrics only.
+func startAdminAPI(r *router.Router, cfg *config.Config, logger *zap.Logger) (*admin.Server, error) {
+	if cfg.Admin == nil || cfg.Admin.Auth == nil {
+		return nil, nil
+	}
+	srv, err := admin.New(admin.Options{Auth: cfg.Admin.Auth, TLS: cfg.Admin.TLS != nil,
+		Backend: r.AdminBackend(), Log: logger.Named("admin")})
+	if err != nil {
+		return nil, err
+	}
+	r.SetAdminHandler(srv.Handler)
+	return srv, nil
+}
+
+// reloadAdminAPI gives the admin API the roles, authz_ttl and
+// groups_claim of a reloaded config; what needs a restart is logged.
+func reloadAdminAPI(adm *admin.Server, old, next *config.Config, logger *zap.Logger) {
+	var was, now *config.AdminAuth
+	if old.Admin != nil {
+		was = old.Admin.Auth
+	}
+	if next.Admin != nil {
+		now = next.Admin.Auth
+	}
+	switch {
+	case adm == nil && now == nil:
+	case adm == nil || now == nil:
+		logger.Warn("admin.auth added or removed in the config: it takes effect at the next restart",
+			zap.String(logging.KeyKey, "admin.auth"))
+	default:
+		adm.SetAuth(now)
+		if was.Issuer != now.Issuer || was.ClientID != now.ClientID || was.ClientSecretFile != now.ClientSecretFile ||
+			was.RedirectURL != now.RedirectURL || (old.Admin.TLS == nil) != (next.Admin.TLS == nil) {
+			logger.Warn("admin.auth issuer, client or redirect_url, or admin.tls on or off, changed in the config: "+
+				"they take effect at the next restart (roles, authz_ttl and groups_claim took effect now)",
+				zap.String(logging.KeyKey, "admin.auth"))
+		}
 	}
 }

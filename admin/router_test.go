@@ -1,0 +1,258 @@
+package admin
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/spacerouter/spacerouter/admin/view"
+	"github.com/spacerouter/spacerouter/config"
+	"github.com/spacerouter/spacerouter/logging"
+	"github.com/spacerouter/spacerouter/router"
+)
+
+// routerEnv is a real router with the admin API on its own admin
+// listener, the way cmd/spacerouter wires it, and a dyno.
+type routerEnv struct {
+	t      *testing.T
+	r      *router.Router
+	proxy  string // the router's listen.http
+	admin  string // the admin listener's base URL
+	lines  *lineSink
+	idp    *idp
+	clock  *testClock
+	audits *observer.ObservedLogs
+}
+
+// lineSink collects the router's lines.
+type lineSink struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *lineSink) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *lineSink) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func startRouterEnv(t *testing.T) *routerEnv {
+	t.Helper()
+	dyno := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "from the dyno "+r.URL.Path)
+	})}
+	dl, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go dyno.Serve(dl)
+	t.Cleanup(func() { dyno.Close() })
+
+	p := startIDP(t, nil)
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	require.NoError(t, os.WriteFile(secretFile, []byte(p.ClientSecret), 0o600))
+	yamlText := fmt.Sprintf(`listen: {http: "127.0.0.1:0", admin: "127.0.0.1:0"}
+admin:
+  auth:
+    issuer: %q
+    client_id: %q
+    client_secret_file: %q
+    redirect_url: "http://127.0.0.1:1/auth/callback"
+    roles:
+      - {group: shop-owners, role: owner, apps: [shop]}
+      - {group: shop-devs, role: collaborator, apps: [shop]}
+apps:
+  - name: shop
+    domains: [shop.test]
+    dynos: [{name: web.1, address: %q}]
+  - name: blog
+    domains: [blog.test]
+    dynos: [{name: web.1, address: %q}]
+`, p.Issuer(), p.ClientID, secretFile, dl.Addr().String(), dl.Addr().String())
+	cfg, err := config.Parse("space.yaml", []byte(yamlText))
+	require.NoError(t, err, yamlText)
+
+	e := &routerEnv{t: t, idp: p, clock: &testClock{}, lines: &lineSink{}}
+	rl := logging.NewRouterLog(e.lines, "heroku[router]", nil)
+	e.r, err = router.New(cfg, router.Options{Lines: rl})
+	require.NoError(t, err)
+	core, logs := observer.New(zap.InfoLevel)
+	e.audits = logs
+	srv, err := New(Options{Auth: cfg.Admin.Auth, Backend: e.r.AdminBackend(), Log: zap.New(core), Now: e.clock.Now})
+	require.NoError(t, err)
+	e.r.SetAdminHandler(srv.Handler)
+	require.NoError(t, e.r.Start())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		e.r.Shutdown(ctx)
+	})
+	e.proxy = e.r.HTTPAddr().String()
+	e.admin = "http://" + e.r.AdminAddr().String()
+	return e
+}
+
+// get sends GET path for host through the router and returns the status.
+func (e *routerEnv) get(host, path string) int {
+	e.t.Helper()
+	req, err := http.NewRequest("GET", "http://"+e.proxy+path, nil)
+	require.NoError(e.t, err)
+	req.Host = host
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(e.t, err)
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// api calls the admin API with a bearer token.
+func (e *routerEnv) api(method, path, token, body string) (int, string) {
+	e.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, e.admin+path, rd)
+	require.NoError(e.t, err)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(e.t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(e.t, err)
+	return resp.StatusCode, string(b)
+}
+
+func (e *routerEnv) token(sub string, groups ...string) string {
+	return e.idp.sign(e.t, e.idp.claims(e.clock.Now(), sub, groups...))
+}
+
+// TestRouterAdminAPI drives the admin API of a real router with bearer
+// tokens from a real provider: the apps and their traffic, the
+// maintenance switch answering H80 from the next request, the router
+// lines recent and live, and /healthz and /metrics unchanged beside it.
+func TestRouterAdminAPI(t *testing.T) {
+	e := startRouterEnv(t)
+	owner := e.token("olga", "shop-owners")
+	dev := e.token("dev", "shop-devs")
+
+	for _, path := range []string{"/healthz", "/metrics"} {
+		status, body := e.api("GET", path, "", "")
+		assert.Equal(t, 200, status, "%s needs no sign-in: %s", path, body)
+	}
+	status, _ := e.api("GET", "/api/apps", "", "")
+	assert.Equal(t, 401, status)
+
+	require.Equal(t, 200, e.get("shop.test", "/first"))
+	require.Equal(t, 200, e.get("blog.test", "/blog"))
+
+	status, body := e.api("GET", "/api/apps", dev, "")
+	require.Equal(t, 200, status, body)
+	var apps []view.App
+	require.NoError(t, json.Unmarshal([]byte(body), &apps))
+	require.Len(t, apps, 1, "a collaborator of shop sees shop only: %s", body)
+	assert.Equal(t, "shop", apps[0].Name)
+	assert.Equal(t, "web.1", apps[0].Dynos[0].Name)
+	assert.Equal(t, "up", apps[0].Dynos[0].State)
+	assert.Equal(t, uint64(1), apps[0].Traffic.Requests)
+	assert.Equal(t, map[string]uint64{"2xx": 1}, apps[0].Traffic.Statuses)
+
+	status, _ = e.api("GET", "/api/apps/blog", dev, "")
+	assert.Equal(t, 404, status, "another app is not found")
+
+	// Recent lines: the router's own line for the request.
+	status, body = e.api("GET", "/api/lines?app=shop", dev, "")
+	require.Equal(t, 200, status, body)
+	assert.Contains(t, body, `path=\"/first\"`)
+	assert.NotContains(t, body, "/blog")
+
+	// A live stream sees the next request's line.
+	req, err := http.NewRequest("GET", e.admin+"/api/lines?app=shop", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+dev)
+	req.Header.Set("Accept", "text/event-stream")
+	sresp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer sresp.Body.Close()
+	require.Equal(t, 200, sresp.StatusCode)
+	rd := bufio.NewReader(sresp.Body)
+	_, err = rd.ReadString('\n') // the stream has begun: the feed is open
+	require.NoError(t, err)
+	require.Equal(t, 200, e.get("shop.test", "/live"))
+	got := make(chan string, 1)
+	go func() {
+		for {
+			l, err := rd.ReadString('\n')
+			if err != nil {
+				close(got)
+				return
+			}
+			if strings.HasPrefix(l, "data: ") && strings.Contains(l, "/live") {
+				got <- l
+				return
+			}
+		}
+	}()
+	select {
+	case l := <-got:
+		assert.Contains(t, l, "host=shop.test")
+		assert.Contains(t, l, "status=200")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the live line of /live did not arrive")
+	}
+
+	// Maintenance: a collaborator may not, an owner may; the next request
+	// answers H80, and the audit line names who.
+	status, _ = e.api("PUT", "/api/apps/shop/maintenance", dev, `{"maintenance":true}`)
+	assert.Equal(t, 403, status)
+	status, body = e.api("PUT", "/api/apps/shop/maintenance", owner, `{"maintenance":true}`)
+	require.Equal(t, 200, status, body)
+	assert.Contains(t, body, `"maintenance":true`)
+	assert.Equal(t, 503, e.get("shop.test", "/down"))
+	require.Eventually(t, func() bool { return strings.Contains(e.lines.String(), "code=H80") }, 5*time.Second, 5*time.Millisecond)
+	assert.Contains(t, lineOf(e.lines.String(), "/down"), "code=H80")
+	assert.Equal(t, 1, e.audits.FilterMessage("admin change").Len())
+
+	status, body = e.api("PUT", "/api/apps/shop/maintenance", owner, `{"maintenance":null}`)
+	require.Equal(t, 200, status, body)
+	assert.Equal(t, 200, e.get("shop.test", "/up"))
+
+	// Client certificates need a space CA: a clear conflict without one.
+	status, body = e.api("POST", "/api/apps/shop/clients", owner, `{"name":"laptop"}`)
+	assert.Equal(t, 409, status, body)
+	assert.Contains(t, body, "space_ca")
+	status, body = e.api("GET", "/api/apps/shop/clients", dev, "")
+	assert.Equal(t, 200, status, body)
+	assert.JSONEq(t, `[]`, body)
+}
+
+// lineOf returns the router line of path in lines.
+func lineOf(lines, path string) string {
+	for _, l := range strings.Split(lines, "\n") {
+		if strings.Contains(l, `path="`+path+`"`) {
+			return l
+		}
+	}
+	return ""
+}
