@@ -35,17 +35,17 @@ func artifactsDir(t *testing.T) string {
 // provider's authorization endpoint, sees the apps, switches maintenance
 // on for an app it owns (the backend records the switch) and sees a live
 // router line appear.
-func TestBrowserDashboard(t *testing.T) {
+// headless starts Debian's Chromium for the test and returns a context
+// to drive it (60 s in all) and a function that keeps a screenshot.
+func headless(t *testing.T) (context.Context, func(name string)) {
+	t.Helper()
 	if _, err := exec.LookPath(chromiumPath); err != nil {
 		if testing.Short() {
 			t.Skip("no " + chromiumPath + " (skipped under -short)")
 		}
 		t.Fatalf("the browser test needs Chromium at %s: apt-get update && apt-get install -y chromium (or run with -short to skip it)", chromiumPath)
 	}
-	p := startIDP(t, nil)
-	e := newEnv(t, p, envOptions{})
 	dir := artifactsDir(t)
-
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
@@ -58,20 +58,26 @@ func TestBrowserDashboard(t *testing.T) {
 		chromedp.WindowSize(1400, 1000),
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
+	t.Cleanup(cancelAlloc)
 	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
+	t.Cleanup(cancelBrowser)
 	// The first Run starts the browser; its context must not time out.
 	require.NoError(t, chromedp.Do(bctx, chromedp.Navigate("about:blank")), "starting %s", chromiumPath)
 	ctx, cancel := context.WithTimeout(bctx, 60*time.Second)
-	defer cancel()
-
+	t.Cleanup(cancel)
 	shot := func(name string) {
 		t.Helper()
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		require.NoError(t, err, "screenshot %s", name)
 		require.NoError(t, os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644))
 	}
+	return ctx, shot
+}
+
+func TestBrowserDashboard(t *testing.T) {
+	ctx, shot := headless(t)
+	p := startIDP(t, nil)
+	e := newEnv(t, p, envOptions{})
 
 	p.queueUser(newUser("olga", "shop-owners", "blog-owners"))
 	require.NoError(t, chromedp.Do(ctx,

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
@@ -67,16 +68,21 @@ func startRouterEnv(t *testing.T) *routerEnv {
 	go dyno.Serve(dl)
 	t.Cleanup(func() { dyno.Close() })
 
+	// The admin listener's address is chosen first: the redirect URL names it.
+	al, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	adminAddr := al.Addr().String()
+	al.Close()
 	p := startIDP(t, nil)
 	secretFile := filepath.Join(t.TempDir(), "secret")
 	require.NoError(t, os.WriteFile(secretFile, []byte(p.ClientSecret), 0o600))
-	yamlText := fmt.Sprintf(`listen: {http: "127.0.0.1:0", admin: "127.0.0.1:0"}
+	yamlText := fmt.Sprintf(`listen: {http: "127.0.0.1:0", admin: %q}
 admin:
   auth:
     issuer: %q
     client_id: %q
     client_secret_file: %q
-    redirect_url: "http://127.0.0.1:1/auth/callback"
+    redirect_url: "http://%s/auth/callback"
     roles:
       - {group: shop-owners, role: owner, apps: [shop]}
       - {group: shop-devs, role: collaborator, apps: [shop]}
@@ -87,7 +93,7 @@ apps:
   - name: blog
     domains: [blog.test]
     dynos: [{name: web.1, address: %q}]
-`, p.Issuer(), p.ClientID, secretFile, dl.Addr().String(), dl.Addr().String())
+`, adminAddr, p.Issuer(), p.ClientID, secretFile, adminAddr, dl.Addr().String(), dl.Addr().String())
 	cfg, err := config.Parse("space.yaml", []byte(yamlText))
 	require.NoError(t, err, yamlText)
 
@@ -255,4 +261,49 @@ func lineOf(lines, path string) string {
 		}
 	}
 	return ""
+}
+
+// TestBrowserRouter signs in to a real router's dashboard in headless
+// Chromium, sees the app, watches a live router line of a request arrive,
+// switches maintenance on and sees the next request answered H80.
+func TestBrowserRouter(t *testing.T) {
+	ctx, shot := headless(t)
+	e := startRouterEnv(t)
+	require.Equal(t, 200, e.get("shop.test", "/before"))
+
+	e.idp.queueUser(newUser("olga", "shop-owners"))
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(e.admin+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`#apps tbody tr[data-app="shop"]`)),
+	), "signing in and seeing the apps")
+	rows, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#apps tbody tr").length`))
+	require.NoError(t, err)
+	assert.Equal(t, 1, rows, "only shop: olga owns no other app")
+	shot("router-1-apps")
+
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#apps button.link[data-app="shop"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#detail`)),
+	), "opening shop")
+	// The page opens its live stream; a request made then shows up in it.
+	require.Eventually(t, func() bool {
+		if e.get("shop.test", "/browser-live") != 200 {
+			return false
+		}
+		text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#lines")))
+		return err == nil && strings.Contains(text, "/browser-live")
+	}, 20*time.Second, 500*time.Millisecond, "a live router line appears")
+	shot("router-2-live-line")
+
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`button.toggle-maintenance[data-app="shop"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#apps tbody tr[data-app="shop"] .maintenance.on`)),
+	), "switching maintenance on")
+	assert.Equal(t, 503, e.get("shop.test", "/after-switch"))
+	require.Eventually(t, func() bool {
+		return strings.Contains(lineOf(e.lines.String(), "/after-switch"), "code=H80")
+	}, 5*time.Second, 5*time.Millisecond, "the next request is H80")
+	shot("router-3-maintenance")
+	assert.Equal(t, 1, e.audits.FilterMessage("admin change").Len(), "one audit line")
+	assert.Equal(t, map[string]any{"app": "shop"}, map[string]any{"app": e.audits.FilterMessage("admin change").All()[0].ContextMap()["app"]})
 }
