@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/spacerouter/spacerouter/acme"
 	"github.com/spacerouter/spacerouter/config"
 	"github.com/spacerouter/spacerouter/logging"
 	"github.com/spacerouter/spacerouter/resolver"
@@ -30,11 +31,16 @@ type Options struct {
 	Lines *logging.RouterLog
 	// Registry receives the router's metrics; nil means none are kept.
 	Registry *prometheus.Registry
+	// Now is the clock of staged certificates (serve_from), the expiry
+	// warnings and the TLS connection view; nil means time.Now. Request
+	// timing and client certificate verdicts use the real clock.
+	Now func() time.Time
 }
 
 // Router is one running space.
 type Router struct {
 	log   *zap.Logger
+	now   func() time.Time // Options.Now
 	lines atomic.Pointer[logging.RouterLog]
 	sp    atomic.Pointer[space]
 	m     *metrics
@@ -51,8 +57,16 @@ type Router struct {
 	// ca is the space CA (nil: the space has none), replaced by a reload
 	// that names other CA files.
 	ca atomic.Pointer[spaceca.CA]
-	// reloadMu serializes reloads.
+	// acme is the certificate manager of the tls: auto apps (nil: no acme
+	// section, or not started yet); acmePrev the one a change of the acme
+	// section replaced, stopped, still serving from memory what the new
+	// one has not got yet (see acmeCertificate).
+	acme     atomic.Pointer[acme.Manager]
+	acmePrev atomic.Pointer[acme.Manager]
+	// reloadMu serializes reloads and guards acmeCfg, the acme section
+	// the running Manager was made for.
 	reloadMu sync.Mutex
+	acmeCfg  *config.ACME
 
 	pageClient *http.Client
 	stop       context.CancelFunc
@@ -106,6 +120,9 @@ func New(cfg *config.Config, opts Options) (*Router, error) {
 	if r.log == nil {
 		r.log = zap.NewNop()
 	}
+	if r.now = opts.Now; r.now == nil {
+		r.now = time.Now
+	}
 	r.lines.Store(opts.Lines)
 	r.stopCtx, r.stop = context.WithCancel(context.Background())
 	var reg prometheus.Registerer
@@ -128,12 +145,12 @@ func New(cfg *config.Config, opts Options) (*Router, error) {
 	}
 	if cfg.Listen.HTTPS != "" {
 		r.tickets = tlsconfig.NewTickets()
-		if err := r.loadTLS(cfg); err != nil {
+		st, err := r.buildTLS(cfg)
+		if err != nil {
 			return nil, err
 		}
-		r.tlsBase = &tls.Config{GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
-			return r.tlsStore.Load().GetConfigForClient(h)
-		}}
+		r.tlsStore.Store(st)
+		r.tlsBase = &tls.Config{GetConfigForClient: r.configForClient}
 	}
 	sp, err := buildSpace(cfg, r.backendFor, newPages, r.m, ca)
 	if err != nil {
@@ -144,21 +161,41 @@ func New(cfg *config.Config, opts Options) (*Router, error) {
 	return r, nil
 }
 
-// loadTLS builds the TLS configs of cfg (reading its certificates) and
-// makes them current.
-func (r *Router) loadTLS(cfg *config.Config) error {
-	st, err := NewTLSStore(cfg, r.tickets, func(reason, sni string) {
-		r.m.hsFailures.WithLabelValues(reason).Inc()
-		r.log.Info("TLS handshake refused", zap.String(logging.KeyReason, reason), zap.String(logging.KeySNI, sni))
+// buildTLS builds the TLS configs of cfg (reading its certificates) and
+// logs their warnings; the caller makes them current.
+func (r *Router) buildTLS(cfg *config.Config) (*tlsconfig.Store, error) {
+	st, err := NewTLSStore(cfg, TLSStoreOptions{
+		Tickets: r.tickets,
+		Refused: func(reason, sni string) {
+			r.m.hsFailures.WithLabelValues(reason).Inc()
+			if reason != tlsconfig.ReasonACMEPending { // acmeCertificate logged it, with why
+				r.log.Info("TLS handshake refused", zap.String(logging.KeyReason, reason), zap.String(logging.KeySNI, sni))
+			}
+		},
+		Auto:     r.acmeCertificate,
+		OnServed: onServed,
+		Now:      r.now,
 	})
 	if err != nil {
-		return fmt.Errorf("building TLS configs: %w", err)
+		return nil, fmt.Errorf("building TLS configs: %w", err)
 	}
 	for _, w := range st.Warnings() {
 		r.log.Warn(w)
 	}
-	r.tlsStore.Store(st)
-	return nil
+	return st, nil
+}
+
+// configForClient is the https listener's GetConfigForClient: an ACME
+// TLS-ALPN-01 validation gets the Manager's challenge config before
+// anything of an app is looked at (no SNI lookup, ip_rules or mtls);
+// every other ClientHello gets the config of the app its SNI names.
+func (r *Router) configForClient(h *tls.ClientHelloInfo) (*tls.Config, error) {
+	if m := r.acme.Load(); m != nil {
+		if cfg, ok := m.ChallengeConfig(h); ok {
+			return cfg, nil
+		}
+	}
+	return r.tlsStore.Load().GetConfigForClient(h)
 }
 
 // Reload makes cfg the config of new requests (SPEC.md section 1):
@@ -188,10 +225,20 @@ func (r *Router) Reload(cfg *config.Config) error {
 		return err
 	}
 	if r.tlsBase != nil {
-		if err := r.loadTLS(cfg); err != nil {
+		st, err := r.buildTLS(cfg)
+		if err != nil {
 			r.ReloadFailed(err)
 			return err
 		}
+		// The Manager learns the new domains before the configs that
+		// serve them are current.
+		applyACME, err := r.acmeReload(cfg)
+		if err != nil {
+			r.ReloadFailed(err)
+			return err
+		}
+		applyACME()
+		r.tlsStore.Store(st)
 	}
 	r.ca.Store(ca)
 	r.fetchPages(sp)
@@ -287,6 +334,14 @@ func (r *Router) Start() error {
 	if sp.cfg.Listen.HTTPS != "" {
 		if err := r.startTLS(sp.cfg.Listen.HTTPS); err != nil {
 			return fmt.Errorf("listening on listen.https %s: %w", sp.cfg.Listen.HTTPS, err)
+		}
+		// After the listener is bound: the Manager answers TLS-ALPN-01
+		// there.
+		r.reloadMu.Lock()
+		err := r.startACME(r.sp.Load().cfg, r.HTTPSAddr())
+		r.reloadMu.Unlock()
+		if err != nil {
+			return err
 		}
 	}
 	if sp.cfg.Listen.Admin != "" {

@@ -102,7 +102,7 @@ func tlsStoreWarnings(cfg *config.Config) ([]string, error) {
 	if cfg.Listen.HTTPS == "" {
 		return nil, nil
 	}
-	st, err := router.NewTLSStore(cfg, nil, nil)
+	st, err := router.NewTLSStore(cfg, router.TLSStoreOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("building TLS configs: %w", err)
 	}

@@ -97,9 +97,10 @@ func Binary(t testing.TB) string {
 // 127.0.0.1 for every name unless set otherwise, and AAAA with nothing.
 type DNS struct {
 	ln net.Listener
-	// mu guards a.
-	mu sync.Mutex
-	a  map[string]netip.Addr // by name, without the trailing dot
+	// mu guards a and held.
+	mu   sync.Mutex
+	a    map[string]netip.Addr    // by name, without the trailing dot
+	held map[string]chan struct{} // names whose answers wait until the channel is closed
 }
 
 // StartDNS starts a DNS server on loopback until the test ends.
@@ -107,7 +108,7 @@ func StartDNS(t testing.TB) *DNS {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	d := &DNS{ln: ln, a: map[string]netip.Addr{}}
+	d := &DNS{ln: ln, a: map[string]netip.Addr{}, held: map[string]chan struct{}{}}
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {
@@ -120,9 +121,42 @@ func StartDNS(t testing.TB) *DNS {
 	})
 	t.Cleanup(func() {
 		ln.Close()
+		d.releaseAll()
 		wg.Wait()
 	})
 	return d
+}
+
+// Hold makes the answers for name wait until release is called (or the
+// test ends): an ACME order for name stays in progress, its validation
+// waiting for DNS, for as long as a test needs to look at it.
+func (d *DNS) Hold(name string) (release func()) {
+	ch := make(chan struct{})
+	d.mu.Lock()
+	d.held[name] = ch
+	d.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			d.mu.Lock()
+			if d.held[name] == ch {
+				delete(d.held, name)
+			}
+			d.mu.Unlock()
+			close(ch)
+		})
+	}
+}
+
+// releaseAll lets every held answer go.
+func (d *DNS) releaseAll() {
+	d.mu.Lock()
+	held := d.held
+	d.held = map[string]chan struct{}{}
+	d.mu.Unlock()
+	for _, ch := range held {
+		close(ch)
+	}
 }
 
 // Addr is the server's address.
@@ -181,9 +215,15 @@ func (d *DNS) answer(msg []byte) ([]byte, error) {
 	if err := b.StartAnswers(); err != nil {
 		return nil, err
 	}
+	name := q.Name.String()
+	name = name[:len(name)-1]
+	d.mu.Lock()
+	hold := d.held[name]
+	d.mu.Unlock()
+	if hold != nil {
+		<-hold
+	}
 	if q.Type == dnsmessage.TypeA {
-		name := q.Name.String()
-		name = name[:len(name)-1]
 		d.mu.Lock()
 		addr, ok := d.a[name]
 		d.mu.Unlock()
