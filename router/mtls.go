@@ -97,7 +97,11 @@ func (ex *exchange) admitClient() error {
 		}
 		return nil
 	}
-	cause, ca, verified := pc.judge(a.trust, ex.rt.revocations(), ex.start)
+	now := ex.start
+	if ex.rt.clockSet {
+		now = ex.rt.now()
+	}
+	cause, ca, verified := pc.judge(a.trust, ex.rt.revocations(), now)
 	if verified {
 		a.m.verified(cause, a.trustRole(ca))
 	}

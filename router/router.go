@@ -32,8 +32,9 @@ type Options struct {
 	// Registry receives the router's metrics; nil means none are kept.
 	Registry *prometheus.Registry
 	// Now is the clock of staged certificates (serve_from), the expiry
-	// warnings and the TLS connection view; nil means time.Now. Request
-	// timing and client certificate verdicts use the real clock.
+	// and rotation warnings, client certificate verdicts (retire_at) and
+	// the TLS connection view; nil means time.Now. Request timing uses the
+	// real clock.
 	Now func() time.Time
 }
 
@@ -41,6 +42,13 @@ type Options struct {
 type Router struct {
 	log   *zap.Logger
 	now   func() time.Time // Options.Now
+	// clockSet is true when Options.Now was given: client certificate
+	// verdicts then ask it instead of using the request's start.
+	clockSet bool
+	// certPoke wakes certLoop after a reload; loadedAt is when New
+	// logged the first certificate findings.
+	certPoke chan struct{}
+	loadedAt time.Time
 	lines atomic.Pointer[logging.RouterLog]
 	sp    atomic.Pointer[space]
 	m     *metrics
@@ -123,6 +131,8 @@ func New(cfg *config.Config, opts Options) (*Router, error) {
 	if r.now = opts.Now; r.now == nil {
 		r.now = time.Now
 	}
+	r.clockSet = opts.Now != nil
+	r.certPoke = make(chan struct{}, 1)
 	r.lines.Store(opts.Lines)
 	r.stopCtx, r.stop = context.WithCancel(context.Background())
 	var reg prometheus.Registerer
@@ -158,6 +168,8 @@ func New(cfg *config.Config, opts Options) (*Router, error) {
 	}
 	r.fetchPages(sp)
 	r.sp.Store(sp)
+	r.loadedAt = r.now()
+	r.logCertFindings(r.loadedAt)
 	return r, nil
 }
 
@@ -245,6 +257,8 @@ func (r *Router) Reload(cfg *config.Config) error {
 	r.sp.Store(sp)
 	r.m.reloads.WithLabelValues("ok").Inc()
 	r.log.Info("config reloaded", zap.String(logging.KeyFile, cfg.File), zap.Int("apps", len(cfg.Apps)))
+	r.logCertFindings(r.now())
+	r.pokeCertLoop()
 	return nil
 }
 
@@ -350,10 +364,11 @@ func (r *Router) Start() error {
 		}
 	}
 	r.openSpare()
-	r.bgWG.Add(3)
+	r.bgWG.Add(4)
 	go r.sweepLoop()
 	go r.pageLoop()
 	go r.caLoop()
+	go r.certLoop()
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spacerouter/spacerouter/logging"
+	"github.com/spacerouter/spacerouter/spaceca"
 )
 
 // The TLS connection view (SPEC.md 12.5): which open client connections
@@ -150,10 +151,11 @@ type TLSFilter struct {
 // yet), oldest first.
 func (r *Router) TLSConnections(f TLSFilter) []TLSConnection {
 	now := r.now()
+	revoked := r.revocations()
 	serial := parseSerial(f.Serial)
 	var out []TLSConnection
 	for _, tc := range r.tlsConns() {
-		v := tc.view(now)
+		v := tc.view(now, revoked)
 		if f.matches(&v, serial) {
 			out = append(out, v)
 		}
@@ -183,7 +185,7 @@ func (r *Router) tlsConns() []*tlsConn {
 }
 
 // view is the connection as TLSConnections shows it at now.
-func (tc *tlsConn) view(now time.Time) TLSConnection {
+func (tc *tlsConn) view(now time.Time, revoked *spaceca.Revocations) TLSConnection {
 	v := TLSConnection{
 		RemoteAddr:  tc.remote,
 		App:         tc.app,
@@ -201,24 +203,30 @@ func (tc *tlsConn) view(now time.Time) TLSConnection {
 			NotAfter: tc.served.NotAfter.UTC(), Source: tc.source}
 	}
 	if tc.pc != nil {
-		v.Client = tc.pc.view()
+		v.Client = tc.pc.view(now, revoked)
 	}
 	return v
 }
 
-// view is the client certificate as the connection view shows it.
-func (p *peerCert) view() *ClientCertificate {
+// view is the client certificate as the connection view shows it at now:
+// its last verdict, rechecked against the clock and revocations as the
+// connection's next request will be (a CA retired since is retired_ca).
+func (p *peerCert) view(now time.Time, revoked *spaceca.Revocations) *ClientCertificate {
 	c := &ClientCertificate{Subject: p.leaf.Subject.String(), Serial: p.leaf.SerialNumber.Text(16),
 		Issuer: p.leaf.Issuer.String(), Status: "unchecked"}
 	p.mu.Lock()
 	judged, verdict := p.trust != nil, p.verdict
+	cause := spaceca.Cause("")
+	if judged {
+		cause = p.verdict.Recheck(now, revoked)
+	}
 	p.mu.Unlock()
 	if !judged {
 		return c
 	}
 	c.Status = "ok"
-	if verdict.Cause != "" {
-		c.Status = string(verdict.Cause)
+	if cause != "" {
+		c.Status = string(cause)
 	}
 	if verdict.CA != nil {
 		sum := sha256.Sum256(verdict.CA.Raw)
