@@ -42,13 +42,6 @@ type Options struct {
 type Router struct {
 	log   *zap.Logger
 	now   func() time.Time // Options.Now
-	// clockSet is true when Options.Now was given: client certificate
-	// verdicts then ask it instead of using the request's start.
-	clockSet bool
-	// certPoke wakes certLoop after a reload; loadedAt is when New
-	// logged the first certificate findings.
-	certPoke chan struct{}
-	loadedAt time.Time
 	lines atomic.Pointer[logging.RouterLog]
 	sp    atomic.Pointer[space]
 	m     *metrics
@@ -75,6 +68,14 @@ type Router struct {
 	// the running Manager was made for.
 	reloadMu sync.Mutex
 	acmeCfg  *config.ACME
+
+	// clockSet is true when Options.Now was given: client certificate
+	// verdicts then ask it instead of using the request's start.
+	clockSet bool
+	// certPoke wakes certLoop after a reload; loadedAt is when New
+	// logged the first certificate findings.
+	certPoke chan struct{}
+	loadedAt time.Time
 
 	pageClient *http.Client
 	stop       context.CancelFunc
