@@ -8,6 +8,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -197,6 +201,10 @@ func TestACMEAuto(t *testing.T) {
 	assert.InDelta(t, float64(leaf.NotAfter.Unix()),
 		ar.metric(t, "spacerouter_certificate_expiry_timestamp_seconds", map[string]string{"app": "shop", "role": "server"}), 1)
 
+	t.Run("curl --cacert pebble-root.pem", func(t *testing.T) {
+		curlVerifyFull(t, httpsAddr, shop, p.RootPEM, "auto")
+	})
+
 	t.Run("the connection view names the ACME certificate", func(t *testing.T) {
 		ar.pki = &testPKI{pool: p.Root}
 		c := ar.mustDialM(t, modeH1TLS, dialOpts{sni: shop})
@@ -256,6 +264,61 @@ func TestACMEDirectoryDown(t *testing.T) {
 	status, _, err := verifyFullGet(t, httpsAddr, "blog.test", pki.pool)
 	require.NoError(t, err, "another app")
 	assert.Equal(t, 200, status)
+}
+
+// TestACMEFailingDomain: against a real Pebble, a domain whose
+// validation cannot connect (the in-test DNS sends it to 127.0.0.2, where
+// nothing listens) is failing with Pebble's error, and its handshakes are
+// refused with unrecognized_name; the app's other domain, another tls:
+// auto app and an app with certificate files are served all along.
+func TestACMEFailingDomain(t *testing.T) {
+	dns := pebbletest.StartDNS(t)
+	httpsAddr := pebbletest.FreeAddr(t)
+	p := pebbletest.Start(t, dns, pebbletest.Options{TLSPort: pebbletest.PortOf(t, httpsAddr)})
+	pki := newTestPKI(t)
+	dyno := okDyno(t, "ok")
+	good, bad, other := acmeName("good.test"), acmeName("bad.test"), acmeName("other.test")
+	dns.SetA(bad, netip.MustParseAddr("127.0.0.2"))
+	apps := "apps:\n" + autoApp("shop", dyno.addr(), good, bad) + autoApp("other", dyno.addr(), other) +
+		"  - name: blog\n    domains: [blog.test]\n    " + pki.leaf(t, "blog.test") + "\n    dynos: [{name: web.1, address: \"" + dyno.addr() + "\"}]\n"
+	ar := startACMERouter(t, pki, httpsAddr, acmeSection(t, p.Directory, p.RootsFile), apps)
+
+	st := waitACME(t, ar.Router, "good and other ok, bad failing", func(st map[string]acme.DomainStatus) bool {
+		return st[good].State == acme.StateOK && st[other].State == acme.StateOK && st[bad].State == acme.StateFailing
+	})
+	assert.Equal(t, "shop", st[bad].App)
+	assert.Contains(t, st[bad].LastError, "127.0.0.2", "Pebble's error says where it could not connect")
+	assert.Zero(t, st[bad].NotAfter)
+	err := handshakeFor(httpsAddr, bad)
+	assert.True(t, isUnrecognizedName(err), "the failing domain: %v", err)
+	for _, name := range []string{good, other} {
+		status, _, err := verifyFullGet(t, httpsAddr, name, p.Root)
+		require.NoError(t, err, "%s, verify-full with Pebble's root", name)
+		assert.Equal(t, 200, status, name)
+	}
+	status, _, err := verifyFullGet(t, httpsAddr, "blog.test", pki.pool)
+	require.NoError(t, err, "the app with certificate files")
+	assert.Equal(t, 200, status)
+}
+
+// curlVerifyFull runs curl against the router at addr for name,
+// verifying with rootPEM only (--cacert; --resolve sends name to addr),
+// and checks it gets 200 and body.
+func curlVerifyFull(t *testing.T, addr, name string, rootPEM []byte, body string) {
+	t.Helper()
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("curl is not installed")
+	}
+	root := filepath.Join(t.TempDir(), "pebble-root.pem")
+	require.NoError(t, os.WriteFile(root, rootPEM, 0o644))
+	_, port, err := net.SplitHostPort(addr)
+	require.NoError(t, err)
+	url := "https://" + name + ":" + port + "/"
+	out, err := exec.Command(curl, "--silent", "--show-error", "--max-time", "10", "--cacert", root,
+		"--resolve", name+":"+port+":127.0.0.1", "--write-out", "\n%{http_code}", url).CombinedOutput()
+	require.NoError(t, err, "curl --cacert %s %s:\n%s", root, url, out)
+	assert.Equal(t, body+"\n200", string(out), "curl's body and status")
 }
 
 // TestACMESectionChange: a reload that changes the acme section makes a
