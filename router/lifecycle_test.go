@@ -11,13 +11,16 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/spacerouter/spacerouter/config"
 	"github.com/spacerouter/spacerouter/spaceca"
 	"github.com/spacerouter/spacerouter/tlsconfig"
 )
@@ -295,4 +298,49 @@ func certLeaf(t testing.TB, file string) *x509.Certificate {
 	c, err := x509.ParseCertificate(blk.Bytes)
 	require.NoError(t, err)
 	return c
+}
+
+// TestCertLoopTimer: the certificate loop's own timer (no poke, no
+// injected clock: testing/synctest's fake time) wakes 14 days before a
+// previous CA's retire_at and at retire_at, and hourly for the expiry
+// findings.
+func TestCertLoopTimer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		prev := newSpaceCAFiles(t, dir, "previous")
+		cur := newSpaceCAFiles(t, dir, "current")
+		retireAt := time.Now().Add(20 * 24 * time.Hour).Add(30 * time.Minute)
+		y := "space: " + mtlsSpaceName + "\nlisten: {http: \"127.0.0.1:0\"}\n" +
+			cur.yaml(fmt.Sprintf("{cert: %q, retire_at: %s}", prev.cert, retireAt.UTC().Format(time.RFC3339))) +
+			"apps:\n  - name: shop\n    domains: [shop.test]\n    dynos: [{name: web.1, address: \"127.0.0.1:1\"}]\n"
+		cfg, err := config.Parse("test.yaml", []byte(y))
+		require.NoError(t, err)
+		core, logs := observer.New(zap.DebugLevel)
+		r, err := New(cfg, Options{Logger: zap.New(core)})
+		require.NoError(t, err)
+		r.bgWG.Add(1)
+		go r.certLoop()
+		defer func() {
+			r.stop()
+			r.bgWG.Wait()
+		}()
+		soon := "previous space CA " + prev.cert + " is retired at " + retireAt.UTC().Format(time.RFC3339) + " (in 14 days)"
+		retired := "previous space CA " + prev.cert + " was retired at"
+
+		time.Sleep(retireAt.Add(-retireWarnAhead).Sub(time.Now()) - time.Second)
+		synctest.Wait()
+		assert.Zero(t, countLogs(logs, soon), "a second before the 14 days")
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		assert.Equal(t, 1, countLogs(logs, soon), "at 14 days before retire_at, from the timer")
+		hourly := countLogs(logs, "(in 14 days)") // the hourly findings' too, from then on
+
+		time.Sleep(retireAt.Sub(time.Now()) - time.Second)
+		synctest.Wait()
+		assert.Zero(t, countLogs(logs, retired))
+		assert.Greater(t, countLogs(logs, "is retired at"), hourly, "the hourly findings repeat the warning")
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		assert.Equal(t, 1, countLogs(logs, retired), "at retire_at, from the timer")
+	})
 }
