@@ -45,9 +45,8 @@ type tlsConn struct {
 	resumed bool
 	pc      *peerCert
 	opened  time.Time
-	remote  string
-	version string // logging.TLSVersionName
-	suite   string // IANA name
+	version uint16
+	suite   uint16 // named when the view is asked for: tls.CipherSuiteName allocates
 
 	// requests counts the requests read on the connection.
 	requests atomic.Uint64
@@ -71,9 +70,7 @@ func onServed(conn net.Conn, cert *tls.Certificate, source string) {
 func (tc *tlsConn) handshook(st *tls.ConnectionState, app string, pc *peerCert, now time.Time) {
 	tc.app, tc.sni, tc.pc, tc.opened = app, st.ServerName, pc, now
 	tc.alpn, tc.resumed = st.NegotiatedProtocol, st.DidResume
-	tc.remote = tc.RemoteAddr().String()
-	tc.version = logging.TLSVersionName(st.Version)
-	tc.suite = tls.CipherSuiteName(st.CipherSuite)
+	tc.version, tc.suite = st.Version, st.CipherSuite
 }
 
 // counted counts one request on the connection; tc may be nil (plain
@@ -187,11 +184,11 @@ func (r *Router) tlsConns() []*tlsConn {
 // view is the connection as TLSConnections shows it at now.
 func (tc *tlsConn) view(now time.Time, revoked *spaceca.Revocations) TLSConnection {
 	v := TLSConnection{
-		RemoteAddr:  tc.remote,
+		RemoteAddr:  tc.RemoteAddr().String(),
 		App:         tc.app,
 		SNI:         tc.sni,
-		TLSVersion:  tc.version,
-		CipherSuite: tc.suite,
+		TLSVersion:  logging.TLSVersionName(tc.version),
+		CipherSuite: tls.CipherSuiteName(tc.suite),
 		ALPN:        tc.alpn,
 		Resumed:     tc.resumed,
 		OpenedAt:    tc.opened.UTC(),

@@ -217,6 +217,9 @@ func offersAny(hello *tls.ClientHelloInfo, suites []uint16) bool {
 // reports the chain certificate picks, which is this one for nearly
 // every client.
 func (g *generation) likely(hello *tls.ClientHelloInfo) *tls.Certificate {
+	if len(g.certs) == 1 {
+		return g.certs[0].cert // the common case, without VerifyHostname's allocations
+	}
 	name := normalizeSNI(hello.ServerName)
 	for _, c := range g.certs {
 		if c.cert.Leaf.VerifyHostname(name) == nil {
