@@ -234,6 +234,7 @@ func TestExpiryWarningsClock(t *testing.T) {
 	clk := newFakeClock(t0)
 	s := newMTLSSpace(t, "mtls: {mode: require}")
 	cert, _ := tlsPaths(t, s.shopTLS)
+	laptop := issue(t, s.ca.open(t, nil), "shop", "laptop")
 	mr := startMTLSRouterClock(t, s.pki, s.yaml(), clk.Now)
 	leaf := certLeaf(t, cert)
 	date := leaf.NotAfter.UTC().Format(time.DateOnly)
@@ -244,6 +245,8 @@ func TestExpiryWarningsClock(t *testing.T) {
 		assert.NotZero(t, mr.metric(t, "spacerouter_certificate_expiry_timestamp_seconds", map[string]string{"app": "shop", "role": role}), role)
 	}
 	assert.NotZero(t, mr.metric(t, "spacerouter_certificate_expiry_timestamp_seconds", map[string]string{"app": "_space", "role": "space_ca"}))
+	assert.InDelta(t, float64(laptop.leaf.NotAfter.Unix()), mr.metric(t, "spacerouter_certificate_expiry_timestamp_seconds",
+		map[string]string{"app": "shop", "role": "client"}), 1)
 
 	// The hourly check, 25 days before.
 	clk.Set(leaf.NotAfter.Add(-25*24*time.Hour + time.Minute))
@@ -264,6 +267,13 @@ func TestExpiryWarningsClock(t *testing.T) {
 	clk.Set(leaf.NotAfter.Add(time.Hour))
 	mr.pokeCertLoop()
 	waitLog(t, mr.logs, zapcore.ErrorLevel, "app shop: certificate "+cert+" expired on "+date)
+
+	// An issued client certificate, 20 days before its end.
+	clk.Set(laptop.leaf.NotAfter.Add(-20 * 24 * time.Hour))
+	mr.pokeCertLoop()
+	e = waitLog(t, mr.logs, zapcore.WarnLevel, "app shop: client certificate "+laptop.id+" (laptop) expires "+
+		laptop.leaf.NotAfter.UTC().Format(time.DateOnly)+" (in 20 days)")
+	assert.Equal(t, "client", e.ContextMap()["role"])
 }
 
 // TestJudgeExpiry pins the wording and levels of the expiry findings.
