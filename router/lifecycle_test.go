@@ -337,7 +337,7 @@ func TestCertLoopTimer(t *testing.T) {
 		soon := "previous space CA " + prev.cert + " is retired at " + retireAt.UTC().Format(time.RFC3339) + " (in 14 days)"
 		retired := "previous space CA " + prev.cert + " was retired at"
 
-		time.Sleep(retireAt.Add(-retireWarnAhead).Sub(time.Now()) - time.Second)
+		time.Sleep(time.Until(retireAt.Add(-retireWarnAhead)) - time.Second)
 		synctest.Wait()
 		assert.Zero(t, countLogs(logs, soon), "a second before the 14 days")
 		time.Sleep(2 * time.Second)
@@ -345,7 +345,7 @@ func TestCertLoopTimer(t *testing.T) {
 		assert.Equal(t, 1, countLogs(logs, soon), "at 14 days before retire_at, from the timer")
 		hourly := countLogs(logs, "(in 14 days)") // the hourly findings' too, from then on
 
-		time.Sleep(retireAt.Sub(time.Now()) - time.Second)
+		time.Sleep(time.Until(retireAt) - time.Second)
 		synctest.Wait()
 		assert.Zero(t, countLogs(logs, retired))
 		assert.Greater(t, countLogs(logs, "is retired at"), hourly, "the hourly findings repeat the warning")

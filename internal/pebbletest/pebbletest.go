@@ -350,7 +350,7 @@ func (p *Pebble) waitReady(mgmtAddr string) error {
 		case <-tick.C:
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("Pebble's directory %s did not answer within 20 s: %v", p.Directory, err)
+			return fmt.Errorf("the Pebble directory %s did not answer within 20 s: %v", p.Directory, err)
 		}
 	}
 }
