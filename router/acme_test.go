@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/spacerouter/spacerouter/acme"
@@ -359,4 +360,32 @@ func TestACMEWithoutListener(t *testing.T) {
 	require.NoError(t, r.Start())
 	defer r.Shutdown(context.Background())
 	assert.Nil(t, r.ACMEStatus())
+}
+
+// TestACMEExpiryWarnings: an ACME certificate within 30 days of its end
+// is warned about like a file's (SPEC.md 12.2): by a router loaded on
+// acme.storage before its Manager runs (as -check reads it), and by the
+// running router at a reload.
+func TestACMEExpiryWarnings(t *testing.T) {
+	dns := pebbletest.StartDNS(t)
+	httpsAddr := pebbletest.FreeAddr(t)
+	p := pebbletest.Start(t, dns, pebbletest.Options{TLSPort: pebbletest.PortOf(t, httpsAddr), Validity: 20 * 24 * time.Hour})
+	dyno := okDyno(t, "auto")
+	shop := acmeName("expiring.test")
+	section := acmeSection(t, p.Directory, p.RootsFile)
+	apps := "apps:\n" + autoApp("shop", dyno.addr(), shop)
+	ar := startACMERouter(t, newTestPKI(t), httpsAddr, section, apps)
+	st := waitACME(t, ar.Router, "the certificate", stateIs(acme.StateOK, shop))
+	want := "app shop: ACME certificate for " + shop + " expires " + st[shop].NotAfter.UTC().Format(time.DateOnly) + " (in 20 days)"
+	ar.reloadApps(t, section, apps)
+	waitLog(t, ar.logs, zapcore.WarnLevel, want)
+
+	// Another router on the same storage, loaded and not started.
+	cfg, err := config.Parse("test.yaml", []byte("space: acme-test\nlisten: {https: \"127.0.0.1:0\"}\n"+section+apps))
+	require.NoError(t, err)
+	core, logs := observer.New(zap.DebugLevel)
+	_, err = New(cfg, Options{Logger: zap.New(core), Registry: prometheus.NewRegistry()})
+	require.NoError(t, err)
+	e := waitLog(t, logs, zapcore.WarnLevel, want)
+	assert.Equal(t, "server", e.ContextMap()["role"])
 }

@@ -240,7 +240,16 @@ func CheckExpiry(cfg *config.Config, now time.Time) ([]CertFinding, error) {
 func (r *Router) certFindings(now time.Time) []CertFinding {
 	sp := r.sp.Load()
 	list := fileExpiries(sp.cfg, r.tlsStore.Load(), now)
-	list = append(list, acmeExpiries(r.ACMEStatus())...)
+	status := r.ACMEStatus()
+	if status == nil && sp.cfg.ACME != nil {
+		// Load, before Start makes the Manager: what acme.storage holds,
+		// as -check reads it.
+		var err error
+		if status, err = acme.StatusFromStorage(ACMEOptions(sp.cfg.ACME), autoDomains(sp.cfg), now); err != nil {
+			r.log.Warn("reading acme.storage for the expiry warnings", zap.Error(err))
+		}
+	}
+	list = append(list, acmeExpiries(status)...)
 	list = append(list, clientExpiries(r.ca.Load(), sp.configured, now)...)
 	return append(judgeExpiry(list, now), retireFindings(sp.cfg.SpaceCA, now)...)
 }
