@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -66,4 +67,32 @@ func BenchmarkTLSHandshake(b *testing.B) {
 		readResponse(b, c, buf)
 		c.Close()
 	}
+}
+
+// BenchmarkTLSViewRecord measures what the connection view records per
+// connection (onServed during the handshake, handshook after it) and per
+// request (counted), apart from the handshake around them.
+func BenchmarkTLSViewRecord(b *testing.B) {
+	p := newTestPKI(b)
+	cert, key := tlsPaths(b, p.leaf(b, "shop.test"))
+	kp, err := tls.LoadX509KeyPair(cert, key)
+	require.NoError(b, err)
+	st := &tls.ConnectionState{Version: tls.VersionTLS13, CipherSuite: tls.TLS_AES_128_GCM_SHA256, ServerName: "shop.test", NegotiatedProtocol: "h2"}
+	raw, _ := net.Pipe()
+	defer raw.Close()
+	b.Run("connection", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			tc := &tlsConn{Conn: raw}
+			onServed(tc, &kp, "file")
+			tc.handshook(st, "shop", nil, time.Time{})
+		}
+	})
+	b.Run("request", func(b *testing.B) {
+		tc := &tlsConn{Conn: raw}
+		b.ReportAllocs()
+		for b.Loop() {
+			tc.counted()
+		}
+	})
 }
