@@ -86,8 +86,8 @@ func (tc *tlsConn) counted() {
 // stable.
 type TLSConnection struct {
 	RemoteAddr string `json:"remote_addr"`
-	// App is the app the SNI name chose ("" when no app has it any more
-	// after a reload).
+	// App is the app the SNI name chose at the handshake; a reload that
+	// moves the name to another app does not change it.
 	App         string `json:"app"`
 	SNI         string `json:"sni"`
 	TLSVersion  string `json:"tls_version"`  // tls1.2, tls1.3
