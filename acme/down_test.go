@@ -14,6 +14,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/spacerouter/spacerouter/internal/pebbletest"
 )
 
 // downOptions are the Options of a Manager whose directory is dir, which
@@ -24,7 +26,7 @@ func downOptions(t *testing.T, dir string) Options {
 		Email:      "ops@spacerouter.test",
 		AgreeTOS:   true,
 		Storage:    t.TempDir(),
-		ListenAddr: freeAddr(t),
+		ListenAddr: pebbletest.FreeAddr(t),
 	}
 }
 
@@ -46,7 +48,7 @@ func TestDirectoryDown(t *testing.T) {
 	for _, tc := range []struct {
 		name, directory, roots, lastError string
 	}{
-		{name: "refuses connections", directory: "https://" + freeAddr(t) + "/dir", lastError: "connection refused"},
+		{name: "refuses connections", directory: "https://" + pebbletest.FreeAddr(t) + "/dir", lastError: "connection refused"},
 		{name: "answers errors", directory: errorsSrv.URL + "/dir", roots: rootsFile, lastError: "the CA is having a bad day"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
+
+	"github.com/spacerouter/spacerouter/internal/pebbletest"
 )
 
 // orderTimeout bounds one order from Pebble (a few hundred milliseconds
@@ -24,9 +26,9 @@ const orderTimeout = 30 * time.Second
 // domain fails, is refused with unrecognized_name and retried with backoff.
 func TestObtain(t *testing.T) {
 	t.Parallel()
-	dns := startDNS(t)
+	dns := pebbletest.StartDNS(t)
 	r := newTestRouter(t)
-	p := startPebble(t, dns, pebbleOptions{tlsPort: portOf(t, r.addr)})
+	p := pebbletest.Start(t, dns, pebbletest.Options{TLSPort: pebbletest.PortOf(t, r.addr)})
 	storage := t.TempDir()
 	opts := testOptions(p, r, storage)
 	m, logs := startManager(t, opts, r)
@@ -38,7 +40,7 @@ func TestObtain(t *testing.T) {
 	st := waitStatus(t, m, orderTimeout, "both certificates", allState(StateOK, names...))
 	t.Logf("two certificates obtained in %s", time.Since(start).Round(time.Millisecond))
 	for _, name := range names {
-		leaf, err := r.dial(name, p.root)
+		leaf, err := r.dial(name, p.Root)
 		require.NoError(t, err, "a verify-full handshake for %s with Pebble's root", name)
 		assert.Equal(t, []string{name}, leaf.DNSNames)
 		s := st[name]
@@ -57,7 +59,7 @@ func TestObtain(t *testing.T) {
 		assert.ErrorAs(t, err, &unknown)
 	})
 	t.Run("a name not managed is refused with unrecognized_name", func(t *testing.T) {
-		_, err := r.dial("other.test", p.root)
+		_, err := r.dial("other.test", p.Root)
 		assert.True(t, isUnrecognizedName(err), "handshake for other.test: %v", err)
 		_, err = m.GetCertificate(hello("other.test"))
 		assert.ErrorIs(t, err, ErrNotManaged)
@@ -90,7 +92,7 @@ func TestObtain(t *testing.T) {
 
 	// Restart on the same storage while the directory is down.
 	m.Stop()
-	p.stop()
+	p.Stop()
 	m2, logs2 := startManager(t, opts, r)
 	require.NoError(t, m2.SetDomains(map[string][]string{"shop": append(names, newName)}))
 	st = waitStatus(t, m2, orderTimeout, "the stored certificates served and the new domain failing", func(s map[string]DomainStatus) bool {
@@ -98,14 +100,14 @@ func TestObtain(t *testing.T) {
 	})
 	for _, name := range names {
 		assert.Zero(t, ordersFor(logs2, name), "%s: no new order after a restart", name)
-		_, err := r.dial(name, p.root)
+		_, err := r.dial(name, p.Root)
 		assert.NoError(t, err, "%s is served while the directory is down", name)
 	}
 	failing := st[newName]
 	assert.Contains(t, failing.LastError, "connection refused")
 	assert.Zero(t, failing.NotAfter)
 
-	_, err := r.dial(newName, p.root)
+	_, err := r.dial(newName, p.Root)
 	assert.True(t, isUnrecognizedName(err), "a pending domain's handshake: %v", err)
 	refused := r.refusals()
 	require.NotEmpty(t, refused)
@@ -124,24 +126,24 @@ func TestObtain(t *testing.T) {
 // it back (from storage, no new order).
 func TestSetDomains(t *testing.T) {
 	t.Parallel()
-	dns := startDNS(t)
+	dns := pebbletest.StartDNS(t)
 	r := newTestRouter(t)
-	p := startPebble(t, dns, pebbleOptions{tlsPort: portOf(t, r.addr)})
+	p := pebbletest.Start(t, dns, pebbletest.Options{TLSPort: pebbletest.PortOf(t, r.addr)})
 	m, logs := startManager(t, testOptions(p, r, t.TempDir()), r)
 	a, b := uniq("a.test"), uniq("b.test")
 
 	require.NoError(t, m.SetDomains(map[string][]string{"shop": {a}}))
 	waitStatus(t, m, orderTimeout, "a", allState(StateOK, a))
-	first, err := r.dial(a, p.root)
+	first, err := r.dial(a, p.Root)
 	require.NoError(t, err)
 
 	t.Run("adding a domain orders it and leaves the others", func(t *testing.T) {
 		require.NoError(t, m.SetDomains(map[string][]string{"shop": {a}, "blog": {b}}))
 		st := waitStatus(t, m, orderTimeout, "b", allState(StateOK, a, b))
 		assert.Equal(t, "blog", st[b].App)
-		_, err := r.dial(b, p.root)
+		_, err := r.dial(b, p.Root)
 		assert.NoError(t, err)
-		leaf, err := r.dial(a, p.root)
+		leaf, err := r.dial(a, p.Root)
 		require.NoError(t, err)
 		assert.Equal(t, first.SerialNumber, leaf.SerialNumber, "a keeps its certificate")
 	})
@@ -149,7 +151,7 @@ func TestSetDomains(t *testing.T) {
 		require.NoError(t, m.SetDomains(map[string][]string{"blog": {a, b}}))
 		st := waitStatus(t, m, time.Second, "a in blog", func(s map[string]DomainStatus) bool { return s[a].App == "blog" })
 		assert.Equal(t, StateOK, st[a].State)
-		leaf, err := r.dial(a, p.root)
+		leaf, err := r.dial(a, p.Root)
 		require.NoError(t, err)
 		assert.Equal(t, first.SerialNumber, leaf.SerialNumber)
 	})
@@ -160,17 +162,17 @@ func TestSetDomains(t *testing.T) {
 		assert.Equal(t, b, st[0].Domain)
 		_, err := m.GetCertificate(hello(a))
 		assert.ErrorIs(t, err, ErrNotManaged)
-		_, err = r.dial(a, p.root)
+		_, err = r.dial(a, p.Root)
 		assert.True(t, isUnrecognizedName(err), "a dropped domain's handshake: %v", err)
 		_, ok := m.current(a)
 		assert.False(t, ok, "the certificate is out of the cache, so never renewed")
-		_, err = r.dial(b, p.root)
+		_, err = r.dial(b, p.Root)
 		assert.NoError(t, err)
 	})
 	t.Run("a domain added back comes from storage", func(t *testing.T) {
 		require.NoError(t, m.SetDomains(map[string][]string{"blog": {a, b}}))
 		waitStatus(t, m, orderTimeout, "a back", allState(StateOK, a))
-		leaf, err := r.dial(a, p.root)
+		leaf, err := r.dial(a, p.Root)
 		require.NoError(t, err)
 		assert.Equal(t, first.SerialNumber, leaf.SerialNumber)
 		assert.Equal(t, 1, ordersFor(logs, a), "no second order for a")
@@ -183,11 +185,11 @@ func TestSetDomains(t *testing.T) {
 // obtained and served as if nothing happened.
 func TestFailingDomain(t *testing.T) {
 	t.Parallel()
-	dns := startDNS(t)
+	dns := pebbletest.StartDNS(t)
 	good, bad := uniq("good.test"), uniq("bad.test")
-	dns.setA(bad, netip.MustParseAddr("127.0.0.2"))
+	dns.SetA(bad, netip.MustParseAddr("127.0.0.2"))
 	r := newTestRouter(t)
-	p := startPebble(t, dns, pebbleOptions{tlsPort: portOf(t, r.addr)})
+	p := pebbletest.Start(t, dns, pebbletest.Options{TLSPort: pebbletest.PortOf(t, r.addr)})
 	m, logs := startManager(t, testOptions(p, r, t.TempDir()), r)
 
 	require.NoError(t, m.SetDomains(map[string][]string{"shop": {good, bad}}))
@@ -202,9 +204,9 @@ func TestFailingDomain(t *testing.T) {
 
 	_, err := m.GetCertificate(hello(bad))
 	assert.ErrorIs(t, err, ErrPending)
-	_, err = r.dial(bad, p.root)
+	_, err = r.dial(bad, p.Root)
 	assert.True(t, isUnrecognizedName(err), "bad's handshake: %v", err)
-	_, err = r.dial(good, p.root)
+	_, err = r.dial(good, p.Root)
 	assert.NoError(t, err)
 
 	failed := logs.FilterMessage("ACME order failed; retrying with backoff").FilterField(zap.String("domain", bad)).All()
@@ -221,10 +223,10 @@ func TestFailingDomain(t *testing.T) {
 // certificate is still served.
 func TestRenewal(t *testing.T) {
 	t.Parallel()
-	dns := startDNS(t)
+	dns := pebbletest.StartDNS(t)
 	short := uniq("short.test")
 	r := newTestRouter(t)
-	p := startPebble(t, dns, pebbleOptions{tlsPort: portOf(t, r.addr), validity: 12 * time.Second})
+	p := pebbletest.Start(t, dns, pebbletest.Options{TLSPort: pebbletest.PortOf(t, r.addr), Validity: 12 * time.Second})
 	opts := testOptions(p, r, t.TempDir())
 	opts.RenewBefore = time.Hour
 	opts.RenewCheck = time.Second
@@ -243,7 +245,7 @@ func TestRenewal(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, renewed, leaf.NotAfter, "the renewed certificate is served")
 
-	p.stop()
+	p.Stop()
 	st = waitStatus(t, m, orderTimeout, "the renewal failing", allState(StateFailing, short))
 	s := st[short]
 	assert.Contains(t, s.LastError, "connection refused")
@@ -260,7 +262,7 @@ func TestRenewal(t *testing.T) {
 // handshake is refused with ErrPending naming its state.
 func TestPending(t *testing.T) {
 	t.Parallel()
-	m, _ := startManager(t, downOptions(t, "https://"+freeAddr(t)+"/dir"), nil)
+	m, _ := startManager(t, downOptions(t, "https://"+pebbletest.FreeAddr(t)+"/dir"), nil)
 	pending := uniq("pending.test")
 	require.NoError(t, m.SetDomains(map[string][]string{"shop": {pending}}))
 	_, err := m.GetCertificate(hello(pending))

@@ -15,6 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/spacerouter/spacerouter/internal/pebbletest"
 )
 
 // testRouter is the ACME part of the router's https listener, wired as the
@@ -120,12 +122,12 @@ func (r *testRouter) dialWith(cfg *tls.Config) (*x509.Certificate, error) {
 
 // testOptions are the Options of a test's Manager ordering from p for the
 // router r, with storage in dir.
-func testOptions(p *pebble, r *testRouter, dir string) Options {
+func testOptions(p *pebbletest.Pebble, r *testRouter, dir string) Options {
 	return Options{
-		Directory:        p.directory,
+		Directory:        p.Directory,
 		Email:            "ops@spacerouter.test",
 		AgreeTOS:         true,
-		TrustedRootsFile: p.rootsFile,
+		TrustedRootsFile: p.RootsFile,
 		Storage:          dir,
 		ListenAddr:       r.addr,
 	}

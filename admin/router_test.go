@@ -3,9 +3,17 @@ package admin
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -60,6 +68,13 @@ func (s *lineSink) String() string {
 
 func startRouterEnv(t *testing.T) *routerEnv {
 	t.Helper()
+	return startRouterEnvTLS(t, "")
+}
+
+// startRouterEnvTLS is startRouterEnv with, when shopTLS is not "", an
+// https listener and shopTLS as the YAML of shop's tls key.
+func startRouterEnvTLS(t *testing.T, shopTLS string) *routerEnv {
+	t.Helper()
 	dyno := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "from the dyno "+r.URL.Path)
 	})}
@@ -76,7 +91,11 @@ func startRouterEnv(t *testing.T) *routerEnv {
 	p := startIDP(t, nil)
 	secretFile := filepath.Join(t.TempDir(), "secret")
 	require.NoError(t, os.WriteFile(secretFile, []byte(p.ClientSecret), 0o600))
-	yamlText := fmt.Sprintf(`listen: {http: "127.0.0.1:0", admin: %q}
+	https, shopTLSKey := "", ""
+	if shopTLS != "" {
+		https, shopTLSKey = `, https: "127.0.0.1:0"`, "\n    tls: "+shopTLS
+	}
+	yamlText := fmt.Sprintf(`listen: {http: "127.0.0.1:0", admin: %q%s}
 admin:
   auth:
     issuer: %q
@@ -88,12 +107,12 @@ admin:
       - {group: shop-devs, role: collaborator, apps: [shop]}
 apps:
   - name: shop
-    domains: [shop.test]
+    domains: [shop.test]%s
     dynos: [{name: web.1, address: %q}]
   - name: blog
     domains: [blog.test]
     dynos: [{name: web.1, address: %q}]
-`, adminAddr, p.Issuer(), p.ClientID, secretFile, adminAddr, dl.Addr().String(), dl.Addr().String())
+`, adminAddr, https, p.Issuer(), p.ClientID, secretFile, adminAddr, shopTLSKey, dl.Addr().String(), dl.Addr().String())
 	cfg, err := config.Parse("space.yaml", []byte(yamlText))
 	require.NoError(t, err, yamlText)
 
@@ -306,4 +325,83 @@ func TestBrowserRouter(t *testing.T) {
 	shot("router-3-maintenance")
 	assert.Equal(t, 1, e.audits.FilterMessage("admin change").Len(), "one audit line")
 	assert.Equal(t, map[string]any{"app": "shop"}, map[string]any{"app": e.audits.FilterMessage("admin change").All()[0].ContextMap()["app"]})
+}
+
+// selfSigned writes a self-signed ECDSA certificate for names into dir
+// and returns the cert and key paths and the certificate.
+func selfSigned(t *testing.T, dir string, names ...string) (string, string, *x509.Certificate) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(0x5eed), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(90 * 24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	cert, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	kd, err := x509.MarshalECPrivateKey(key)
+	require.NoError(t, err)
+	cp, kp := filepath.Join(dir, "shop.pem"), filepath.Join(dir, "shop-key.pem")
+	require.NoError(t, os.WriteFile(cp, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	require.NoError(t, os.WriteFile(kp, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}), 0o600))
+	return cp, kp, cert
+}
+
+// TestRouterAdminTLSView: the certificates of an app and the open TLS
+// connections that use them, as a real router serves them through the
+// API, only to callers with a role on the app.
+func TestRouterAdminTLSView(t *testing.T) {
+	cp, kp, cert := selfSigned(t, t.TempDir(), "shop.test")
+	e := startRouterEnvTLS(t, fmt.Sprintf("[{cert: %q, key: %q}]", cp, kp))
+	dev := e.token("dev", "shop-devs")
+
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	conn, err := tls.Dial("tcp", e.r.HTTPSAddr().String(), &tls.Config{ServerName: "shop.test", RootCAs: pool, NextProtos: []string{"http/1.1"}})
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = io.WriteString(conn, "GET /tls HTTP/1.1\r\nHost: shop.test\r\n\r\n")
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	require.Equal(t, 200, resp.StatusCode)
+	resp.Body.Close()
+
+	status, body := e.api("GET", "/api/apps/shop", dev, "")
+	require.Equal(t, 200, status, body)
+	var detail view.AppDetail
+	require.NoError(t, json.Unmarshal([]byte(body), &detail))
+	require.Len(t, detail.Certificates, 1, body)
+	c := detail.Certificates[0]
+	assert.Equal(t, "file", c.Source)
+	assert.Equal(t, "ok", c.State)
+	assert.Equal(t, "5eed", c.Serial)
+	assert.Equal(t, []string{"shop.test"}, c.Names)
+	assert.Equal(t, "ECDSA", c.KeyType)
+	assert.Equal(t, cert.NotAfter.Unix(), c.NotAfter.Unix())
+	assert.Equal(t, "files", detail.TLSSource)
+
+	status, body = e.api("GET", "/api/tls/connections?app=shop", dev, "")
+	require.Equal(t, 200, status, body)
+	var conns []view.TLSConnection
+	require.NoError(t, json.Unmarshal([]byte(body), &conns))
+	require.Len(t, conns, 1, body)
+	assert.Equal(t, conn.LocalAddr().String(), conns[0].RemoteAddr)
+	assert.Equal(t, "shop.test", conns[0].SNI)
+	assert.Equal(t, "5eed", conns[0].Served.Serial)
+	assert.Equal(t, "http/1.1", conns[0].ALPN)
+	assert.Equal(t, uint64(1), conns[0].Requests)
+
+	status, body = e.api("GET", "/api/tls/summary", dev, "")
+	require.Equal(t, 200, status, body)
+	var sum view.TLSSummary
+	require.NoError(t, json.Unmarshal([]byte(body), &sum))
+	assert.Equal(t, 1, sum.Connections)
+	assert.Equal(t, 1, sum.WithoutClientCert)
+
+	// A caller with no role on shop sees none of it.
+	blog := e.token("b", "blog-owners")
+	status, body = e.api("GET", "/api/tls/connections", blog, "")
+	assert.Equal(t, 403, status, body)
 }

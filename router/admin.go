@@ -22,9 +22,11 @@ import (
 func (r *Router) startAdmin(addr string, gather prometheus.Gatherer) error {
 	var tlsCfg *tls.Config
 	if a := r.sp.Load().cfg.Admin; a != nil && a.TLS != nil {
-		if err := r.loadAdminCert(a.TLS); err != nil {
+		cert, err := readAdminCert(a.TLS)
+		if err != nil {
 			return err
 		}
+		r.adminCert.Store(cert)
 		tlsCfg = &tls.Config{
 			MinVersion: tls.VersionTLS12,
 			NextProtos: []string{"h2", "http/1.1"},
@@ -86,15 +88,13 @@ func (r *Router) startAdmin(addr string, gather prometheus.Gatherer) error {
 // dashboard (SPEC.md section 13). Call it before Start.
 func (r *Router) SetAdminHandler(wrap func(base http.Handler) http.Handler) { r.adminWrap = wrap }
 
-// loadAdminCert reads admin.tls, served from then on to new admin
-// connections.
-func (r *Router) loadAdminCert(c *config.Cert) error {
+// readAdminCert reads admin.tls.
+func readAdminCert(c *config.Cert) (*tls.Certificate, error) {
 	cert, err := tls.LoadX509KeyPair(c.Cert, c.Key)
 	if err != nil {
-		return fmt.Errorf("admin.tls: %w", err)
+		return nil, fmt.Errorf("admin.tls: %w", err)
 	}
-	r.adminCert.Store(&cert)
-	return nil
+	return &cert, nil
 }
 
 // AdminAddr returns the bound address of the admin listener, or nil.

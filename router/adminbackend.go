@@ -233,10 +233,42 @@ func (b *AdminBackend) Subscribe(app string) (view.Subscription, error) {
 
 // TLSConnections implements admin.Backend.
 func (b *AdminBackend) TLSConnections(f view.TLSFilter) []view.TLSConnection {
-	return []view.TLSConnection{} // filled once the connection view lands (issue 12)
+	if conns := b.r.TLSConnections(f); conns != nil {
+		return conns
+	}
+	return []view.TLSConnection{}
 }
 
-// certificates returns the certificates app serves or will serve.
+// certificates returns the certificates app serves or will serve (SPEC.md
+// 12.1): its chains of files, staged ones too, or the ACME status of each
+// domain of a tls: auto app.
 func (b *AdminBackend) certificates(app string) []view.Certificate {
-	return []view.Certificate{} // filled once the certificate status lands (issue 12)
+	out := []view.Certificate{}
+	now := b.now()
+	if st := b.r.tlsStore.Load(); st != nil {
+		for _, c := range st.Certificates(app) {
+			v := view.Certificate{Source: "file", Names: c.Leaf.DNSNames, State: "ok",
+				Serial: c.Leaf.SerialNumber.Text(16), Issuer: c.Leaf.Issuer.String(),
+				KeyType: c.Leaf.PublicKeyAlgorithm.String(), NotBefore: c.Leaf.NotBefore, NotAfter: c.Leaf.NotAfter,
+				ServeFrom: c.ServeFrom}
+			switch {
+			case !now.Before(c.Leaf.NotAfter):
+				v.State = "expired"
+			case !c.Served && c.ServeFrom.After(now):
+				v.State = "staged"
+			case !c.Served:
+				v.State = "superseded"
+			}
+			out = append(out, v)
+		}
+	}
+	for _, d := range b.r.ACMEStatus() {
+		if d.App != app {
+			continue
+		}
+		verify := d.VerifyFull
+		out = append(out, view.Certificate{Source: "acme", Domain: d.Domain, State: string(d.State),
+			LastError: d.LastError, Issuer: d.Issuer, NotAfter: d.NotAfter, VerifyFull: &verify})
+	}
+	return out
 }

@@ -77,6 +77,7 @@ type conn struct {
 	tlsVer  uint16
 	sniName []byte
 	pc      *peerCert // the client certificate; nil: none
+	tv      *tlsConn  // what the TLS connection view shows; nil on plain HTTP
 
 	// dyno is the dyno connection of the exchange in progress, for the
 	// shutdown limit to interrupt (SPEC.md 6, H24).
@@ -401,6 +402,7 @@ func (c *conn) serveOne() (keep bool) {
 		return c.headError(err)
 	}
 	c.minor = c.req.Minor
+	c.tv.counted()
 	c.state.CompareAndSwap(connIdle, connActive)
 	defer func() {
 		if p := recover(); p != nil {

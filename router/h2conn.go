@@ -31,6 +31,7 @@ type h2conn struct {
 	sniName []byte
 	ipTxt   []byte
 	pc      *peerCert // the client certificate; nil: none
+	tv      *tlsConn  // what the TLS connection view shows
 	peer    netip.Addr
 
 	// mu guards streams, the exchanges in flight (for the shutdown limit).
@@ -137,6 +138,7 @@ func (h *h2conn) ServeStream(st *h2.Stream) {
 		h2streamPool.Put(s)
 	}()
 	rt := h.rt
+	h.tv.counted()
 	sp := rt.sp.Load()
 	s.ex.reset(rt, sp, s, st.Request(), &s.sc, h.peer, time.Now())
 	ex := &s.ex

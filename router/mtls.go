@@ -97,7 +97,11 @@ func (ex *exchange) admitClient() error {
 		}
 		return nil
 	}
-	cause, ca, verified := pc.judge(a.trust, ex.rt.revocations(), ex.start)
+	now := ex.start
+	if ex.rt.clockSet {
+		now = ex.rt.now()
+	}
+	cause, ca, verified := pc.judge(a.trust, ex.rt.revocations(), now)
 	if verified {
 		a.m.verified(cause, a.trustRole(ca))
 	}
@@ -318,9 +322,10 @@ func (r *Router) renew(ca *spaceca.CA) {
 
 // caCollector reports, at each scrape, the space CA's issued client
 // certificates by app and status, and the expiry of the certificates of
-// SPEC.md 12.2 that the space CA and mtls.trust bring: role space_ca (app
-// "_space"), client_ca (the CAs an app trusts, the earliest), client (an
-// app's valid issued certificates, the earliest).
+// SPEC.md 12.2: role server (an app's served chains, files served now or
+// ACME, the earliest), space_ca (app "_space"), client_ca (the CAs an app
+// trusts, the earliest), client (an app's valid issued certificates, the
+// earliest).
 type caCollector struct {
 	r              *Router
 	issued, expiry *prometheus.Desc
@@ -371,6 +376,11 @@ func (c *caCollector) Collect(ch chan<- prometheus.Metric) {
 			if t, ok := st.Expiry(a.name); ok {
 				note(a.name, "server", t)
 			}
+		}
+	}
+	for app, t := range c.r.acmeExpiry() {
+		if sp.configured(app) {
+			note(app, "server", t)
 		}
 	}
 	for _, a := range sp.apps {

@@ -170,12 +170,19 @@ type mtlsRouter struct {
 // an observed operational log.
 func startMTLSRouter(t testing.TB, pki *testPKI, yamlText string) *mtlsRouter {
 	t.Helper()
+	return startMTLSRouterClock(t, pki, yamlText, nil)
+}
+
+// startMTLSRouterClock is startMTLSRouter with the router's clock
+// (Options.Now; nil: time.Now).
+func startMTLSRouterClock(t testing.TB, pki *testPKI, yamlText string, now func() time.Time) *mtlsRouter {
+	t.Helper()
 	cfg, err := config.Parse("test.yaml", []byte(yamlText))
 	require.NoError(t, err, "config:\n%s", yamlText)
 	sink := newLineSink()
 	core, logs := observer.New(zap.DebugLevel)
 	reg := prometheus.NewRegistry()
-	r, err := New(cfg, Options{Lines: logging.NewRouterLog(sink, "heroku[router]", nil), Registry: reg, Logger: zap.New(core)})
+	r, err := New(cfg, Options{Lines: logging.NewRouterLog(sink, "heroku[router]", nil), Registry: reg, Logger: zap.New(core), Now: now})
 	require.NoError(t, err)
 	require.NoError(t, r.Start())
 	t.Cleanup(func() {

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/spacerouter/spacerouter/acme"
 	"github.com/spacerouter/spacerouter/config"
 	"github.com/spacerouter/spacerouter/logging"
 	"github.com/spacerouter/spacerouter/resolver"
@@ -30,11 +31,17 @@ type Options struct {
 	Lines *logging.RouterLog
 	// Registry receives the router's metrics; nil means none are kept.
 	Registry *prometheus.Registry
+	// Now is the clock of staged certificates (serve_from), the expiry
+	// and rotation warnings, client certificate verdicts (retire_at) and
+	// the TLS connection view; nil means time.Now. Request timing uses the
+	// real clock.
+	Now func() time.Time
 }
 
 // Router is one running space.
 type Router struct {
 	log   *zap.Logger
+	now   func() time.Time // Options.Now
 	lines atomic.Pointer[logging.RouterLog]
 	sp    atomic.Pointer[space]
 	m     *metrics
@@ -54,8 +61,24 @@ type Router struct {
 	// maint holds the maintenance switches of the admin API, kept under
 	// the space CA's state_dir when there is one.
 	maint *overrides
-	// reloadMu serializes reloads.
+	// acme is the certificate manager of the tls: auto apps (nil: no acme
+	// section, or not started yet); acmePrev the one a change of the acme
+	// section replaced, stopped, still serving from memory what the new
+	// one has not got yet (see acmeCertificate).
+	acme     atomic.Pointer[acme.Manager]
+	acmePrev atomic.Pointer[acme.Manager]
+	// reloadMu serializes reloads and guards acmeCfg, the acme section
+	// the running Manager was made for.
 	reloadMu sync.Mutex
+	acmeCfg  *config.ACME
+
+	// clockSet is true when Options.Now was given: client certificate
+	// verdicts then ask it instead of using the request's start.
+	clockSet bool
+	// certPoke wakes certLoop after a reload; loadedAt is when New
+	// logged the first certificate findings.
+	certPoke chan struct{}
+	loadedAt time.Time
 
 	pageClient *http.Client
 	stop       context.CancelFunc
@@ -113,6 +136,11 @@ func New(cfg *config.Config, opts Options) (*Router, error) {
 	if r.log == nil {
 		r.log = zap.NewNop()
 	}
+	if r.now = opts.Now; r.now == nil {
+		r.now = time.Now
+	}
+	r.clockSet = opts.Now != nil
+	r.certPoke = make(chan struct{}, 1)
 	r.lines.Store(opts.Lines)
 	r.stopCtx, r.stop = context.WithCancel(context.Background())
 	var reg prometheus.Registerer
@@ -138,12 +166,12 @@ func New(cfg *config.Config, opts Options) (*Router, error) {
 	}
 	if cfg.Listen.HTTPS != "" {
 		r.tickets = tlsconfig.NewTickets()
-		if err := r.loadTLS(cfg); err != nil {
+		st, err := r.buildTLS(cfg)
+		if err != nil {
 			return nil, err
 		}
-		r.tlsBase = &tls.Config{GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
-			return r.tlsStore.Load().GetConfigForClient(h)
-		}}
+		r.tlsStore.Store(st)
+		r.tlsBase = &tls.Config{GetConfigForClient: r.configForClient}
 	}
 	sp, err := buildSpace(cfg, r.backendFor, newPages, r.m, ca)
 	if err != nil {
@@ -151,24 +179,46 @@ func New(cfg *config.Config, opts Options) (*Router, error) {
 	}
 	r.fetchPages(sp)
 	r.sp.Store(sp)
+	r.loadedAt = r.now()
+	r.logCertFindings(r.loadedAt)
 	return r, nil
 }
 
-// loadTLS builds the TLS configs of cfg (reading its certificates) and
-// makes them current.
-func (r *Router) loadTLS(cfg *config.Config) error {
-	st, err := NewTLSStore(cfg, r.tickets, func(reason, sni string) {
-		r.m.hsFailures.WithLabelValues(reason).Inc()
-		r.log.Info("TLS handshake refused", zap.String(logging.KeyReason, reason), zap.String(logging.KeySNI, sni))
+// buildTLS builds the TLS configs of cfg (reading its certificates) and
+// logs their warnings; the caller makes them current.
+func (r *Router) buildTLS(cfg *config.Config) (*tlsconfig.Store, error) {
+	st, err := NewTLSStore(cfg, TLSStoreOptions{
+		Tickets: r.tickets,
+		Refused: func(reason, sni string) {
+			r.m.hsFailures.WithLabelValues(reason).Inc()
+			if reason != tlsconfig.ReasonACMEPending { // acmeCertificate logged it, with why
+				r.log.Info("TLS handshake refused", zap.String(logging.KeyReason, reason), zap.String(logging.KeySNI, sni))
+			}
+		},
+		Auto:     r.acmeCertificate,
+		OnServed: onServed,
+		Now:      r.now,
 	})
 	if err != nil {
-		return fmt.Errorf("building TLS configs: %w", err)
+		return nil, fmt.Errorf("building TLS configs: %w", err)
 	}
 	for _, w := range st.Warnings() {
 		r.log.Warn(w)
 	}
-	r.tlsStore.Store(st)
-	return nil
+	return st, nil
+}
+
+// configForClient is the https listener's GetConfigForClient: an ACME
+// TLS-ALPN-01 validation gets the Manager's challenge config before
+// anything of an app is looked at (no SNI lookup, ip_rules or mtls);
+// every other ClientHello gets the config of the app its SNI names.
+func (r *Router) configForClient(h *tls.ClientHelloInfo) (*tls.Config, error) {
+	if m := r.acme.Load(); m != nil {
+		if cfg, ok := m.ChallengeConfig(h); ok {
+			return cfg, nil
+		}
+	}
+	return r.tlsStore.Load().GetConfigForClient(h)
 }
 
 // Reload makes cfg the config of new requests (SPEC.md section 1):
@@ -197,23 +247,39 @@ func (r *Router) Reload(cfg *config.Config) error {
 		r.ReloadFailed(err)
 		return err
 	}
-	if r.tlsBase != nil {
-		if err := r.loadTLS(cfg); err != nil {
+	var adminCert *tls.Certificate // read again when the admin listener serves TLS
+	if a := cfg.Admin; a != nil && a.TLS != nil && r.adminCert.Load() != nil {
+		if adminCert, err = readAdminCert(a.TLS); err != nil {
 			r.ReloadFailed(err)
 			return err
 		}
 	}
-	if a := cfg.Admin; a != nil && a.TLS != nil && r.adminCert.Load() != nil {
-		if err := r.loadAdminCert(a.TLS); err != nil {
+	if r.tlsBase != nil {
+		st, err := r.buildTLS(cfg)
+		if err != nil {
 			r.ReloadFailed(err)
 			return err
 		}
+		// The Manager learns the new domains before the configs that
+		// serve them are current.
+		applyACME, err := r.acmeReload(cfg)
+		if err != nil {
+			r.ReloadFailed(err)
+			return err
+		}
+		applyACME()
+		r.tlsStore.Store(st)
+	}
+	if adminCert != nil {
+		r.adminCert.Store(adminCert)
 	}
 	r.ca.Store(ca)
 	r.fetchPages(sp)
 	r.sp.Store(sp)
 	r.m.reloads.WithLabelValues("ok").Inc()
 	r.log.Info("config reloaded", zap.String(logging.KeyFile, cfg.File), zap.Int("apps", len(cfg.Apps)))
+	r.logCertFindings(r.now())
+	r.pokeCertLoop()
 	return nil
 }
 
@@ -304,6 +370,14 @@ func (r *Router) Start() error {
 		if err := r.startTLS(sp.cfg.Listen.HTTPS); err != nil {
 			return fmt.Errorf("listening on listen.https %s: %w", sp.cfg.Listen.HTTPS, err)
 		}
+		// After the listener is bound: the Manager answers TLS-ALPN-01
+		// there.
+		r.reloadMu.Lock()
+		err := r.startACME(r.sp.Load().cfg, r.HTTPSAddr())
+		r.reloadMu.Unlock()
+		if err != nil {
+			return err
+		}
 	}
 	if sp.cfg.Listen.Admin != "" {
 		if err := r.startAdmin(sp.cfg.Listen.Admin, r.gather); err != nil {
@@ -311,10 +385,11 @@ func (r *Router) Start() error {
 		}
 	}
 	r.openSpare()
-	r.bgWG.Add(3)
+	r.bgWG.Add(4)
 	go r.sweepLoop()
 	go r.pageLoop()
 	go r.caLoop()
+	go r.certLoop()
 	return nil
 }
 

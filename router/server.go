@@ -335,6 +335,7 @@ wait:
 		}
 	}
 	r.stop()
+	r.stopACME()
 	r.stopAdmin()
 	r.bgWG.Wait()
 	r.mu.Lock()

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/net/http2"
 
+	"github.com/spacerouter/spacerouter/acme"
 	"github.com/spacerouter/spacerouter/config"
 	"github.com/spacerouter/spacerouter/logging"
 	"github.com/spacerouter/spacerouter/tlsconfig"
@@ -18,17 +19,37 @@ import (
 // handshakeTimeout bounds a TLS handshake.
 const handshakeTimeout = 10 * time.Second
 
+// TLSStoreOptions are what NewTLSStore needs besides the config; the zero
+// value builds a Store for its warnings only.
+type TLSStoreOptions struct {
+	// Tickets encrypts session tickets; nil: the Store makes its own.
+	Tickets *tlsconfig.Tickets
+	// Refused, if not nil, is told of every handshake refused for its SNI
+	// name (tlsconfig.Options.OnHandshakeFailure).
+	Refused func(reason, sni string)
+	// Auto serves the certificates of the tls: auto apps; nil: none, and
+	// their handshakes are refused as acme_pending.
+	Auto func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	// OnServed is told which chain each handshake served
+	// (tlsconfig.Options.OnServed).
+	OnServed func(conn net.Conn, cert *tls.Certificate, source string)
+	// Now is the clock of staged chains; nil: time.Now.
+	Now func() time.Time
+}
+
 // NewTLSStore builds the per-app TLS configs of cfg (apps with
-// certificates only: a name of an app without one is unknown to TLS), as
-// the router serves them; spacerouter -check builds the same to print its
-// warnings. tickets encrypts session tickets (nil: the store makes its
-// own); refused, if not nil, is told of every handshake refused for its SNI
-// name.
-func NewTLSStore(cfg *config.Config, tickets *tlsconfig.Tickets, refused func(reason, sni string)) (*tlsconfig.Store, error) {
+// certificates or tls: auto only: a name of an app with neither is unknown
+// to TLS), as the router serves them; spacerouter -check builds the same
+// to print its warnings.
+func NewTLSStore(cfg *config.Config, o TLSStoreOptions) (*tlsconfig.Store, error) {
+	auto := o.Auto
+	if auto == nil {
+		auto = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return nil, errNoACME }
+	}
 	var apps []tlsconfig.App
 	for i := range cfg.Apps {
 		a := &cfg.Apps[i]
-		if len(a.TLS) == 0 {
+		if len(a.TLS) == 0 && !a.TLSAuto {
 			continue
 		}
 		ta := tlsconfig.App{Name: a.Name, Domains: a.Domains, Features: a.Features, DisableHTTP2: a.Has(config.FeatureDisableHTTP2),
@@ -37,11 +58,15 @@ func NewTLSStore(cfg *config.Config, tickets *tlsconfig.Tickets, refused func(re
 			ta.Allow = append(ta.Allow, r.Prefix)
 		}
 		for _, c := range a.TLS {
-			ta.Certs = append(ta.Certs, tlsconfig.CertFiles{Cert: c.Cert, Key: c.Key})
+			ta.Certs = append(ta.Certs, tlsconfig.CertFiles{Cert: c.Cert, Key: c.Key, ServeFrom: c.ServeFrom})
+		}
+		if a.TLSAuto {
+			ta.GetCertificate = auto
 		}
 		apps = append(apps, ta)
 	}
-	return tlsconfig.New(apps, tlsconfig.Options{HTTP2: true, OnHandshakeFailure: refused, Tickets: tickets})
+	return tlsconfig.New(apps, tlsconfig.Options{HTTP2: true, OnHandshakeFailure: o.Refused, Tickets: o.Tickets,
+		OnServed: o.OnServed, Now: o.Now})
 }
 
 // ServeTLS accepts TLS connections from ln in the background until
@@ -82,7 +107,10 @@ func (r *Router) serveTLSConn(c net.Conn, li *listenerInfo, slot *connSlot) {
 		slot.free()
 		return
 	}
-	tc := tls.Server(c, r.tlsBase)
+	// crypto/tls reads and writes through tv, where the handshake records
+	// which chain it served (onServed) for the connection view.
+	tv := &tlsConn{Conn: c}
+	tc := tls.Server(tv, r.tlsBase)
 	tc.SetDeadline(time.Now().Add(handshakeTimeout))
 	err := tc.HandshakeContext(r.stopCtx)
 	if err != nil {
@@ -99,18 +127,31 @@ func (r *Router) serveTLSConn(c net.Conn, li *listenerInfo, slot *connSlot) {
 	}
 	tc.SetDeadline(time.Time{})
 	st := tc.ConnectionState()
+	if st.NegotiatedProtocol == acme.ALPNProto {
+		// An ACME server's TLS-ALPN-01 validation: the handshake was all
+		// of it (RFC 8737 section 3). Never served, never a client's.
+		r.untrack(p)
+		tc.Close()
+		slot.free()
+		return
+	}
 	r.m.handshake(&st)
 	sni := normalizeHost(nil, []byte(st.ServerName))
 	// Tracked as served before it is no longer tracked as pending, so a
 	// drain that begins meanwhile never misses it.
+	app, _ := r.tlsStore.Load().AppForSNI(st.ServerName)
 	var serve func()
 	if st.NegotiatedProtocol == http2.NextProtoTLS {
-		if h := r.newH2conn(tc, li, &st, sni, slot); r.track(h) {
+		h := r.newH2conn(tc, li, &st, sni, slot)
+		h.tv = tv
+		tv.handshook(&st, app, h.pc, r.now())
+		if r.track(h) {
 			serve = h.serve
 		}
 	} else {
 		cc := newConn(r, tc, c, li, slot)
-		cc.tlsVer, cc.sniName, cc.pc = st.Version, sni, newPeerCert(&st)
+		cc.tlsVer, cc.sniName, cc.pc, cc.tv = st.Version, sni, newPeerCert(&st), tv
+		tv.handshook(&st, app, cc.pc, r.now())
 		if r.track(cc) {
 			serve = cc.serveTLS
 		}

@@ -11,13 +11,22 @@
 //     set served in silence (ProfileFor);
 //   - loading each app's certificates (RSA and/or ECDSA, whole chain) and
 //     picking, per handshake, one the client supports, ECDSA first;
+//   - staged chains (serve_from, SPEC.md 12.3): per key type, the chains
+//     with the latest serve_from that has come are served, switching at
+//     that time by the clock of Options.Now, without a rebuild;
+//   - apps whose certificates come from elsewhere (App.GetCertificate, tls:
+//     auto): a name whose certificate is pending is refused with
+//     unrecognized_name, reason acme_pending;
+//   - telling the caller which chain each handshake served
+//     (Options.OnServed), for the router's view of TLS connections;
 //   - the SNI lookup (exact domain before wildcard, ASCII case folded) and
 //     the refusal of a missing or unknown name with the alert
 //     unrecognized_name (112);
 //   - ALPN: h2 is offered only when the options, the app and its profile
 //     allow it, and a TLS 1.2 client offering no suite HTTP/2 allows gets
 //     http/1.1 for that connection (SPEC.md section 4b);
-//   - warnings about certificates that expire within 75 days.
+//   - warnings about a profile none of whose TLS 1.2 suites fits the
+//     app's certificates (expiry is the router's to judge: Certificates).
 //
 // What crypto/tls decides and a profile cannot change:
 //   - TLS 1.3 suites are fixed by Go (TLS_AES_128_GCM_SHA256,
@@ -30,10 +39,11 @@
 //   - SHA-1 signatures stay off in TLS 1.2 for every profile (Go's default,
 //     SPEC.md section 4b).
 //
-// Session tickets are on, for TLS 1.2 and 1.3, and bound to the app and the
-// SNI name that issued them (issue 9; RFC 6066 section 3): a ticket from one
-// app never resumes a session of another, nor of another of the app's
-// names. The per-app configs seal tickets through a Tickets (WrapSession
+// Session tickets are on, for TLS 1.2 and 1.3, and bound to the app, the
+// SNI name and the generation of chains that issued them (issue 9; RFC
+// 6066 section 3): a ticket from one app never resumes a session of
+// another, nor of another of the app's names, nor after a staged chain
+// took over. The per-app configs seal tickets through a Tickets (WrapSession
 // and UnwrapSession), whose keys crypto/tls makes and rotates; the keys of
 // the listener's config are never used. A router that passes one Tickets to
 // every Store it builds (Options.Tickets) keeps resumption working across
@@ -42,8 +52,10 @@
 // The package does not read the config file or know feature names other
 // than the TLS profile ones (http-disable-http2 arrives as
 // App.DisableHTTP2), does not open listeners, does not serve HTTP/2, does
-// not compare SNI with Host (AppForSNI gives the router what it needs), and
-// never logs: it returns errors and warnings, and reports refused
-// handshakes through Options.OnHandshakeFailure. It imports only the
-// standard library.
+// not compare SNI with Host (AppForSNI gives the router what it needs),
+// does not speak ACME (App.GetCertificate is the acme package's, wired by
+// the router; the ACME validation handshakes, ALPN acme-tls/1, are
+// answered before the Store is asked), and never logs: it returns errors
+// and warnings, and reports refused handshakes through
+// Options.OnHandshakeFailure. It imports only the standard library.
 package tlsconfig

@@ -18,15 +18,18 @@ var (
 type site struct {
 	name    string
 	profile Profile
-	certs   []servedCert // ECDSA first
-	// h2Suites are the profile's suites HTTP/2 may run over for which the
-	// app has a certificate of the right key type.
-	h2Suites []uint16
-	config   *tls.Config // ALPN as options, features and profile allow
-	h1       *tls.Config // ALPN http/1.1 only; config itself when h2 is off
-	tickets  *Tickets    // seals the app's session tickets
+	certs   []servedCert // every chain, staged ones included; ECDSA first
+	// gens are the app's generations, earliest first (see generation);
+	// an app with GetCertificate has one, without certificates.
+	gens []*generation
+	// getCert serves the certificates of a tls: auto app (App.GetCertificate).
+	getCert  func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	tickets  *Tickets // seals the app's session tickets
 	allow    []netip.Prefix
 	askCert  bool
+	now      func() time.Time
+	onServed func(conn net.Conn, cert *tls.Certificate, source string)
+	refuse   func(reason, sni string) // Store.refuse
 }
 
 // allows reports whether the client may make a handshake for the app:
@@ -51,7 +54,7 @@ func (st *site) allows(hello *tls.ClientHelloInfo) bool {
 }
 
 // newSite builds the TLS state of app. Its warnings carry no app prefix.
-func newSite(app *App, http2 bool, tickets *Tickets, now time.Time) (*site, []string, error) {
+func newSite(app *App, opts *Options, tickets *Tickets, refuse func(reason, sni string)) (*site, []string, error) {
 	p, warnings, err := ProfileFor(app.Features)
 	if err != nil {
 		return nil, nil, err
@@ -60,25 +63,37 @@ func newSite(app *App, http2 bool, tickets *Tickets, now time.Time) (*site, []st
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, c := range certs {
-		if w, ok := expiryWarning(c, now); ok {
-			warnings = append(warnings, w)
-		}
-	}
 	slices.SortStableFunc(certs, func(a, b servedCert) int { return boolRank(b.ecdsa) - boolRank(a.ecdsa) })
-	st := &site{name: app.Name, profile: p, certs: certs, tickets: tickets, allow: slices.Clone(app.Allow), askCert: app.RequestClientCert}
-	if !st.servesPre13() {
-		warnings = append(warnings, "no certificate fits the profile's TLS 1.2 suites: clients without TLS 1.3 will fail the handshake")
+	st := &site{name: app.Name, profile: p, certs: certs, getCert: app.GetCertificate, tickets: tickets,
+		allow: slices.Clone(app.Allow), askCert: app.RequestClientCert, now: opts.Now, onServed: opts.OnServed, refuse: refuse}
+	if st.now == nil {
+		st.now = time.Now
 	}
-	for _, id := range p.Suites {
-		if http2Allowed(id) && st.hasKind(ecdsaSigned(id)) {
-			st.h2Suites = append(st.h2Suites, id)
+	if st.getCert != nil {
+		// certmagic, under the acme package, makes ECDSA P-256 keys.
+		st.gens = []*generation{{certs: nil}}
+		if !slices.ContainsFunc(p.Suites, ecdsaSigned) && p.MinVersion <= tls.VersionTLS12 {
+			warnings = append(warnings, "tls: auto certificates have ECDSA keys, and the profile has no TLS 1.2 suite for them: "+
+				"clients without TLS 1.3 will fail the handshake (spaces-tls-modern has such suites)")
+		}
+	} else {
+		st.gens = generations(certs)
+		if !st.servesPre13() {
+			warnings = append(warnings, "no certificate fits the profile's TLS 1.2 suites: clients without TLS 1.3 will fail the handshake")
 		}
 	}
-	st.h1 = st.tlsConfig(protosH1, false)
-	st.config = st.h1
-	if http2 && p.HTTP2 && !app.DisableHTTP2 {
-		st.config = st.tlsConfig(protosH2, true)
+	h2 := opts.HTTP2 && p.HTTP2 && !app.DisableHTTP2
+	for _, g := range st.gens {
+		for _, id := range p.Suites {
+			if http2Allowed(id) && (st.getCert != nil && ecdsaSigned(id) || g.hasKind(ecdsaSigned(id))) {
+				g.h2Suites = append(g.h2Suites, id)
+			}
+		}
+		g.h1 = st.tlsConfig(g, protosH1, false)
+		g.config = g.h1
+		if h2 {
+			g.config = st.tlsConfig(g, protosH2, true)
+		}
 	}
 	return st, warnings, nil
 }
@@ -100,33 +115,67 @@ func (st *site) servesPre13() bool {
 	if len(st.certs) == 0 || st.profile.MinVersion > tls.VersionTLS12 {
 		return true
 	}
-	return slices.ContainsFunc(st.profile.Suites, func(id uint16) bool { return st.hasKind(ecdsaSigned(id)) })
+	return slices.ContainsFunc(st.profile.Suites, func(id uint16) bool {
+		return slices.ContainsFunc(st.certs, func(c servedCert) bool { return c.ecdsa == ecdsaSigned(id) })
+	})
 }
 
-// hasKind reports whether the app has an ECDSA (ecdsa true) or an RSA
-// certificate.
-func (st *site) hasKind(ecdsa bool) bool {
-	return slices.ContainsFunc(st.certs, func(c servedCert) bool { return c.ecdsa == ecdsa })
-}
-
-// tlsConfig builds one of the app's configs. Certificates stays empty so
-// that crypto/tls always asks GetCertificate. Session tickets are sealed by
-// st.tickets and bound to the app and the SNI name (see Tickets): the
-// listener config's ticket keys, which crypto/tls would otherwise use for
-// every app alike, are never used.
-func (st *site) tlsConfig(protos []string, h2 bool) *tls.Config {
-	return &tls.Config{
-		MinVersion:   st.profile.MinVersion,
-		MaxVersion:   st.profile.MaxVersion,
-		CipherSuites: slices.Clone(st.profile.Suites),
-		NextProtos:   slices.Clone(protos),
-		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-			return st.certificate(hello, h2), nil
-		},
-		WrapSession:   st.tickets.wrapFor(st.name),
-		UnwrapSession: st.tickets.unwrapFor(st.name),
-		ClientAuth:    st.clientAuth(),
+// current returns the generation in force now: the last that has begun.
+func (st *site) current() *generation {
+	if len(st.gens) == 1 {
+		return st.gens[0]
 	}
+	now := st.now()
+	for i := len(st.gens) - 1; i > 0; i-- {
+		if !now.Before(st.gens[i].from) {
+			return st.gens[i]
+		}
+	}
+	return st.gens[0]
+}
+
+// tlsConfig builds one of a generation's configs. Certificates stays
+// empty so that crypto/tls always asks GetCertificate. Session tickets are
+// sealed by st.tickets and bound to the app, the SNI name and the
+// generation (see Tickets): the listener config's ticket keys, which
+// crypto/tls would otherwise use for every app alike, are never used.
+func (st *site) tlsConfig(g *generation, protos []string, h2 bool) *tls.Config {
+	getCert := func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		c := g.certificate(&st.profile, hello, h2)
+		if c != nil && st.onServed != nil {
+			st.onServed(hello.Conn, c, SourceFile)
+		}
+		return c, nil
+	}
+	if st.getCert != nil {
+		getCert = st.autoCertificate
+	}
+	return &tls.Config{
+		MinVersion:     st.profile.MinVersion,
+		MaxVersion:     st.profile.MaxVersion,
+		CipherSuites:   slices.Clone(st.profile.Suites),
+		NextProtos:     slices.Clone(protos),
+		GetCertificate: getCert,
+		WrapSession:    st.tickets.wrapFor(st.name, g.id),
+		UnwrapSession:  st.tickets.unwrapFor(st.name, g.id),
+		ClientAuth:     st.clientAuth(),
+	}
+}
+
+// autoCertificate is GetCertificate of a tls: auto app: the certificate
+// App.GetCertificate gives. Its error (a domain whose certificate is
+// pending) gives crypto/tls no certificate, so the handshake ends with
+// unrecognized_name, reported as ReasonACMEPending.
+func (st *site) autoCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	c, err := st.getCert(hello)
+	if err != nil || c == nil {
+		st.refuse(ReasonACMEPending, normalizeSNI(hello.ServerName))
+		return nil, nil
+	}
+	if st.onServed != nil {
+		st.onServed(hello.Conn, c, SourceACME)
+	}
+	return c, nil
 }
 
 // clientAuth asks for a client certificate without verifying it: the
@@ -138,27 +187,46 @@ func (st *site) clientAuth() tls.ClientAuthType {
 	return tls.NoClientCert
 }
 
-// configFor returns the app's config for one ClientHello. crypto/tls picks
-// ALPN before the cipher suite, and Go's HTTP/2 server kills a connection
-// on a suite RFC 9113 forbids (INADEQUATE_SECURITY), so a client offering
-// h2 that will end up on TLS 1.2 (or older) with no suite HTTP/2 allows gets
-// http/1.1 (SPEC.md section 4b).
-func (st *site) configFor(hello *tls.ClientHelloInfo) *tls.Config {
-	if st.config == st.h1 || !slices.Contains(hello.SupportedProtos, "h2") {
-		return st.config
+// configFor returns the config of generation g for one ClientHello.
+// crypto/tls picks ALPN before the cipher suite, and Go's HTTP/2 server
+// kills a connection on a suite RFC 9113 forbids (INADEQUATE_SECURITY), so
+// a client offering h2 that will end up on TLS 1.2 (or older) with no
+// suite HTTP/2 allows gets http/1.1 (SPEC.md section 4b).
+func (st *site) configFor(g *generation, hello *tls.ClientHelloInfo) *tls.Config {
+	if g.config == g.h1 || !slices.Contains(hello.SupportedProtos, "h2") {
+		return g.config
 	}
 	switch v := st.profile.negotiatedVersion(hello.SupportedVersions); {
 	case v >= tls.VersionTLS13:
-		return st.config
-	case v == tls.VersionTLS12 && offersAny(hello, st.h2Suites):
-		return st.config
+		return g.config
+	case v == tls.VersionTLS12 && offersAny(hello, g.h2Suites):
+		return g.config
 	}
-	return st.h1
+	return g.h1
 }
 
 // offersAny reports whether the client offers one of suites.
 func offersAny(hello *tls.ClientHelloInfo, suites []uint16) bool {
 	return slices.ContainsFunc(hello.CipherSuites, func(id uint16) bool { return slices.Contains(suites, id) })
+}
+
+// likely returns the chain of g a client resuming a session for the SNI
+// name of hello most likely got: the first (ECDSA first) that covers the
+// name. A TLS 1.3 resumption asks for no certificate, so this is what the
+// connection is reported to use (Options.OnServed); a full handshake
+// reports the chain certificate picks, which is this one for nearly
+// every client.
+func (g *generation) likely(hello *tls.ClientHelloInfo) *tls.Certificate {
+	if len(g.certs) == 1 {
+		return g.certs[0].cert // the common case, without VerifyHostname's allocations
+	}
+	name := normalizeSNI(hello.ServerName)
+	for _, c := range g.certs {
+		if c.cert.Leaf.VerifyHostname(name) == nil {
+			return c.cert
+		}
+	}
+	return g.certs[0].cert
 }
 
 // certificate picks the certificate to serve: one the client supports for
@@ -167,33 +235,33 @@ func offersAny(hello *tls.ClientHelloInfo, suites []uint16) bool {
 // choice configFor made. When none supports the name, one the client
 // supports otherwise (the client decides whether a name mismatch matters);
 // failing that, the first, and the handshake fails on the client's side.
-// Nil only for an app without certificates, which crypto/tls answers with
-// unrecognized_name.
-func (st *site) certificate(hello *tls.ClientHelloInfo, h2 bool) *tls.Certificate {
-	if len(st.certs) == 0 {
+// Nil only for a generation without certificates, which crypto/tls
+// answers with unrecognized_name.
+func (g *generation) certificate(p *Profile, hello *tls.ClientHelloInfo, h2 bool) *tls.Certificate {
+	if len(g.certs) == 0 {
 		return nil
 	}
-	if c := st.pick(hello, h2); c != nil {
+	if c := g.pick(p, hello, h2); c != nil {
 		return c
 	}
 	anyName := *hello
 	anyName.ServerName = ""
-	if c := st.pick(&anyName, h2); c != nil {
+	if c := g.pick(p, &anyName, h2); c != nil {
 		return c
 	}
-	return st.certs[0].cert
+	return g.certs[0].cert
 }
 
 // pick returns the first certificate hello supports, preferring, when h2
 // is set, one that goes with a suite HTTP/2 allows; nil when none.
-func (st *site) pick(hello *tls.ClientHelloInfo, h2 bool) *tls.Certificate {
+func (g *generation) pick(p *Profile, hello *tls.ClientHelloInfo, h2 bool) *tls.Certificate {
 	var supported *tls.Certificate
-	tls13 := st.profile.negotiatedVersion(hello.SupportedVersions) >= tls.VersionTLS13
-	for _, c := range st.certs {
+	tls13 := p.negotiatedVersion(hello.SupportedVersions) >= tls.VersionTLS13
+	for _, c := range g.certs {
 		if hello.SupportsCertificate(c.cert) != nil {
 			continue
 		}
-		if !h2 || tls13 || st.offersH2SuiteFor(hello, c.ecdsa) {
+		if !h2 || tls13 || g.offersH2SuiteFor(hello, c.ecdsa) {
 			return c.cert
 		}
 		if supported == nil {
@@ -205,8 +273,8 @@ func (st *site) pick(hello *tls.ClientHelloInfo, h2 bool) *tls.Certificate {
 
 // offersH2SuiteFor reports whether the client offers a suite HTTP/2 allows
 // that a certificate of the given key type can serve.
-func (st *site) offersH2SuiteFor(hello *tls.ClientHelloInfo, ecdsa bool) bool {
+func (g *generation) offersH2SuiteFor(hello *tls.ClientHelloInfo, ecdsa bool) bool {
 	return slices.ContainsFunc(hello.CipherSuites, func(id uint16) bool {
-		return ecdsaSigned(id) == ecdsa && slices.Contains(st.h2Suites, id)
+		return ecdsaSigned(id) == ecdsa && slices.Contains(g.h2Suites, id)
 	})
 }

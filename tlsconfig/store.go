@@ -23,9 +23,18 @@ type App struct {
 	// means the default profile: turning an omitted features key into
 	// [spaces-tls-salesforce] is the config package's job.
 	Features []string
-	// Certs are the app's certificate chains, RSA and/or ECDSA. With none,
-	// a handshake for the app's domains is refused like an unknown name.
+	// Certs are the app's certificate chains, RSA and/or ECDSA. With none
+	// (and no GetCertificate), a handshake for the app's domains is
+	// refused like an unknown name.
 	Certs []CertFiles
+	// GetCertificate, when set, serves the app's certificates instead of
+	// Certs (which must be empty): tls: auto, where the acme package holds
+	// them (SPEC.md 12.1). It is called on every full handshake for the
+	// app's domains, concurrently; it must not block. An error (or a nil
+	// certificate) refuses the handshake with unrecognized_name, reported
+	// to Options.OnHandshakeFailure as ReasonACMEPending. Its certificates
+	// are taken to have ECDSA keys (certmagic's), for the choice of h2.
+	GetCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 	// DisableHTTP2 is the feature http-disable-http2: ALPN offers
 	// http/1.1 only.
 	DisableHTTP2 bool
@@ -46,6 +55,12 @@ type App struct {
 type CertFiles struct {
 	Cert string // PEM file: the leaf first, then the intermediates
 	Key  string // PEM file with the private key
+	// ServeFrom stages the chain (SPEC.md 12.3): from that time on (by
+	// Options.Now, no rebuild needed) it is served instead of the app's
+	// chains of the same key type, RSA or ECDSA, with no or an earlier
+	// ServeFrom. Zero: served from the start. Checking that a staged chain
+	// covers the app's domains is the config package's job.
+	ServeFrom time.Time
 }
 
 // Options are the space-wide TLS settings.
@@ -66,7 +81,27 @@ type Options struct {
 	// reload still resume after it. Nil: New makes one, and the tickets of
 	// this Store resume only on this Store.
 	Tickets *Tickets
+	// Now is the clock staged chains (CertFiles.ServeFrom) are served by;
+	// nil means time.Now.
+	Now func() time.Time
+	// OnServed, when set, is told which chain each handshake served:
+	// conn is the ClientHelloInfo's Conn (the net.Conn the TLS server was
+	// made on), source SourceFile or SourceACME. It runs on the handshake's
+	// goroutine, at most twice per handshake (the chain a resumed session
+	// most likely carries when the config is chosen, then the chain a full
+	// handshake serves, which wins), and must not block. A session ticket
+	// resumes only under the generation of chains that issued it, so a
+	// resumed connection never reports a chain it could not have seen
+	// (tls: auto certificates excepted: a ticket from before a renewal
+	// still resumes).
+	OnServed func(conn net.Conn, cert *tls.Certificate, source string)
 }
+
+// Sources of a served chain, as Options.OnServed reports them.
+const (
+	SourceFile = "file" // a chain of App.Certs
+	SourceACME = "acme" // a certificate from App.GetCertificate (tls: auto)
+)
 
 // Reasons a ClientHello is refused with the alert unrecognized_name (112),
 // as passed to Options.OnHandshakeFailure. The set is fixed, so it may
@@ -76,6 +111,7 @@ const (
 	ReasonUnknownSNI    = "unknown_sni"    // the name is no app's domain
 	ReasonNoCertificate = "no_certificate" // the name's app has no certificate
 	ReasonIPRule        = "ip_rule"        // the client address matches none of the app's ip_rules
+	ReasonACMEPending   = "acme_pending"   // App.GetCertificate has no certificate for the name yet
 )
 
 // ErrDuplicateDomain is returned by New when two apps, or one app twice,
@@ -84,6 +120,10 @@ var ErrDuplicateDomain = errors.New("domain listed twice")
 
 // ErrDuplicateApp is returned by New when two apps have the same name.
 var ErrDuplicateApp = errors.New("app listed twice")
+
+// ErrCertsAndHook is returned by New for an app with both certificate
+// files and GetCertificate.
+var ErrCertsAndHook = errors.New("certificate files and GetCertificate both set")
 
 // Store holds every app's *tls.Config, built once by New, and picks one per
 // connection from the SNI name. It is read-only after New and safe for
@@ -104,12 +144,14 @@ type wildDomain struct {
 	site   *site
 }
 
-// New builds, once, a *tls.Config for each app: versions and suites from
-// its profile, its certificates loaded (the whole chain is served), ALPN
-// from opts, the app's features and its profile. It refuses a retired or
-// broken profile, a certificate that does not load, and a domain or app
-// name listed twice. Warnings (a deprecated profile, a certificate that
-// expires within 75 days) are kept for Warnings.
+// New builds, once, the *tls.Configs of each app: versions and suites from
+// its profile, its certificates loaded (the whole chain is served), one
+// generation per serve_from time, ALPN from opts, the app's features and
+// its profile. It refuses a retired or broken profile, a certificate that
+// does not load, an app with both Certs and GetCertificate, and a domain
+// or app name listed twice. Warnings (a deprecated profile, a profile none
+// of whose TLS 1.2 suites fits the app's certificates) are kept for
+// Warnings.
 func New(apps []App, opts Options) (*Store, error) {
 	s := &Store{
 		sites:     make(map[string]*site, len(apps)),
@@ -121,13 +163,15 @@ func New(apps []App, opts Options) (*Store, error) {
 	if tickets == nil {
 		tickets = NewTickets()
 	}
-	now := time.Now()
 	for i := range apps {
 		app := &apps[i]
 		if _, dup := s.sites[app.Name]; dup {
 			return nil, fmt.Errorf("app %s: %w", app.Name, ErrDuplicateApp)
 		}
-		st, warnings, err := newSite(app, opts.HTTP2, tickets, now)
+		if app.GetCertificate != nil && len(app.Certs) > 0 {
+			return nil, fmt.Errorf("app %s: %w", app.Name, ErrCertsAndHook)
+		}
+		st, warnings, err := newSite(app, &opts, tickets, s.refuseOnly)
 		if err != nil {
 			return nil, fmt.Errorf("app %s: %w", app.Name, err)
 		}
@@ -163,30 +207,45 @@ func rejectConfig() *tls.Config {
 func (s *Store) Config() *tls.Config { return s.base }
 
 // GetConfigForClient returns the config of the app whose domain is the
-// ClientHello's SNI name (exact domain before wildcard, ASCII case folded).
-// A missing or unknown name, or an app without certificates, gets a config
-// that fails the handshake with unrecognized_name (112), reported to
-// Options.OnHandshakeFailure. It never returns an error, since crypto/tls
-// would answer one with internal_error. A router that keeps its own
-// listener config (to swap Stores on reload) calls it from its own
-// GetConfigForClient.
+// ClientHello's SNI name (exact domain before wildcard, ASCII case folded),
+// of the generation of chains in force now. A missing or unknown name, an
+// app without certificates now, or a tls: auto domain whose certificate
+// is pending gets a config that fails the handshake with unrecognized_name
+// (112), reported to Options.OnHandshakeFailure. It returns no error
+// (crypto/tls would answer one with internal_error) except for a client
+// refused by ip_rules, which gets access_denied (ErrAccessDenied). A
+// router that keeps its own listener config (to swap Stores on reload)
+// calls it from its own GetConfigForClient.
 func (s *Store) GetConfigForClient(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 	if hello.ServerName == "" {
 		return s.refuse(ReasonNoSNI, ""), nil
 	}
 	name := normalizeSNI(hello.ServerName)
 	st := s.lookup(name)
-	switch {
-	case st == nil:
+	if st == nil {
 		return s.refuse(ReasonUnknownSNI, name), nil
-	case len(st.certs) == 0:
+	}
+	g := st.current()
+	if st.getCert == nil && len(g.certs) == 0 {
 		return s.refuse(ReasonNoCertificate, name), nil
-	case !st.allows(hello):
+	}
+	if !st.allows(hello) {
 		s.refuse(ReasonIPRule, name)
 		denyAccess(hello.Conn)
 		return nil, ErrAccessDenied
 	}
-	return st.configFor(hello), nil
+	if st.getCert != nil {
+		c, err := st.getCert(hello)
+		if err != nil || c == nil {
+			return s.refuse(ReasonACMEPending, name), nil
+		}
+		if st.onServed != nil {
+			st.onServed(hello.Conn, c, SourceACME)
+		}
+	} else if st.onServed != nil {
+		st.onServed(hello.Conn, g.likely(hello), SourceFile)
+	}
+	return st.configFor(g, hello), nil
 }
 
 // ErrAccessDenied is the handshake error of a client refused by an app's
@@ -212,10 +271,15 @@ func denyAccess(c net.Conn) {
 
 // refuse reports a refused ClientHello and returns the reject config.
 func (s *Store) refuse(reason, name string) *tls.Config {
+	s.refuseOnly(reason, name)
+	return s.reject
+}
+
+// refuseOnly reports a refused ClientHello.
+func (s *Store) refuseOnly(reason, name string) {
 	if s.onFailure != nil {
 		s.onFailure(reason, name)
 	}
-	return s.reject
 }
 
 // AppForSNI returns the name of the app that serves the SNI name, by the
@@ -239,23 +303,40 @@ func (s *Store) Profile(appName string) (Profile, bool) {
 }
 
 // Warnings returns the notes for the operational log found by New, each
-// starting "app NAME: ": a deprecated profile, a certificate that expires
-// within 75 days or has expired ("app shop: certificate shop.pem expires
-// 2027-01-01 (in 40 days)").
+// starting "app NAME: ": a deprecated profile, a profile none of whose TLS
+// 1.2 suites fits the app's certificates. Expiry is the caller's to
+// judge (Certificates).
 func (s *Store) Warnings() []string { return slices.Clone(s.warnings) }
 
-// Expiry returns when the first of the served certificates of the named
-// app expires (SPEC.md 12.2, role server); ok is false for an app with
-// none.
+// Expiry returns when the first of the chains the named app serves now
+// expires (SPEC.md 12.2, role server); ok is false for an app with none
+// (a tls: auto app's certificates are the acme package's).
 func (s *Store) Expiry(appName string) (notAfter time.Time, ok bool) {
 	st := s.sites[appName]
 	if st == nil {
 		return time.Time{}, false
 	}
-	for _, c := range st.certs {
+	for _, c := range st.current().certs {
 		if na := c.cert.Leaf.NotAfter; !ok || na.Before(notAfter) {
 			notAfter, ok = na, true
 		}
 	}
 	return notAfter, ok
+}
+
+// Certificates returns every certificate chain of the named app, staged
+// ones included, ECDSA first, each marked whether it is served now;
+// nil for an unknown app or one with GetCertificate.
+func (s *Store) Certificates(appName string) []CertInfo {
+	st := s.sites[appName]
+	if st == nil || len(st.certs) == 0 {
+		return nil
+	}
+	served := st.current().certs
+	out := make([]CertInfo, 0, len(st.certs))
+	for _, c := range st.certs {
+		out = append(out, CertInfo{File: c.file, Leaf: c.cert.Leaf, ServeFrom: c.from,
+			Served: slices.ContainsFunc(served, func(s servedCert) bool { return s.cert == c.cert })})
+	}
+	return out
 }

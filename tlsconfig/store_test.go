@@ -2,7 +2,6 @@ package tlsconfig
 
 import (
 	"crypto/tls"
-	"fmt"
 	"io/fs"
 	"path/filepath"
 	"testing"
@@ -26,10 +25,14 @@ func TestWarnings(t *testing.T) {
 		App{Name: "ok", Domains: []string{"ok.example.com"}, Certs: []CertFiles{fine}},
 	)
 	assert.Equal(t, []string{
-		fmt.Sprintf("app shop: certificate %s expires %s (in 30 days)", soon.Cert, in30.UTC().Format(time.DateOnly)),
 		"app old: spaces-strict-tls is deprecated; use spaces-tls-modern",
-		fmt.Sprintf("app old: certificate %s expired on %s", gone.Cert, past.UTC().Format(time.DateOnly)),
-	}, s.Warnings())
+	}, s.Warnings(), "expiry is the router's to warn about (Certificates)")
+	info := s.Certificates("shop")
+	require.Len(t, info, 1)
+	assert.Equal(t, soon.Cert, info[0].File)
+	assert.True(t, in30.Equal(info[0].Leaf.NotAfter), "not_after %s, want %s", info[0].Leaf.NotAfter, in30)
+	assert.True(t, info[0].Served)
+	assert.Nil(t, s.Certificates("nope"))
 }
 
 func TestNewErrors(t *testing.T) {

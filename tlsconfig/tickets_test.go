@@ -143,7 +143,8 @@ func TestSessionTicketBinding(t *testing.T) {
 // SessionState.Extra on its own.
 func TestSessionTicketBindingEntry(t *testing.T) {
 	t.Parallel()
-	want := binding("shop", "shop.example.com")
+	gen := []byte("generation-1")
+	want := binding("shop", gen, "shop.example.com")
 	foreign := []byte("another-layer/v3\x00data")
 	for _, tc := range []struct {
 		name  string
@@ -154,9 +155,11 @@ func TestSessionTicketBindingEntry(t *testing.T) {
 		{"foreign only", [][]byte{foreign}, false},
 		{"ours", [][]byte{want}, true},
 		{"ours among foreign", [][]byte{foreign, want, foreign}, true},
-		{"other app", [][]byte{binding("shop2", "shop.example.com")}, false},
-		{"other name", [][]byte{binding("shop", "www.shop.example.com")}, false},
-		{"ours and another binding", [][]byte{want, binding("blog", "shop.example.com")}, false},
+		{"other app", [][]byte{binding("shop2", gen, "shop.example.com")}, false},
+		{"other name", [][]byte{binding("shop", gen, "www.shop.example.com")}, false},
+		{"other generation", [][]byte{binding("shop", []byte("generation-2"), "shop.example.com")}, false},
+		{"no generation", [][]byte{binding("shop", nil, "shop.example.com")}, false},
+		{"ours and another binding", [][]byte{want, binding("blog", gen, "shop.example.com")}, false},
 		{"truncated", [][]byte{want[:len(want)-1]}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -164,8 +167,9 @@ func TestSessionTicketBindingEntry(t *testing.T) {
 			assert.Equal(t, tc.bound, boundTo(&tls.SessionState{Extra: tc.extra}, want), "Extra %q", tc.extra)
 		})
 	}
-	t.Run("app and name do not run together", func(t *testing.T) {
+	t.Run("app, generation and name do not run together", func(t *testing.T) {
 		t.Parallel()
-		assert.NotEqual(t, binding("ab", "c.test"), binding("a", "bc.test"))
+		assert.NotEqual(t, binding("ab", gen, "c.test"), binding("a", gen, "bc.test"))
+		assert.NotEqual(t, binding("a", []byte("g"), "c.test"), binding("a", nil, "gc.test"))
 	})
 }

@@ -99,7 +99,9 @@ type Certificate struct {
 	// Names are the leaf's DNS names.
 	Names []string `json:"names,omitempty"`
 	// State is, for ACME, waiting, in_progress, ok or failing; for a file,
-	// ok, staged (its serve_from is to come) or expired.
+	// ok, staged (its serve_from is to come), superseded (a chain of the
+	// same key type with a later serve_from is served instead) or
+	// expired.
 	State string `json:"state"`
 	// LastError is the last ACME error of a failing domain.
 	LastError string `json:"last_error,omitempty"`

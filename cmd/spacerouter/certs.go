@@ -10,6 +10,7 @@ import (
 
 	"github.com/spacerouter/spacerouter/acme"
 	"github.com/spacerouter/spacerouter/config"
+	"github.com/spacerouter/spacerouter/router"
 )
 
 // certsUsage is the help of the certs subcommand (SPEC.md section 12.1).
@@ -76,7 +77,7 @@ func runCerts(args []string, stdout, stderr io.Writer, load certsLoader) int {
 		fail("%s: %v", *configPath, err)
 		return exitUsage
 	}
-	statuses, err := acme.StatusFromStorage(acmeOptions(cfg.ACME), apps, time.Now())
+	statuses, err := acme.StatusFromStorage(router.ACMEOptions(cfg.ACME), apps, time.Now())
 	if err != nil {
 		fail("%v", err)
 		return exitFail
@@ -116,17 +117,4 @@ func autoDomains(cfg *config.Config, only string) (map[string][]string, error) {
 		return nil, fmt.Errorf("unknown app %q: the apps are %s", only, strings.Join(names, ", "))
 	}
 	return apps, nil
-}
-
-// acmeOptions are the acme package's Options for the config's acme
-// section. The https listener is the router's to add.
-func acmeOptions(a *config.ACME) acme.Options {
-	return acme.Options{
-		Directory:        a.Directory,
-		Email:            a.Email,
-		AgreeTOS:         a.AgreeTOS,
-		TrustedRootsFile: a.TrustedRoots,
-		Storage:          a.Storage,
-		RenewBefore:      a.RenewBefore,
-	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/spacerouter/spacerouter/acme"
 	"github.com/spacerouter/spacerouter/config"
+	"github.com/spacerouter/spacerouter/router"
 )
 
 // certsSpace is a space with app shop on tls: auto (two domains) and app
@@ -83,7 +84,7 @@ func TestCertsStatus(t *testing.T) {
 		[]byte(`{"sans":["shop.example.com"],"issuer_data":{}}`)))
 
 	// A Manager serves it and fails to order www's, then stops.
-	opts := acmeOptions(cfg.ACME)
+	opts := router.ACMEOptions(cfg.ACME)
 	opts.ListenAddr = "127.0.0.1:8443"
 	m, err := acme.New(opts, nil)
 	require.NoError(t, err)

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -95,16 +96,26 @@ func writable(path string, mode uint32, what string) string {
 
 // tlsStoreWarnings builds the TLS configs that start-up builds for
 // listen.https (router.NewTLSStore, as router.New does: certificates loaded,
-// profiles resolved) and returns their warnings, such as a certificate that
-// expires within 75 days. Without listen.https the router builds none, and
+// profiles resolved) and returns their warnings, then the certificate
+// expiry and rotation warnings start-up logs (router.CheckExpiry, SPEC.md
+// 12.2: within 30 days of expiry, and previous space CAs retired within 14
+// days). Without listen.https the router builds no TLS configs, and
 // neither does this.
 func tlsStoreWarnings(cfg *config.Config) ([]string, error) {
-	if cfg.Listen.HTTPS == "" {
-		return nil, nil
+	var warnings []string
+	if cfg.Listen.HTTPS != "" {
+		st, err := router.NewTLSStore(cfg, router.TLSStoreOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("building TLS configs: %w", err)
+		}
+		warnings = st.Warnings()
 	}
-	st, err := router.NewTLSStore(cfg, nil, nil)
+	findings, err := router.CheckExpiry(cfg, time.Now())
 	if err != nil {
-		return nil, fmt.Errorf("building TLS configs: %w", err)
+		return nil, err
 	}
-	return st.Warnings(), nil
+	for _, f := range findings {
+		warnings = append(warnings, f.Msg)
+	}
+	return warnings, nil
 }

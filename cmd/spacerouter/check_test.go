@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io/fs"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -19,6 +20,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/spacerouter/spacerouter/spaceca"
 )
 
 // logConfig is a valid config whose router lines go to target; its
@@ -286,4 +289,39 @@ func TestDemoNotice(t *testing.T) {
 	assert.Less(t, notice, url, "the notice comes after the URLs:\n%s", out)
 	assert.Less(t, howTo, url, "the how-to comes after the URLs:\n%s", out)
 	assert.Nil(t, findLogEntry(out, "warn", ""), "the demo starts with a warning:\n%s", out)
+}
+
+// TestCheckRotationWarnings: -check warns of a previous space CA retired
+// within 14 days (SPEC.md 12.3), as start-up logs it, and says nothing of
+// one retired later.
+func TestCheckRotationWarnings(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, name := range []string{"ca", "soon", "later"} {
+		_, err := spaceca.Init(filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem"), "my-space")
+		require.NoError(t, err)
+	}
+	soon := time.Now().Add(10*24*time.Hour + time.Hour).UTC().Truncate(time.Second)
+	later := time.Now().Add(20 * 24 * time.Hour).UTC().Truncate(time.Second)
+	writeFile(t, dir, "space.yaml", fmt.Sprintf(`space: my-space
+listen: {http: 127.0.0.1:0}
+space_ca:
+  cert: ca.pem
+  key: ca-key.pem
+  state_dir: state
+  previous:
+    - {cert: soon.pem, retire_at: %s}
+    - {cert: later.pem, retire_at: %s}
+apps:
+  - name: shop
+    domains: [shop.example.com]
+`, soon.Format(time.RFC3339), later.Format(time.RFC3339)))
+
+	res := runBinary(t, dir, "-config", "space.yaml", "-check")
+	assert.Equal(t, 0, res.code, "exit code of -check; stderr:\n%s", res.stderr)
+	want := "warning: previous space CA soon.pem is retired at " + soon.Format(time.RFC3339) + " (in 11 days)"
+	assert.Contains(t, res.stderr, want)
+	assert.NotContains(t, res.stderr, "later.pem")
+	_, err := os.Stat(filepath.Join(dir, "state"))
+	assert.ErrorIs(t, err, fs.ErrNotExist, "-check creates no state_dir")
 }

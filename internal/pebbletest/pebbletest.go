@@ -1,4 +1,12 @@
-package acme
+// Package pebbletest runs Let's Encrypt's Pebble ACME server for tests
+// (the acme package's and the router's): built once per test binary from
+// the module tools/pebble (its own go.mod, so the router's go.mod stays
+// clean), run per test with its own config, its own TLS certificate for
+// the ACME API, and a DNS server of the test's that answers A 127.0.0.1
+// (or what the test says) for every name, so its TLS-ALPN-01 validations
+// reach the test's listener on loopback. Tests that use it are skipped
+// under -short.
+package pebbletest
 
 import (
 	"bytes"
@@ -21,6 +29,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -30,17 +39,12 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 )
 
-// The Pebble ACME server (github.com/letsencrypt/pebble/v2) the tests of
-// this package order from: built once per package run from the module
-// tools/pebble (its own go.mod, so the router's go.mod stays clean), run
-// per test with its own config, its own TLS certificate for the ACME API,
-// and a DNS server of the test's that answers A 127.0.0.1 (or what the
-// test says) for every name, so its TLS-ALPN-01 validations reach the
-// test's listener on loopback.
-
-// pebbleModule is the directory of the tools module that pins Pebble,
-// relative to this package.
-const pebbleModule = "../tools/pebble"
+// pebbleModule returns the directory of the tools module that pins
+// Pebble: tools/pebble at the root of this module, found from this file.
+func pebbleModule() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "tools", "pebble")
+}
 
 var pebbleBuild struct {
 	once sync.Once
@@ -49,7 +53,9 @@ var pebbleBuild struct {
 	err  error
 }
 
-func TestMain(m *testing.M) {
+// Main runs the tests of m and removes the Pebble binary built for them;
+// call it from TestMain.
+func Main(m *testing.M) {
 	code := m.Run()
 	if pebbleBuild.dir != "" {
 		os.RemoveAll(pebbleBuild.dir)
@@ -57,10 +63,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// pebbleBinary builds Pebble once per package run (go build in the tools
-// module; a cache hit after the first run) and returns its path. The
-// Pebble tests are skipped under -short.
-func pebbleBinary(t *testing.T) string {
+// Binary builds Pebble once per test binary (go build in the tools
+// module; a cache hit after the first run) and returns its path. It skips
+// the test under -short.
+func Binary(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("the Pebble ACME tests are skipped under -short")
@@ -77,30 +83,32 @@ func pebbleBinary(t *testing.T) string {
 			goBin = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
 		}
 		cmd := exec.Command(goBin, "build", "-o", b.bin, "github.com/letsencrypt/pebble/v2/cmd/pebble")
-		cmd.Dir = pebbleModule
+		cmd.Dir = pebbleModule()
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			b.err = fmt.Errorf("go build of Pebble in %s: %w\n%s", pebbleModule, err, out)
+			b.err = fmt.Errorf("go build of Pebble in %s: %w\n%s", cmd.Dir, err, out)
 		}
 	})
 	require.NoError(t, b.err)
 	return b.bin
 }
 
-// testDNS is a DNS server over TCP (Pebble's VA asks over TCP) answering A
+// DNS is a DNS server over TCP (Pebble's VA asks over TCP) answering A
 // 127.0.0.1 for every name unless set otherwise, and AAAA with nothing.
-type testDNS struct {
+type DNS struct {
 	ln net.Listener
-	// mu guards a.
-	mu sync.Mutex
-	a  map[string]netip.Addr // by name, without the trailing dot
+	// mu guards a and held.
+	mu   sync.Mutex
+	a    map[string]netip.Addr    // by name, without the trailing dot
+	held map[string]chan struct{} // names whose answers wait until the channel is closed
 }
 
-func startDNS(t *testing.T) *testDNS {
+// StartDNS starts a DNS server on loopback until the test ends.
+func StartDNS(t testing.TB) *DNS {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	d := &testDNS{ln: ln, a: map[string]netip.Addr{}}
+	d := &DNS{ln: ln, a: map[string]netip.Addr{}, held: map[string]chan struct{}{}}
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {
@@ -113,13 +121,49 @@ func startDNS(t *testing.T) *testDNS {
 	})
 	t.Cleanup(func() {
 		ln.Close()
+		d.releaseAll()
 		wg.Wait()
 	})
 	return d
 }
 
-// setA makes the server answer name with addr.
-func (d *testDNS) setA(name string, addr netip.Addr) {
+// Hold makes the answers for name wait until release is called (or the
+// test ends): an ACME order for name stays in progress, its validation
+// waiting for DNS, for as long as a test needs to look at it.
+func (d *DNS) Hold(name string) (release func()) {
+	ch := make(chan struct{})
+	d.mu.Lock()
+	d.held[name] = ch
+	d.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			d.mu.Lock()
+			if d.held[name] == ch {
+				delete(d.held, name)
+			}
+			d.mu.Unlock()
+			close(ch)
+		})
+	}
+}
+
+// releaseAll lets every held answer go.
+func (d *DNS) releaseAll() {
+	d.mu.Lock()
+	held := d.held
+	d.held = map[string]chan struct{}{}
+	d.mu.Unlock()
+	for _, ch := range held {
+		close(ch)
+	}
+}
+
+// Addr is the server's address.
+func (d *DNS) Addr() string { return d.ln.Addr().String() }
+
+// SetA makes the server answer name with addr.
+func (d *DNS) SetA(name string, addr netip.Addr) {
 	d.mu.Lock()
 	d.a[name] = addr
 	d.mu.Unlock()
@@ -127,7 +171,7 @@ func (d *testDNS) setA(name string, addr netip.Addr) {
 
 // serve answers the queries of one TCP connection (RFC 7766: each message
 // after its 2-byte length).
-func (d *testDNS) serve(c net.Conn) {
+func (d *DNS) serve(c net.Conn) {
 	defer c.Close()
 	for {
 		c.SetDeadline(time.Now().Add(10 * time.Second))
@@ -150,7 +194,7 @@ func (d *testDNS) serve(c net.Conn) {
 	}
 }
 
-func (d *testDNS) answer(msg []byte) ([]byte, error) {
+func (d *DNS) answer(msg []byte) ([]byte, error) {
 	var p dnsmessage.Parser
 	h, err := p.Start(msg)
 	if err != nil {
@@ -171,9 +215,15 @@ func (d *testDNS) answer(msg []byte) ([]byte, error) {
 	if err := b.StartAnswers(); err != nil {
 		return nil, err
 	}
+	name := q.Name.String()
+	name = name[:len(name)-1]
+	d.mu.Lock()
+	hold := d.held[name]
+	d.mu.Unlock()
+	if hold != nil {
+		<-hold
+	}
 	if q.Type == dnsmessage.TypeA {
-		name := q.Name.String()
-		name = name[:len(name)-1]
 		d.mu.Lock()
 		addr, ok := d.a[name]
 		d.mu.Unlock()
@@ -188,30 +238,31 @@ func (d *testDNS) answer(msg []byte) ([]byte, error) {
 	return b.Finish()
 }
 
-// pebble is one running Pebble.
-type pebble struct {
-	directory  string         // the ACME directory URL
-	rootsFile  string         // PEM: the API's certificate and Pebble's root
-	root       *x509.CertPool // Pebble's issuing root only
-	apiRoots   *x509.CertPool // the API's certificate only
-	cmd        *exec.Cmd
-	stopOnce   sync.Once
-	exited     chan struct{}
-	output     *syncBuffer
-	dnsAddress string
+// Pebble is one running Pebble.
+type Pebble struct {
+	Directory string         // the ACME directory URL
+	RootsFile string         // PEM: the API's certificate and Pebble's root (acme.trusted_roots)
+	RootPEM   []byte         // Pebble's issuing root, PEM
+	Root      *x509.CertPool // Pebble's issuing root only
+	apiRoots  *x509.CertPool // the API's certificate only
+	cmd       *exec.Cmd
+	stopOnce  sync.Once
+	exited    chan struct{}
+	output    *syncBuffer
 }
 
-// pebbleOptions are the settings a test gives its Pebble.
-type pebbleOptions struct {
-	tlsPort  int           // where TLS-ALPN-01 validations connect
-	validity time.Duration // of issued certificates; 0: Pebble's 90 days
+// Options are the settings a test gives its Pebble.
+type Options struct {
+	TLSPort  int           // where TLS-ALPN-01 validations connect
+	Validity time.Duration // of issued certificates; 0: Pebble's 90 days
 }
 
-// startPebble runs Pebble for one test, with the test's DNS server, and
-// waits until its directory answers. It is stopped at the test's end.
-func startPebble(t *testing.T, dns *testDNS, o pebbleOptions) *pebble {
+// Start runs Pebble for one test, with the test's DNS server, and waits
+// until its directory answers. It is stopped at the test's end, and its
+// output logged if the test failed.
+func Start(t testing.TB, dns *DNS, o Options) *Pebble {
 	t.Helper()
-	bin := pebbleBinary(t)
+	bin := Binary(t)
 	dir := t.TempDir()
 	apiCert, apiKey, apiPool := apiCertificate(t)
 	certFile, keyFile := filepath.Join(dir, "api.pem"), filepath.Join(dir, "api-key.pem")
@@ -219,18 +270,18 @@ func startPebble(t *testing.T, dns *testDNS, o pebbleOptions) *pebble {
 	require.NoError(t, os.WriteFile(keyFile, apiKey, 0o600))
 
 	for attempt := 0; ; attempt++ {
-		acmeAddr, mgmtAddr := freeAddr(t), freeAddr(t)
+		acmeAddr, mgmtAddr := FreeAddr(t), FreeAddr(t)
 		cfg := map[string]any{"pebble": map[string]any{
 			"listenAddress":           acmeAddr,
 			"managementListenAddress": mgmtAddr,
 			"certificate":             certFile,
 			"privateKey":              keyFile,
-			"httpPort":                o.tlsPort, // HTTP-01 is never offered: certmagic disables it
-			"tlsPort":                 o.tlsPort,
+			"httpPort":                o.TLSPort, // HTTP-01 is never offered: certmagic disables it
+			"tlsPort":                 o.TLSPort,
 			"keyAlgorithm":            "ecdsa",
 			"profiles": map[string]any{"default": map[string]any{
 				"description":    "the spacerouter tests' profile",
-				"validityPeriod": uint64(o.validity / time.Second),
+				"validityPeriod": uint64(o.Validity / time.Second),
 			}},
 		}}
 		b, err := json.Marshal(cfg)
@@ -238,14 +289,13 @@ func startPebble(t *testing.T, dns *testDNS, o pebbleOptions) *pebble {
 		cfgFile := filepath.Join(dir, "pebble.json")
 		require.NoError(t, os.WriteFile(cfgFile, b, 0o600))
 
-		p := &pebble{
-			directory:  "https://" + acmeAddr + "/dir",
-			apiRoots:   apiPool,
-			exited:     make(chan struct{}),
-			output:     &syncBuffer{},
-			dnsAddress: dns.ln.Addr().String(),
+		p := &Pebble{
+			Directory: "https://" + acmeAddr + "/dir",
+			apiRoots:  apiPool,
+			exited:    make(chan struct{}),
+			output:    &syncBuffer{},
 		}
-		p.cmd = exec.Command(bin, "-config", cfgFile, "-dnsserver", p.dnsAddress)
+		p.cmd = exec.Command(bin, "-config", cfgFile, "-dnsserver", dns.Addr())
 		p.cmd.Env = append(os.Environ(),
 			"PEBBLE_VA_NOSLEEP=1",      // validate at once, not after up to 5 s
 			"PEBBLE_WFE_NONCEREJECT=0", // no random badNonce answers
@@ -258,21 +308,21 @@ func startPebble(t *testing.T, dns *testDNS, o pebbleOptions) *pebble {
 			close(p.exited)
 		}()
 		t.Cleanup(func() {
-			p.stop()
+			p.Stop()
 			if t.Failed() {
 				t.Logf("Pebble's output:\n%s", p.output.String())
 			}
 		})
 		err = p.waitReady(mgmtAddr)
 		if err == nil {
-			p.rootsFile = filepath.Join(dir, "roots.pem")
-			rootPEM := p.fetchRoot(t, mgmtAddr)
-			p.root = x509.NewCertPool()
-			require.True(t, p.root.AppendCertsFromPEM(rootPEM))
-			require.NoError(t, os.WriteFile(p.rootsFile, append(apiCert, rootPEM...), 0o600))
+			p.RootsFile = filepath.Join(dir, "roots.pem")
+			p.RootPEM = p.fetchRoot(t, mgmtAddr)
+			p.Root = x509.NewCertPool()
+			require.True(t, p.Root.AppendCertsFromPEM(p.RootPEM))
+			require.NoError(t, os.WriteFile(p.RootsFile, append(apiCert, p.RootPEM...), 0o600))
 			return p
 		}
-		p.stop()
+		p.Stop()
 		// A port taken between freeAddr and Pebble's listen: try others.
 		if attempt == 2 {
 			t.Fatalf("Pebble did not start: %v\n%s", err, p.output.String())
@@ -281,13 +331,13 @@ func startPebble(t *testing.T, dns *testDNS, o pebbleOptions) *pebble {
 }
 
 // waitReady waits until the ACME directory answers 200, or Pebble exits.
-func (p *pebble) waitReady(mgmtAddr string) error {
+func (p *Pebble) waitReady(mgmtAddr string) error {
 	client := p.client()
 	deadline := time.Now().Add(20 * time.Second)
 	tick := time.NewTicker(25 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		resp, err := client.Get(p.directory)
+		resp, err := client.Get(p.Directory)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -300,13 +350,13 @@ func (p *pebble) waitReady(mgmtAddr string) error {
 		case <-tick.C:
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("Pebble's directory %s did not answer within 20 s: %v", p.directory, err)
+			return fmt.Errorf("the Pebble directory %s did not answer within 20 s: %v", p.Directory, err)
 		}
 	}
 }
 
 // client is an HTTP client trusting Pebble's API certificate.
-func (p *pebble) client() *http.Client {
+func (p *Pebble) client() *http.Client {
 	return &http.Client{
 		Timeout:   5 * time.Second,
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.apiRoots}},
@@ -314,7 +364,7 @@ func (p *pebble) client() *http.Client {
 }
 
 // fetchRoot returns Pebble's issuing root from its management API.
-func (p *pebble) fetchRoot(t *testing.T, mgmtAddr string) []byte {
+func (p *Pebble) fetchRoot(t testing.TB, mgmtAddr string) []byte {
 	t.Helper()
 	resp, err := p.client().Get("https://" + mgmtAddr + "/roots/0")
 	require.NoError(t, err)
@@ -325,16 +375,19 @@ func (p *pebble) fetchRoot(t *testing.T, mgmtAddr string) []byte {
 	return b
 }
 
-// stop ends Pebble (its directory then refuses connections).
-func (p *pebble) stop() {
+// Output is what Pebble wrote so far.
+func (p *Pebble) Output() string { return p.output.String() }
+
+// Stop ends Pebble (its directory then refuses connections).
+func (p *Pebble) Stop() {
 	p.stopOnce.Do(func() {
 		p.cmd.Process.Kill()
 		<-p.exited
 	})
 }
 
-// freeAddr returns a loopback address whose port was free a moment ago.
-func freeAddr(t *testing.T) string {
+// FreeAddr returns a loopback address whose port was free a moment ago.
+func FreeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -345,7 +398,7 @@ func freeAddr(t *testing.T) string {
 
 // apiCertificate makes the self-signed certificate of Pebble's ACME and
 // management API, for 127.0.0.1 and localhost, and a pool trusting it.
-func apiCertificate(t *testing.T) (certPEM, keyPEM []byte, pool *x509.CertPool) {
+func apiCertificate(t testing.TB) (certPEM, keyPEM []byte, pool *x509.CertPool) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
@@ -391,8 +444,8 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// portOf returns the port of a host:port address.
-func portOf(t *testing.T, addr string) int {
+// PortOf returns the port of a host:port address.
+func PortOf(t testing.TB, addr string) int {
 	t.Helper()
 	_, port, err := net.SplitHostPort(addr)
 	require.NoError(t, err)
