@@ -75,9 +75,9 @@ func headless(t *testing.T) (context.Context, func(name string)) {
 }
 
 func TestBrowserDashboard(t *testing.T) {
-	ctx, shot := headless(t)
 	p := startIDP(t, nil)
 	e := newEnv(t, p, envOptions{})
+	ctx, shot := headless(t) // after the servers: its cleanup closes the browser first
 
 	p.queueUser(newUser("olga", "shop-owners", "blog-owners"))
 	require.NoError(t, chromedp.Do(ctx,

@@ -286,8 +286,8 @@ func lineOf(lines, path string) string {
 // Chromium, sees the app, watches a live router line of a request arrive,
 // switches maintenance on and sees the next request answered H80.
 func TestBrowserRouter(t *testing.T) {
-	ctx, shot := headless(t)
 	e := startRouterEnv(t)
+	ctx, shot := headless(t) // after the servers: its cleanup closes the browser first
 	require.Equal(t, 200, e.get("shop.test", "/before"))
 
 	e.idp.queueUser(newUser("olga", "shop-owners"))
