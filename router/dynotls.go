@@ -269,12 +269,12 @@ const tlsProbeWait = time.Millisecond
 // (the dyno closing an idle connection), a session ticket, a key update,
 // none of them stray. So:
 //
-//  1. one read through TLS under a deadline already past: only what TLS
-//     holds is read (no system call, no wait; a past deadline never reads
-//     the socket);
+//  1. one read through TLS with the socket out of reach (tlsRaw's probe):
+//     only what TLS holds is read, with no system call, no deadline to
+//     set and nothing allocated;
 //  2. if nothing there, a MSG_PEEK says whether bytes wait on the socket
 //     (only whether: what they are is TLS's to say);
-//  3. if some do, one read through TLS tlsProbeWait long reads and
+//  3. if some do, one read through TLS, tlsProbeWait long, reads and
 //     decrypts them.
 //
 // Plaintext is stray (issue 9: application data after a response poisons
@@ -283,7 +283,10 @@ const tlsProbeWait = time.Millisecond
 // socket leaves the connection quiet, reusable. A timeout is no error for
 // tls.Conn: it reads on afterwards.
 func (dc *dynoConn) checkTLS() int {
-	if r := dc.readTLS(aLongTimeAgo); r != connQuiet {
+	dc.tr.probing = true
+	r := dc.readTLS()
+	dc.tr.probing = false
+	if r != connQuiet {
 		return r
 	}
 	switch dc.peekSocket() {
@@ -292,7 +295,8 @@ func (dc *dynoConn) checkTLS() int {
 	case connEnded:
 		return connEnded // a FIN or a reset, and nothing before it
 	}
-	if r := dc.readTLS(time.Now().Add(tlsProbeWait)); r != connQuiet {
+	dc.rdl.set(dc.c, time.Now().Add(tlsProbeWait))
+	if r := dc.readTLS(); r != connQuiet {
 		return r
 	}
 	if dc.peekSocket() != connQuiet {
@@ -303,16 +307,40 @@ func (dc *dynoConn) checkTLS() int {
 	return connQuiet
 }
 
-// readTLS reads through TLS until at: plaintext is connStray, an error
-// that is not the deadline connEnded, nothing connQuiet.
-func (dc *dynoConn) readTLS(at time.Time) int {
-	dc.rdl.set(dc.c, at)
+// readTLS reads through TLS: plaintext is connStray, an error that is not
+// a timeout connEnded, nothing connQuiet.
+func (dc *dynoConn) readTLS() int {
 	n, err := dc.tc.Read(dc.peekBuf[:])
 	switch {
 	case n > 0:
 		return connStray
-	case err != nil && !isTimeout(err):
+	case err != nil && err != errProbe && !isTimeout(err):
 		return connEnded
 	}
 	return connQuiet
 }
+
+// tlsRaw is the TCP connection under a dyno's tls.Conn. While probing,
+// its Read reads nothing and fails at once with errProbe, a temporary
+// error, which tls.Conn passes on without breaking the connection.
+type tlsRaw struct {
+	net.Conn
+	probing bool
+}
+
+func (r *tlsRaw) Read(b []byte) (int, error) {
+	if r.probing {
+		return 0, errProbe
+	}
+	return r.Conn.Read(b)
+}
+
+// probeError is errProbe's type: a temporary timeout.
+type probeError struct{}
+
+func (probeError) Error() string   { return "dyno connection check: nothing read" }
+func (probeError) Timeout() bool   { return true }
+func (probeError) Temporary() bool { return true }
+
+// errProbe is what tlsRaw.Read answers while probing.
+var errProbe net.Error = probeError{}

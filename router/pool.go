@@ -22,8 +22,10 @@ type dynoConn struct {
 	c net.Conn
 	// raw is the TCP connection; tc is the TLS client over it (dyno_tls),
 	// nil for a plain connection.
-	raw    net.Conn
-	tc     *tls.Conn
+	raw net.Conn
+	tc  *tls.Conn
+	// tr is raw as tc reads it (checkTLS's probe).
+	tr     *tlsRaw
 	br     *h1.Reader
 	pool   *pool
 	idleAt time.Time // when it was put back in the pool
@@ -251,7 +253,8 @@ func (p *pool) dial(ctx context.Context, timeout time.Duration, bufSize int) (*d
 		dc.rc, _ = tc.SyscallConn()
 	}
 	if p.tlsConf != nil {
-		if dc.tc, err = p.handshake(ctx, c); err != nil {
+		dc.tr = &tlsRaw{Conn: c}
+		if dc.tc, err = p.handshake(ctx, dc.tr); err != nil {
 			return nil, err
 		}
 		dc.c = dc.tc
