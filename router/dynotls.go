@@ -17,6 +17,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spacerouter/spacerouter/config"
@@ -37,7 +38,23 @@ type dynoTLS struct {
 	// trust is the app's trust bundles loaded (verify-ca and verify-full;
 	// nil under require).
 	trust *dynoTrust
+	// now is the clock of verification; nil: time.Now.
+	now func() time.Time
+
+	// verified remembers, by the SHA-256 of a leaf, the validity window
+	// of the chain it was verified with (see verify), for resumed
+	// sessions. mu guards it.
+	mu       sync.Mutex
+	verified map[[sha256.Size]byte]window
 }
+
+// window is when a verified chain is valid: the latest NotBefore and the
+// earliest NotAfter of its certificates.
+type window struct{ from, until time.Time }
+
+// maxVerified bounds dynoTLS.verified: when full it is emptied, and the
+// next resumptions verify in full (as correct, only slower).
+const maxVerified = 4 * dynoSessionCache
 
 // dynoTrust is an app's dyno_tls.trust loaded: the anchors and an id of
 // their contents.
@@ -160,19 +177,42 @@ var errNoDynoCert = errors.New("the dyno sent no certificate")
 // anchors (verify-ca), and the name (verify-full). The chain comes first,
 // so a certificate from an unknown CA says unknown_ca whatever names it
 // holds.
+//
+// A resumed session carries the certificates of the handshake that made
+// it, which passed here (a session is kept only after a handshake that
+// did): under the same trust and name (a pool's, fixed), only the clock
+// can change the answer. So a resumption whose leaf verified before is
+// checked against its chain's validity window alone, with no signature
+// checked; outside the window, or for a leaf not remembered, the whole
+// verification runs again, and names the cause (expired).
 func (t *dynoTLS) verify(cs tls.ConnectionState) error {
 	certs := cs.PeerCertificates
 	if len(certs) == 0 {
 		return &dynoCertError{code: errcodes.DynoCertBadUsage, err: errNoDynoCert}
 	}
-	opts := x509.VerifyOptions{Roots: t.trust.roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	now := time.Now()
+	if t.now != nil {
+		now = t.now()
+	}
+	var sum [sha256.Size]byte
+	if cs.DidResume {
+		sum = sha256.Sum256(certs[0].Raw)
+		t.mu.Lock()
+		w, ok := t.verified[sum]
+		t.mu.Unlock()
+		if ok && !now.Before(w.from) && !now.After(w.until) {
+			return nil
+		}
+	}
+	opts := x509.VerifyOptions{Roots: t.trust.roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, CurrentTime: now}
 	if len(certs) > 1 {
 		opts.Intermediates = x509.NewCertPool()
 		for _, c := range certs[1:] {
 			opts.Intermediates.AddCert(c)
 		}
 	}
-	if _, err := certs[0].Verify(opts); err != nil {
+	chains, err := certs[0].Verify(opts)
+	if err != nil {
 		return &dynoCertError{code: certCause(err), err: err}
 	}
 	if t.mode == config.DynoTLSVerifyFull {
@@ -180,7 +220,31 @@ func (t *dynoTLS) verify(cs tls.ConnectionState) error {
 			return &dynoCertError{code: certCause(err), err: err}
 		}
 	}
+	t.remember(certs[0], chains[0], cs.DidResume, sum)
 	return nil
+}
+
+// remember keeps the validity window of chain, verified for leaf, for its
+// resumptions. sum is the leaf's SHA-256 when resumed says it was made.
+func (t *dynoTLS) remember(leaf *x509.Certificate, chain []*x509.Certificate, resumed bool, sum [sha256.Size]byte) {
+	if !resumed {
+		sum = sha256.Sum256(leaf.Raw)
+	}
+	w := window{from: chain[0].NotBefore, until: chain[0].NotAfter}
+	for _, c := range chain[1:] {
+		if c.NotBefore.After(w.from) {
+			w.from = c.NotBefore
+		}
+		if c.NotAfter.Before(w.until) {
+			w.until = c.NotAfter
+		}
+	}
+	t.mu.Lock()
+	if t.verified == nil || len(t.verified) >= maxVerified {
+		t.verified = make(map[[sha256.Size]byte]window)
+	}
+	t.verified[sum] = w
+	t.mu.Unlock()
 }
 
 // dynoCertError is a dyno certificate that failed verification: H43 with

@@ -5,6 +5,7 @@ package router
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"net"
 	"testing"
@@ -128,4 +129,56 @@ func BenchmarkDynoCheckTLS(b *testing.B) {
 			b.Fatal("an idle connection checked as not quiet")
 		}
 	}
+}
+
+// TestDynoTLSResumedVerify: a resumed session's certificate, verified when
+// the session was made, is checked again against the clock only: within
+// its chain's validity window it passes with no signature checked; past
+// the leaf's end, or the end of the CA it chained to, it is H43 expired;
+// a leaf not verified before is verified in full.
+func TestDynoTLSResumedVerify(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	ca := newDynoCA(t, "dynos")
+	shortCA := newDynoCAUntil(t, "dynos ending", now.Add(48*time.Hour))
+	other := newDynoCA(t, "someone else")
+	trust, err := loadDynoTrust("shop", []string{writeBundle(t, bundlePath(t, "dynos.pem"), []*dynoCA{ca, shortCA})})
+	require.NoError(t, err)
+	otherTrust, err := loadDynoTrust("shop", []string{writeBundle(t, bundlePath(t, "other.pem"), []*dynoCA{other})})
+	require.NoError(t, err)
+	leaf := ca.issue(t, dynoCert{names: []string{"localhost"}}).Leaf // 30 days
+	short := shortCA.issue(t, dynoCert{names: []string{"localhost"}}).Leaf
+	stranger := other.issue(t, dynoCert{names: []string{"localhost"}}).Leaf
+
+	clock := now
+	dt := dynoTLSFor(&config.DynoTLS{Mode: config.DynoTLSVerifyFull}, "localhost:1", trust)
+	dt.now = func() time.Time { return clock }
+	cause := func(err error) string {
+		t.Helper()
+		var ce *dynoCertError
+		require.ErrorAs(t, err, &ce)
+		return ce.code.Entry().Cause
+	}
+	state := func(c *x509.Certificate, resumed bool) tls.ConnectionState {
+		return tls.ConnectionState{PeerCertificates: []*x509.Certificate{c}, DidResume: resumed}
+	}
+
+	require.NoError(t, dt.verify(state(leaf, false)))
+	require.NoError(t, dt.verify(state(short, false)))
+	// The trust changed under the remembered leaf (it cannot in a pool:
+	// trust is part of its key): a resumption is not verified again, a
+	// new handshake is.
+	dt.trust = otherTrust
+	assert.NoError(t, dt.verify(state(leaf, true)), "a remembered leaf's resumption checks the clock only")
+	assert.Equal(t, "unknown_ca", cause(dt.verify(state(leaf, false))), "a full handshake verifies in full")
+	dt.trust = trust
+
+	assert.Equal(t, "unknown_ca", cause(dt.verify(state(stranger, true))), "a resumed leaf never verified here is verified in full")
+
+	clock = now.Add(72 * time.Hour) // past shortCA's end, within leaf's
+	assert.NoError(t, dt.verify(state(leaf, true)))
+	assert.Equal(t, "expired", cause(dt.verify(state(short, true))), "the CA the session's chain ended at expired")
+
+	clock = now.Add(31 * 24 * time.Hour) // past leaf's end
+	assert.Equal(t, "expired", cause(dt.verify(state(leaf, true))))
 }
