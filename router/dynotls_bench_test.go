@@ -112,9 +112,120 @@ func startDynoProcess(tb testing.TB, kind string, cert tls.Certificate) string {
 	return strings.TrimSpace(line)
 }
 
-// startBenchRouterApp is startBenchRouter with appExtra in the app.
-func startBenchRouterApp(tb testing.TB, appExtra, dyno string) string {
-	cfg, err := config.Parse("bench.yaml", []byte("listen: {http: \"127.0.0.1:0\"}\n"+oneApp(appExtra, dyno)))
+// benchClient is one keep-alive client connection of BenchmarkDynoTLS,
+// sending one request at a time for host and reading its fixed-size
+// response; cpu and wall add up the time of its requests.
+type benchClient struct {
+	c       net.Conn
+	req     []byte
+	buf     []byte
+	respLen int
+	n       int
+	cpu     time.Duration
+	wall    time.Duration
+}
+
+func newBenchClient(tb testing.TB, addr, host string) *benchClient {
+	c, err := net.Dial("tcp", addr)
+	require.NoError(tb, err)
+	tb.Cleanup(func() { c.Close() })
+	bc := &benchClient{c: c, buf: make([]byte, 4096),
+		req: []byte("GET /search?q=1 HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")}
+	_, err = c.Write(bc.req)
+	require.NoError(tb, err)
+	bc.respLen = readResponse(tb, c, bc.buf)
+	return bc
+}
+
+// run sends n requests, adding their CPU time (this process's) and wall
+// time to the client's.
+func (bc *benchClient) run(b *testing.B, n int) {
+	cpu0, wall0 := cpuTime(b), time.Now()
+	for range n {
+		if _, err := bc.c.Write(bc.req); err != nil {
+			b.Fatal(err)
+		}
+		for got := 0; got < bc.respLen; {
+			k, err := bc.c.Read(bc.buf[got:])
+			if err != nil {
+				b.Fatal(err)
+			}
+			got += k
+		}
+	}
+	bc.cpu += cpuTime(b) - cpu0
+	bc.wall += time.Since(wall0)
+	bc.n += n
+}
+
+// cpuTime is the CPU time (user and system) this process used so far.
+func cpuTime(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	require.NoError(tb, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkDynoTLS: the cost of dyno_tls verify-full against a plain dyno.
+// One router has two apps: shop.test on a plain dyno, tls.test on a TLS
+// dyno under verify-full, each dyno a process of its own (so the CPU time
+// measured is the router's and the client's, not the dyno's) answering 64
+// bytes. Two keep-alive client connections, one per app, send requests one
+// at a time, alternating in blocks (so the load of other processes on the
+// machine falls on both alike); b.N requests go to each app. Reported, per
+// request: this process's CPU time (router and client; the client's part
+// is the same for both apps) and wall time for each app, and the
+// difference, tls-extra-cpu-us/req.
+//
+//   - keepalive: one pooled dyno connection per app (the handshake is paid
+//     once): TLS records both ways and the check before reuse.
+//   - newconn: http-disable-keepalive-to-dyno, a new dyno connection per
+//     request; the TLS dyno sends session tickets (as Go's servers do), so
+//     connections resume: the key exchange, no certificate.
+//   - newconn-noresume: the same, the TLS dyno without tickets: a full
+//     handshake per request, the dyno's certificate sent and verified.
+func BenchmarkDynoTLS(b *testing.B) {
+	ca := newDynoCA(b, "dynos")
+	trust := writeBundle(b, bundlePath(b, "dynos.pem"), []*dynoCA{ca})
+	cert := ca.issue(b, dynoCert{names: []string{"localhost"}})
+	for _, bc := range []struct {
+		name, features, tlsDyno string
+		block                   int
+	}{
+		{"keepalive", "", "tls", 200},
+		{"newconn", "features: [http-disable-keepalive-to-dyno]\n", "tls", 20},
+		{"newconn-noresume", "features: [http-disable-keepalive-to-dyno]\n", "tls-notickets", 20},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			plainDyno, tlsDyno := startDynoProcess(b, "plain", cert), startDynoProcess(b, bc.tlsDyno, cert)
+			apps := oneApp(bc.features, plainDyno) + "  - name: tls\n    domains: [tls.test]\n"
+			if bc.features != "" {
+				apps += "    " + bc.features
+			}
+			apps += "    " + dynoTLSYAML(config.DynoTLSVerifyFull, "", trust) + "\n    dynos: [{name: web.1, address: \"" + tlsDyno + "\"}]\n"
+			addr := startBenchRouterApps(b, apps)
+			plain, tls := newBenchClient(b, addr, "shop.test"), newBenchClient(b, addr, "tls.test")
+			b.ReportAllocs()
+			b.ResetTimer()
+			for left := b.N; left > 0; left -= bc.block {
+				n := min(left, bc.block)
+				plain.run(b, n)
+				tls.run(b, n)
+			}
+			b.StopTimer()
+			us := func(d time.Duration, n int) float64 { return float64(d) / float64(time.Microsecond) / float64(n) }
+			b.ReportMetric(us(plain.cpu, plain.n), "plain-cpu-us/req")
+			b.ReportMetric(us(tls.cpu, tls.n), "tls-cpu-us/req")
+			b.ReportMetric(us(tls.cpu-plain.cpu, b.N), "tls-extra-cpu-us/req")
+			b.ReportMetric(us(plain.wall, plain.n), "plain-us/req")
+			b.ReportMetric(us(tls.wall, tls.n), "tls-us/req")
+		})
+	}
+}
+
+// startBenchRouterApps starts a router with the apps list apps (its lines
+// to io.Discard) and returns its address.
+func startBenchRouterApps(tb testing.TB, apps string) string {
+	cfg, err := config.Parse("bench.yaml", []byte("listen: {http: \"127.0.0.1:0\"}\n"+apps))
 	require.NoError(tb, err)
 	r, err := New(cfg, Options{Lines: logging.NewRouterLog(io.Discard, "heroku[router]", nil)})
 	require.NoError(tb, err)
@@ -125,65 +236,4 @@ func startBenchRouterApp(tb testing.TB, appExtra, dyno string) string {
 		r.Shutdown(ctx)
 	})
 	return r.HTTPAddr().String()
-}
-
-// cpuTime is the CPU time (user and system) this process used so far.
-func cpuTime(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	require.NoError(tb, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// BenchmarkDynoTLS: one keep-alive client connection sends requests one
-// at a time through the router to a dyno (a process of its own) answering
-// 64 bytes. cpu-us/op is this process's CPU time per request: the
-// router's and the client's (the same in every case), not the dyno's.
-//
-//   - keepalive/plain, keepalive/verify-full: on one pooled dyno
-//     connection (the handshake is paid once): the cost per request of TLS
-//     records both ways and of the check before reuse.
-//   - newconn/...: http-disable-keepalive-to-dyno, a new dyno connection
-//     per request: plain (connect), verify-full with session resumption
-//     (the dyno sends tickets, as Go's servers do), verify-full-full (no
-//     tickets: the dyno's certificate is sent and verified every time).
-func BenchmarkDynoTLS(b *testing.B) {
-	ca := newDynoCA(b, "dynos")
-	trust := writeBundle(b, bundlePath(b, "dynos.pem"), []*dynoCA{ca})
-	cert := ca.issue(b, dynoCert{names: []string{"localhost"}})
-	verifyFull := dynoTLSYAML(config.DynoTLSVerifyFull, "", trust)
-	noKeepAlive := "features: [http-disable-keepalive-to-dyno]\n"
-	for _, bc := range []struct{ name, extra, dyno string }{
-		{"keepalive/plain", "", "plain"},
-		{"keepalive/verify-full", verifyFull, "tls"},
-		{"newconn/plain", noKeepAlive, "plain"},
-		{"newconn/verify-full", noKeepAlive + verifyFull, "tls"},
-		{"newconn/verify-full-full", noKeepAlive + verifyFull, "tls-notickets"},
-	} {
-		b.Run(bc.name, func(b *testing.B) {
-			addr := startBenchRouterApp(b, bc.extra, startDynoProcess(b, bc.dyno, cert))
-			c, err := net.Dial("tcp", addr)
-			require.NoError(b, err)
-			defer c.Close()
-			req := []byte("GET /search?q=1 HTTP/1.1\r\nHost: shop.test\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
-			buf := make([]byte, 4096)
-			_, err = c.Write(req)
-			require.NoError(b, err)
-			respLen := readResponse(b, c, buf)
-			b.ReportAllocs()
-			cpu0 := cpuTime(b)
-			for b.Loop() {
-				if _, err := c.Write(req); err != nil {
-					b.Fatal(err)
-				}
-				for got := 0; got < respLen; {
-					n, err := c.Read(buf[got:])
-					if err != nil {
-						b.Fatal(err)
-					}
-					got += n
-				}
-			}
-			b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-us/op")
-		})
-	}
 }
