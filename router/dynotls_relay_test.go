@@ -5,6 +5,7 @@ package router
 // HTTP/2 clients.
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/tls"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -101,4 +103,42 @@ func TestDynoTLSRelay(t *testing.T) {
 		}
 		assert.Equal(t, int32(1), d.conns.Load(), "one TLS dyno connection, reused for every request")
 	})
+}
+
+// TestDynoTLSUpgradeTunnel: a WebSocket-style upgrade to a TLS dyno is
+// tunnelled both ways through TLS, and the line is written when the
+// tunnel closes.
+func TestDynoTLSUpgradeTunnel(t *testing.T) {
+	t.Parallel()
+	ca := newDynoCA(t, "dynos")
+	trust := writeBundle(t, bundlePath(t, "dynos.pem"), []*dynoCA{ca})
+	d := startTLSDyno(t, ca.issue(t, dynoCert{names: []string{"localhost"}}), func(c net.Conn) {
+		br := bufio.NewReader(c)
+		if readRequestHead(br) == "" {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		io.Copy(c, br) // echo until the router closes
+	})
+	tr := startRouter(t, oneApp(dynoTLSYAML(config.DynoTLSVerifyFull, "", trust), "localhost:"+d.port()))
+	c := tr.dial(t)
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	const sent = "GET /chat HTTP/1.1\r\nHost: shop.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+	_, err := io.WriteString(c, sent)
+	require.NoError(t, err)
+	cbr := bufio.NewReader(c)
+	resp, err := http.ReadResponse(cbr, &http.Request{Method: "GET"})
+	require.NoError(t, err)
+	require.Equal(t, 101, resp.StatusCode)
+	big := bytes.Repeat([]byte("0123456789abcdef"), 16<<10) // 256 KiB
+	go c.Write(big)
+	back := make([]byte, len(big))
+	_, err = io.ReadFull(cbr, back)
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(big, back), "256 KiB through the tunnel and the TLS dyno must come back identical")
+	c.Close()
+	line := tr.lines.wait(t, 0)
+	assert.Contains(t, line, " dyno=web.1 ")
+	assert.Contains(t, line, " status=101 bytes="+strconv.Itoa(len(big))+" ")
+	d.waitEnded(t, "the tunnel closed: the dyno's connection closes too")
 }
