@@ -41,6 +41,10 @@ const (
 	ClientCertBadUsage                   // H41 cause "bad_usage": 495
 	ClientCertRetiredCA                  // H41 cause "retired_ca": 495
 	ForbiddenByIPRule                    // H42: the client address matches no ip_rule: 403
+	DynoCertExpired                      // H43 cause "expired": the dyno's certificate is outside its validity: 503
+	DynoCertUnknownCA                    // H43 cause "unknown_ca": no chain to dyno_tls.trust: 503
+	DynoCertNameMismatch                 // H43 cause "name_mismatch": verify-full and the name is not in the certificate: 503
+	DynoCertBadUsage                     // H43 cause "bad_usage": any other verification failure (key usage, a CA that may not sign): 503
 	numCodes
 )
 
@@ -94,6 +98,10 @@ var table = [numCodes]Entry{
 	ClientCertBadUsage:              {H: "H41", Level: "warning", Desc: "Client certificate rejected", Cause: "bad_usage", Status: 495},
 	ClientCertRetiredCA:             {H: "H41", Level: "warning", Desc: "Client certificate rejected", Cause: "retired_ca", Status: 495},
 	ForbiddenByIPRule:               {H: "H42", Level: "warning", Desc: "Forbidden by IP rule", Status: 403},
+	DynoCertExpired:                 {H: "H43", Level: "error", Desc: "Backend certificate rejected", Cause: "expired", Status: 503},
+	DynoCertUnknownCA:               {H: "H43", Level: "error", Desc: "Backend certificate rejected", Cause: "unknown_ca", Status: 503},
+	DynoCertNameMismatch:            {H: "H43", Level: "error", Desc: "Backend certificate rejected", Cause: "name_mismatch", Status: 503},
+	DynoCertBadUsage:                {H: "H43", Level: "error", Desc: "Backend certificate rejected", Cause: "bad_usage", Status: 503},
 }
 
 // Entry returns the table row of c. None and unknown codes give the zero Entry.

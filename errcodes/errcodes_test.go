@@ -67,6 +67,10 @@ func TestSpecRows(t *testing.T) {
 		{ClientCertBadUsage, "H41", "warning", "Client certificate rejected", "bad_usage", "", 495},
 		{ClientCertRetiredCA, "H41", "warning", "Client certificate rejected", "retired_ca", "", 495},
 		{ForbiddenByIPRule, "H42", "warning", "Forbidden by IP rule", "", "", 403},
+		{DynoCertExpired, "H43", "error", "Backend certificate rejected", "expired", "", 503},
+		{DynoCertUnknownCA, "H43", "error", "Backend certificate rejected", "unknown_ca", "", 503},
+		{DynoCertNameMismatch, "H43", "error", "Backend certificate rejected", "name_mismatch", "", 503},
+		{DynoCertBadUsage, "H43", "error", "Backend certificate rejected", "bad_usage", "", 503},
 	}
 	require.Len(t, cases, len(All()), "every code is pinned")
 	for _, tc := range cases {

@@ -82,7 +82,26 @@ func caseGroups() map[string][]lineCase {
 		"redact":   redactCases(),
 		"protocol": protocolCases(),
 		"mtls":     mtlsCases(),
+		"dynotls":  dynoTLSCases(),
 	}
+}
+
+// dynoTLSCases are the H43 lines of SPEC.md section 12.4: the dyno's
+// certificate failed verification during the connect, so the line names
+// the dyno and the connect time (TCP and the TLS handshake) and has no
+// service time, as H19 and H21.
+func dynoTLSCases() []lineCase {
+	var cases []lineCase
+	for _, c := range []errcodes.Code{errcodes.DynoCertExpired, errcodes.DynoCertUnknownCA,
+		errcodes.DynoCertNameMismatch, errcodes.DynoCertBadUsage} {
+		cases = append(cases, lineCase{name: "H43 " + c.Entry().Cause, line: with(func(l *Line) {
+			l.Code, l.Connect, l.Service, l.Status, l.Bytes = c, 3*time.Millisecond, -1, 503, 0
+		})})
+	}
+	return append(cases, lineCase{name: "H43 over http2.0 and tls", line: with(func(l *Line) {
+		l.Code, l.Connect, l.Service, l.Status, l.Bytes = errcodes.DynoCertNameMismatch, 2*time.Millisecond, -1, 503, 0
+		l.TLS, l.TLSVersion, l.Protocol = true, tls.VersionTLS13, HTTP20
+	})})
 }
 
 // mtlsCases are the lines of SPEC.md section 11: H40–H42 with no dyno, and

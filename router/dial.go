@@ -41,10 +41,14 @@ func (ex *exchange) proxy() error {
 			dc, err = d.pool.dial(ex.rt.stopCtx, a.to.Connect, dynoReadBuf)
 			l.Connect = time.Since(dialStart)
 			if err != nil {
+				// A dyno that cannot be connected to, or whose certificate
+				// is rejected, is passed over while others are fine (SPEC.md
+				// 4.5, 12.4): a bad certificate fails every request until
+				// the dyno is fixed.
 				d.penalize()
 				tried[try] = d
 				try++
-				if try < maxTries && hasUntried(a.up, tried[:try]) {
+				if !certRejected(err) && try < maxTries && hasUntried(a.up, tried[:try]) {
 					continue
 				}
 				return dialFailure(err)
@@ -68,13 +72,27 @@ func (ex *exchange) proxy() error {
 	}
 }
 
-// dialFailure classifies a failed connect: H19 for a timeout, else H21.
+// dialFailure classifies a failed connect: H43 with its cause for a dyno
+// certificate rejected, H19 for a timeout (TLS handshake included), else
+// H21.
 func dialFailure(err error) error {
+	if ce, ok := errors.AsType[*dynoCertError](err); ok {
+		return errcodes.New(ce.code, err)
+	}
 	code := errcodes.BackendConnectionRefused
 	if de, ok := errors.AsType[*dialError](err); ok && de.timeout {
 		code = errcodes.BackendConnectionTimeout
 	}
 	return errcodes.New(code, err)
+}
+
+// certRejected reports a connect that failed on the dyno's certificate
+// (H43): the request is not tried on another dyno (SPEC.md 12.4), so a
+// certificate problem is answered and logged where it is, not hidden by a
+// retry that may succeed.
+func certRejected(err error) bool {
+	_, ok := errors.AsType[*dynoCertError](err)
+	return ok
 }
 
 // pickDyno chooses, of two up dynos drawn at random, the one with fewer
@@ -143,5 +161,6 @@ func dynoFault(c errcodes.Code) bool {
 }
 
 // penalize passes the dyno over for dynoSkip after a failure: a refused
-// or timed-out connect, H13, H17 or H18 (SPEC.md 4.5, 4.6).
+// or timed-out connect, a rejected certificate (H43), H13, H17 or H18
+// (SPEC.md 4.5, 4.6).
 func (d *dyno) penalize() { d.skipUntil.Store(time.Now().Add(dynoSkip).UnixNano()) }

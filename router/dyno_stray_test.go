@@ -42,48 +42,57 @@ type strayDyno struct {
 }
 
 func startStrayDyno(t *testing.T) *strayDyno {
-	d := &strayDyno{late: make(chan struct{}, 8), wrote: make(chan string, 32)}
-	d.rawDyno = startRawDyno(t, func(c net.Conn) {
-		br := bufio.NewReader(c)
-		for {
-			head := readRequestHead(br)
-			if head == "" {
-				return
-			}
-			d.requests.Add(1)
-			method, path, _ := strings.Cut(head, " ")
-			path, _, _ = strings.Cut(path, " ")
-			switch path {
-			case "/late":
-				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-				<-d.late
-				io.WriteString(c, "HTTP/1.1 200 OK\r\nSet-Cookie: session=victim\r\nContent-Length: 6\r\n\r\nSTOLEN")
-			case "/204":
-				io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\nSTOLEN")
-			case "/204-2":
-				io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
+	d := newStrayDyno()
+	d.rawDyno = startRawDyno(t, func(c net.Conn) { d.serve(t, c) })
+	return d
+}
+
+// newStrayDyno returns a strayDyno not listening yet: serve is its
+// connection handler, on a plain or a TLS listener.
+func newStrayDyno() *strayDyno {
+	return &strayDyno{late: make(chan struct{}, 8), wrote: make(chan string, 32)}
+}
+
+// serve answers the requests of one connection.
+func (d *strayDyno) serve(t *testing.T, c net.Conn) {
+	br := bufio.NewReader(c)
+	for {
+		head := readRequestHead(br)
+		if head == "" {
+			return
+		}
+		d.requests.Add(1)
+		method, path, _ := strings.Cut(head, " ")
+		path, _, _ = strings.Cut(path, " ")
+		switch path {
+		case "/late":
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			<-d.late
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nSet-Cookie: session=victim\r\nContent-Length: 6\r\n\r\nSTOLEN")
+		case "/204":
+			io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\nSTOLEN")
+		case "/204-2":
+			io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
+			<-d.late
+			io.WriteString(c, "STOLEN")
+		case "/head", "/head-2":
+			require.Equal(t, "HEAD", method)
+			if path == "/head" {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nSTOLEN")
+			} else {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n")
 				<-d.late
 				io.WriteString(c, "STOLEN")
-			case "/head", "/head-2":
-				require.Equal(t, "HEAD", method)
-				if path == "/head" {
-					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nSTOLEN")
-				} else {
-					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n")
-					<-d.late
-					io.WriteString(c, "STOLEN")
-				}
-			case "/extra":
-				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP")
-			default:
-				body := "fresh-" + path
-				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-				continue
 			}
-			d.wrote <- path
+		case "/extra":
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP")
+		default:
+			body := "fresh-" + path
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+			continue
 		}
-	})
-	return d
+		d.wrote <- path
+	}
 }
 
 // misbehave sends the request for path (method GET or HEAD) to host,
@@ -278,7 +287,7 @@ func TestDynoKeepAliveTimeoutHonoured(t *testing.T) {
 	resp, _ := tr.roundTrip(t, dyGetShop, "GET")
 	require.Equal(t, 200, resp.StatusCode)
 	tr.dyWaitIdleConns(t, d.addr(), 1)
-	p := tr.backendFor(d.addr(), "").pool
+	p := tr.backendFor(d.addr(), "", nil).pool
 	p.mu.Lock()
 	dc := p.idle[0]
 	p.mu.Unlock()

@@ -183,7 +183,12 @@ func readRequestHead(br *bufio.Reader) string {
 // okDyno answers every request on a keep-alive connection with 200 and
 // body, after reading a Content-Length body if any.
 func okDyno(t testing.TB, body string) *rawDyno {
-	return startRawDyno(t, func(c net.Conn) {
+	return startRawDyno(t, okHandler(body))
+}
+
+// okHandler is okDyno's connection handler, for a plain or TLS listener.
+func okHandler(body string) func(c net.Conn) {
+	return func(c net.Conn) {
 		br := bufio.NewReader(c)
 		for {
 			head := readRequestHead(br)
@@ -196,7 +201,7 @@ func okDyno(t testing.TB, body string) *rawDyno {
 			}
 			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 		}
-	})
+	}
 }
 
 // dial opens a client connection to the router.

@@ -54,6 +54,9 @@ type metrics struct {
 	certVerifications *prometheus.CounterVec
 	ipDenials         *prometheus.CounterVec
 	caRenewals        prometheus.Counter
+	// dynoHandshakes counts the TLS handshakes with dynos (dyno_tls,
+	// SPEC.md 12.4), by result: ok, resumed, an H43 cause, timeout, error.
+	dynoHandshakes *prometheus.CounterVec
 
 	// mu guards apps, the per-app children resolved once.
 	mu   sync.Mutex
@@ -142,9 +145,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		[]string{"app"})
 	m.caRenewals = prometheus.NewCounter(prometheus.CounterOpts{Name: "spacerouter_client_cert_successors_total",
 		Help: "Client certificates the router issued as successors of ones expiring within 75 days."})
+	m.dynoHandshakes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spacerouter_dyno_tls_handshakes_total",
+		Help: "TLS handshakes with dynos (dyno_tls), by result: ok, resumed (a session resumed), expired, unknown_ca, name_mismatch, bad_usage (the certificate rejected: H43), timeout (H19), error (H21)."},
+		[]string{"result"})
 	reg.MustRegister(m.requests, m.routerErrors, m.connectTime, m.serviceTime, m.inFlight, m.clientConns,
 		m.dynoConns, m.handshakes, m.hsFailures, m.flushes, m.reloads, m.strayBytes, m.earlyResets, m.connRefused, m.h2Abuse,
-		m.certVerifications, m.ipDenials, m.caRenewals)
+		m.certVerifications, m.ipDenials, m.caRenewals, m.dynoHandshakes)
 	m.flushSize = m.flushes.WithLabelValues("size")
 	m.flushWindow = m.flushes.WithLabelValues("window")
 	m.flushEnd = m.flushes.WithLabelValues("end")

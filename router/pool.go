@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"os"
@@ -17,7 +18,14 @@ import (
 
 // dynoConn is one connection to a dyno with its read buffer.
 type dynoConn struct {
-	c      net.Conn
+	// c is what requests and responses go through: raw, or tc over it.
+	c net.Conn
+	// raw is the TCP connection; tc is the TLS client over it (dyno_tls),
+	// nil for a plain connection.
+	raw net.Conn
+	tc  *tls.Conn
+	// tr is raw as tc reads it (checkTLS's probe).
+	tr     *tlsRaw
 	br     *h1.Reader
 	pool   *pool
 	idleAt time.Time // when it was put back in the pool
@@ -42,9 +50,15 @@ type dynoConn struct {
 }
 
 // pool holds the idle connections to one dyno address. Connections are
-// shared by every client connection and every app naming that address.
+// shared by every client connection and every app naming that address
+// with the same extra resolver and dyno_tls settings (the pool's key).
 type pool struct {
 	addr string
+	// tlsConf makes its connections TLS (dyno_tls, SPEC.md 12.4); nil:
+	// plain HTTP/1.1. tlsResults counts each handshake's result; nil: not
+	// counted.
+	tlsConf    *tls.Config
+	tlsResults func(result string)
 	// idleG and activeG count this router's dyno connections by state.
 	idleG, activeG prometheus.Gauge
 	// dialer connects to addr; nil means net.Dialer (the system resolver).
@@ -99,8 +113,11 @@ func (p *pool) get(now time.Time, maxIdle time.Duration) *dynoConn {
 			case connStray:
 				p.reportStray()
 			}
+			// The dyno closed it or sent what nobody asked for.
+			dc.drop()
+			continue
 		}
-		dc.c.Close()
+		dc.closeIdle()
 	}
 }
 
@@ -127,7 +144,7 @@ func (p *pool) reportStray() {
 func (p *pool) put(dc *dynoConn, now time.Time) {
 	p.activeG.Dec()
 	if dc.br.Buffered() > 0 {
-		dc.c.Close()
+		dc.drop()
 		p.reportStray()
 		return
 	}
@@ -135,7 +152,7 @@ func (p *pool) put(dc *dynoConn, now time.Time) {
 	p.mu.Lock()
 	if p.closed || len(p.idle) >= maxIdlePerDyno {
 		p.mu.Unlock()
-		dc.c.Close()
+		dc.closeIdle()
 		return
 	}
 	p.idle = append(p.idle, dc)
@@ -146,8 +163,20 @@ func (p *pool) put(dc *dynoConn, now time.Time) {
 // discard closes dc, which served a request, instead of pooling it.
 func (p *pool) discard(dc *dynoConn) {
 	p.activeG.Dec()
-	dc.c.Close()
+	dc.drop()
 }
+
+// closeIdle closes an idle connection the router no longer wants (idle
+// too long, a full or closed pool). Over TLS it sends close_notify first:
+// the send buffer of an idle connection has room for it, so it cannot
+// block.
+func (dc *dynoConn) closeIdle() { dc.c.Close() }
+
+// drop closes the socket at once, without close_notify over TLS: the
+// connection broke, the dyno closed it or misbehaved, or it may hold
+// request bytes the dyno never read, behind which tls.Conn.Close would
+// wait up to 5 s to write its alert.
+func (dc *dynoConn) drop() { dc.raw.Close() }
 
 // sweep closes the connections idle for maxIdle or longer.
 func (p *pool) sweep(now time.Time, maxIdle time.Duration) {
@@ -166,7 +195,7 @@ func (p *pool) sweep(now time.Time, maxIdle time.Duration) {
 	p.mu.Unlock()
 	p.idleG.Sub(float64(len(drop)))
 	for _, dc := range drop {
-		dc.c.Close()
+		dc.closeIdle()
 	}
 }
 
@@ -178,7 +207,7 @@ func (p *pool) close() {
 	p.mu.Unlock()
 	p.idleG.Sub(float64(len(idle)))
 	for _, dc := range idle {
-		dc.c.Close()
+		dc.closeIdle()
 	}
 }
 
@@ -200,7 +229,8 @@ func (e *dialError) Unwrap() error { return e.err }
 
 // dial opens a new connection to the dyno within timeout.
 // The connect timeout covers name resolution too, so a resolver that does
-// not answer costs at most that (issue 4).
+// not answer costs at most that (issue 4), and the TLS handshake of a
+// dyno_tls pool (SPEC.md 12.4).
 func (p *pool) dial(ctx context.Context, timeout time.Duration, bufSize int) (*dynoConn, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -217,12 +247,20 @@ func (p *pool) dial(ctx context.Context, timeout time.Duration, bufSize int) (*d
 		to := errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 		return nil, &dialError{timeout: to, err: err}
 	}
-	dc := &dynoConn{c: c, pool: p, br: h1.NewReader(c, bufSize)}
-	p.activeG.Inc()
+	dc := &dynoConn{c: c, raw: c, pool: p}
 	if tc, ok := c.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 		dc.rc, _ = tc.SyscallConn()
 	}
+	if p.tlsConf != nil {
+		dc.tr = &tlsRaw{Conn: c}
+		if dc.tc, err = p.handshake(ctx, dc.tr); err != nil {
+			return nil, err
+		}
+		dc.c = dc.tc
+	}
+	dc.br = h1.NewReader(dc.c, bufSize)
+	p.activeG.Inc()
 	dc.peekFn = dc.peek
 	dc.awaitFn = dc.awaitStep
 	return dc, nil
@@ -235,12 +273,24 @@ const (
 	connStray        // bytes arrived that no request asked for
 )
 
-// check looks at an idle connection before reuse with one non-blocking
-// MSG_PEEK: EAGAIN means open and silent.
+// check looks at an idle connection before reuse. A plain one gets one
+// non-blocking MSG_PEEK (peekSocket): EAGAIN means open and silent. A TLS
+// one is looked at through TLS (checkTLS): its socket's bytes may be TLS's
+// own messages, and TLS may hold plaintext the socket no longer has.
 func (dc *dynoConn) check() int {
 	if dc.br.Buffered() > 0 {
 		return connStray
 	}
+	if dc.tc != nil {
+		return dc.checkTLS()
+	}
+	return dc.peekSocket()
+}
+
+// peekSocket tells with one non-blocking MSG_PEEK what waits on the
+// socket: nothing (connQuiet), bytes (connStray), EOF or an error
+// (connEnded).
+func (dc *dynoConn) peekSocket() int {
 	if dc.rc == nil {
 		return connQuiet
 	}
@@ -299,8 +349,11 @@ func (dc *dynoConn) peek(fd uintptr) {
 // dc.c.Write, and its errors are net.Conn's. n counts the bytes written,
 // as net.Conn.Write does; a wait cut short by the deadline or a close is
 // no error here: the response read that follows meets it.
+//
+// Over TLS the request goes through tls.Conn.Write: a raw write would put
+// plaintext on the socket. The wait is then the response read's own.
 func (dc *dynoConn) writeAwait(b []byte) (n int, err error) {
-	if dc.rc == nil {
+	if dc.rc == nil || dc.tc != nil {
 		return dc.c.Write(b)
 	}
 	dc.awaitBuf, dc.awaitN, dc.awaitErr, dc.awaitRan = b, 0, nil, false

@@ -223,7 +223,8 @@ func (r *Router) configForClient(h *tls.ClientHelloInfo) (*tls.Config, error) {
 
 // Reload makes cfg the config of new requests (SPEC.md section 1):
 // requests in flight finish on the one they started with, client
-// connections stay, dyno pools of addresses still named stay, certificates
+// connections stay, dyno pools of addresses still named with the same
+// settings stay (the others are closed), certificates and trust bundles
 // are read again. An error leaves the running config as it was. Listener
 // addresses cannot change without a restart: that is logged.
 func (r *Router) Reload(cfg *config.Config) error {
@@ -276,6 +277,7 @@ func (r *Router) Reload(cfg *config.Config) error {
 	r.ca.Store(ca)
 	r.fetchPages(sp)
 	r.sp.Store(sp)
+	r.closeUnnamed(sp)
 	r.m.reloads.WithLabelValues("ok").Inc()
 	r.log.Info("config reloaded", zap.String(logging.KeyFile, cfg.File), zap.Int("apps", len(cfg.Apps)))
 	r.logCertFindings(r.now())
@@ -296,17 +298,28 @@ func (r *Router) SetLines(lw *logging.RouterLog) { r.lines.Store(lw) }
 
 // backendFor returns the router-wide state of a dyno address.
 // With an extra resolver (spaces-extra-resolver) the address is a
-// backend of its own: its host name may resolve elsewhere.
-func (r *Router) backendFor(addr, extraResolver string) *backend {
+// backend of its own: its host name may resolve elsewhere. So it is with
+// dyno_tls settings (dt; nil: plain HTTP): an app's TLS connections are
+// never another app's plain ones, nor verified against other trust, and
+// a reload that changes an app's dyno_tls names a new backend, with new
+// connections (closeUnnamed closes the old one's).
+func (r *Router) backendFor(addr, extraResolver string, dt *dynoTLS) *backend {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	key := addr
 	if extraResolver != "" {
 		key = addr + " via " + extraResolver
 	}
+	if dt != nil {
+		key += dt.key()
+	}
 	be := r.backends[key]
 	if be == nil {
 		be = &backend{pool: newPool(addr, r.m.idleDyno, r.m.activeDyno)}
+		if dt != nil {
+			be.pool.tlsConf = dt.clientConfig()
+			be.pool.tlsResults = func(result string) { r.m.dynoHandshakes.WithLabelValues(result).Inc() }
+		}
 		be.pool.strayTotal = r.m.strayBytes
 		be.pool.stray = func(addr string, n int64) {
 			r.log.Warn("dyno sent bytes after a response ended; its connection was closed, not reused",
@@ -318,6 +331,33 @@ func (r *Router) backendFor(addr, extraResolver string) *backend {
 		r.backends[key] = be
 	}
 	return be
+}
+
+// closeUnnamed closes the pools of the backends sp names no more: a dyno
+// address gone from the config, or one whose app's dyno_tls changed (its
+// key changed). Their idle connections close now, so no dyno keeps one
+// the router will never use again (docs/config.md, Reloading); requests
+// still in flight on the old space finish on theirs, which close when
+// they end (a closed pool keeps none).
+func (r *Router) closeUnnamed(sp *space) {
+	named := map[*pool]bool{}
+	for _, a := range sp.apps {
+		for _, d := range a.dynos {
+			named[d.pool] = true
+		}
+	}
+	var gone []*pool
+	r.mu.Lock()
+	for key, be := range r.backends {
+		if !named[be.pool] {
+			gone = append(gone, be.pool)
+			delete(r.backends, key)
+		}
+	}
+	r.mu.Unlock()
+	for _, p := range gone {
+		p.close()
+	}
 }
 
 // resolverLocked returns the resolver of an extra DNS server, made once and

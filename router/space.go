@@ -82,8 +82,9 @@ type dyno struct {
 // dynoSkip is how long a dyno that failed to connect is passed over.
 const dynoSkip = 5 * time.Second
 
-// backend is the router-wide state of one dyno address: its pool and its
-// counters, kept across reloads.
+// backend is the router-wide state of one dyno address, reached through
+// one extra resolver (or none) with one set of dyno_tls settings: its pool
+// and its counters, kept across reloads while a space names it.
 type backend struct {
 	pool      *pool
 	inflight  atomic.Int64
@@ -91,11 +92,12 @@ type backend struct {
 }
 
 // buildSpace makes the lookup tables of cfg. backendFor returns the shared
-// state of a dyno address; pagesFor the error pages of an app; ca is the
+// state of a dyno address reached through an extra resolver (or none) with
+// TLS settings (nil: plain); pagesFor the error pages of an app; ca is the
 // space CA (nil: none), which apps' mtls.trust may name. An error is a
-// trust bundle that cannot be read (the config package checked it; it
-// changed since).
-func buildSpace(cfg *config.Config, backendFor func(addr, extraResolver string) *backend, pagesFor func(a *config.App) *pages, m *metrics, ca *spaceca.CA) (*space, error) {
+// trust bundle (mtls or dyno_tls) that cannot be read (the config package
+// checked it; it changed since).
+func buildSpace(cfg *config.Config, backendFor func(addr, extraResolver string, dt *dynoTLS) *backend, pagesFor func(a *config.App) *pages, m *metrics, ca *spaceca.CA) (*space, error) {
 	sp := &space{cfg: cfg, exact: map[string]*app{}, other: m.forApp(otherApp)}
 	sp.reqLim = limitsOf(&cfg.Limits)
 	sp.minClient = cfg.Timeouts.Client
@@ -137,8 +139,16 @@ func buildSpace(cfg *config.Config, backendFor func(addr, extraResolver string) 
 		if ac.Has(config.FeatureExtraResolver) {
 			extra = ac.ConfigVars["HEROKU_EXTRA_RESOLVER"]
 		}
+		var trust *dynoTrust
+		if m := ac.DynoTLS.Mode; m == config.DynoTLSVerifyCA || m == config.DynoTLSVerifyFull {
+			t, err := loadDynoTrust(ac.Name, ac.DynoTLS.Trust)
+			if err != nil {
+				return nil, err
+			}
+			trust = t
+		}
 		for _, dc := range ac.Dynos {
-			be := backendFor(dc.Address, extra)
+			be := backendFor(dc.Address, extra, dynoTLSFor(&ac.DynoTLS, dc.Address, trust))
 			d := &dyno{name: dc.Name, addr: dc.Address, pool: be.pool, inflight: &be.inflight, skipUntil: &be.skipUntil}
 			a.dynos = append(a.dynos, d)
 			if dc.State == config.StateUp || dc.State == "" {
