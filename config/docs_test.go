@@ -64,7 +64,14 @@ func acceptedKeys(t *testing.T) []string {
 		"limits":    table("limits", d.limitFields(&c.Limits)),
 		"buffering": table("buffering", d.bufferingFields(&c.Buffering)),
 		"acme":      table("acme", d.acmeFields(&ACME{})),
-	}, "space", "space_ca", "apps")
+	}, "space", "space_ca", "apps", "store")
+	// store nests tables three deep (etcd.tls), so each level is walked
+	// as a prefix of its own.
+	var etcdNode, tlsNode *yaml.Node
+	walk("store", d.storeFields(&Store{}, &etcdNode), nil, "etcd", "cache_file", "router_id")
+	walk("store.etcd", d.etcdFields(&Etcd{}, &tlsNode), map[string]func() (string, []field){
+		"tls": table("tls", d.etcdTLSFields(&EtcdTLS{})),
+	}, "endpoints", "prefix", "dial_timeout", "username", "password_file")
 	// space_ca nests a table two deep (previous[]), so it is walked as a
 	// prefix of its own.
 	var previous *yaml.Node
@@ -99,6 +106,7 @@ func TestDocsListEveryKey(t *testing.T) {
 	require.Contains(t, keys, "acme.renew_before", "the walk of the decoder's tables")
 	require.Contains(t, keys, "apps[].tls[].serve_from", "the walk of the decoder's tables")
 	require.Contains(t, keys, "apps[].dyno_tls.server_name", "the walk of the decoder's tables")
+	require.Contains(t, keys, "store.etcd.tls.cert", "the walk of the decoder's tables")
 	for _, k := range keys {
 		assert.Contains(t, doc, "`"+k+"`", "%s does not document key %s", docsPath, k)
 	}
@@ -178,6 +186,10 @@ func TestDocsProblems(t *testing.T) {
 		{"dyno_tls mode", listen + shop + "    dyno_tls: {mode: verify}\n"},
 		{"dyno_tls verify-full", listen + shop + "    dynos: [{name: web.1, address: \"10.0.1.5:5000\"}]\n    dyno_tls: {mode: verify-full}\n"},
 		{"dyno_tls verify-ca", listen + shop + "    dyno_tls: {mode: verify-ca, trust: [], server_name: 10.0.1.5}\n"},
+		{"store apps", storeFile + app},
+		{"store endpoints", listen + "store: {etcd: {endpoints: [\"127.0.0.1:2379\", \"http://etcd\"], prefix: /s}}\n"},
+		{"store tls", listen + "store: {etcd: {endpoints: [\"http://127.0.0.1:2379\"], prefix: /s/, tls: {cert: c.pem}, username: sr}}\n"},
+		{"store password", listen + "store: {etcd: {endpoints: [\"https://127.0.0.1:2379\"], prefix: /s/, tls: {key: k.pem}, password_file: \"\"}}\n"},
 		{"dyno_tls trust", listen + shop + "    dyno_tls: {mode: verify-ca, trust: [ca/dynos.pem, ./ca/dynos.pem, \"\"], server_name: web..internal}\n"},
 	}
 	for _, tc := range cases {

@@ -24,7 +24,12 @@ type Config struct {
 	// ACME is where apps with tls: auto get their certificates (key acme,
 	// SPEC.md section 12.1); nil when the file has none.
 	ACME *ACME
-	Apps []App
+	// Store is where the apps and the space's settings live when routers
+	// share them (key store, SPEC.md section 14); nil when the file has
+	// none. A file with store has no apps: BuildShared makes the Config
+	// the router serves from the file's and the store's keys.
+	Store *Store
+	Apps  []App
 
 	// warnings are the non-fatal notes found by Parse; see Warnings.
 	warnings []Problem
