@@ -296,3 +296,51 @@ func TestBuildSharedDynoTLS(t *testing.T) {
 	assert.Contains(t, s.Refused[0].Problem, "set dyno_tls.server_name in apps/shop")
 	assert.Equal(t, []Dyno{{Name: "web.2", Address: "web-2.shop.internal:5000", State: StateUp}}, s.Config.App("shop").Dynos)
 }
+
+func TestExportKeys(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeCert(t, dir, "certs/shop.pem", "certs/shop-key.pem", "shop.example.com")
+	src := `space: my-space
+listen: {http: "127.0.0.1:8080"}
+timeouts: {connect: 2s}
+apps:
+  - name: shop
+    <<: {features: [spaces-tls-modern], timeouts: {response: 1m}}
+    domains: [shop.example.com]
+    tls: [{cert: certs/shop.pem, key: certs/shop-key.pem}]
+    dynos:
+      - {name: web.1, address: "127.0.0.1:5001"}
+      - {name: web.2, address: "127.0.0.1:5002", state: crashed}
+  - {name: blog, domains: [blog.example.com]}
+`
+	path := filepath.Join(dir, "space.yaml")
+	kvs, err := ExportKeys(path, []byte(src))
+	require.NoError(t, err)
+	got := map[string]string{}
+	for _, kv := range kvs {
+		got[kv.Key] = kv.Value
+	}
+	assert.Equal(t, map[string]string{
+		"space":            "timeouts: {connect: 2s}",
+		"apps/shop":        "name: shop\ndomains: [shop.example.com]\ntls: [{cert: certs/shop.pem, key: certs/shop-key.pem}]\nfeatures: [spaces-tls-modern]\ntimeouts: {response: 1m}",
+		"dynos/shop/web.1": "{address: \"127.0.0.1:5001\"}",
+		"dynos/shop/web.2": "{address: \"127.0.0.1:5002\", state: crashed}",
+		"apps/blog":        "name: blog\ndomains: [blog.example.com]",
+	}, got)
+	// The keys build the same apps as the file, from a file with store
+	// beside it.
+	file, err := Parse(path, []byte(src))
+	require.NoError(t, err)
+	s := BuildShared(sharedLocal(t, dir), kvs, nil)
+	require.Empty(t, s.Refused)
+	assert.Equal(t, file.Timeouts, s.Config.Timeouts)
+	require.Len(t, s.Config.Apps, 2)
+	assert.Equal(t, file.App("shop"), s.Config.App("shop"))
+	assert.Equal(t, file.App("blog"), s.Config.App("blog"))
+
+	_, err = ExportKeys(path, []byte("listen: {http: \":0\"}\napps: []\n"))
+	assert.Contains(t, problems(t, err), path+":2: apps: no app: want a list with at least one app, each with name and domains")
+	_, err = ExportKeys(path, []byte(storeFile))
+	assert.ErrorContains(t, err, "has a store section")
+}
