@@ -107,6 +107,21 @@ func (s *Store) delete(ctx context.Context, key string) error {
 	return nil
 }
 
+// RefusedError is Import's error when the routers would refuse keys of
+// the space to import; nothing was written.
+type RefusedError struct {
+	Refused []config.Refusal
+}
+
+// Error returns one line per refused key, etcd:KEY: PROBLEM.
+func (e *RefusedError) Error() string {
+	lines := make([]string, len(e.Refused))
+	for i, r := range e.Refused {
+		lines[i] = r.String()
+	}
+	return "the routers would refuse these keys, so nothing was written:\n" + strings.Join(lines, "\n")
+}
+
 // maxTxnOps is etcd's default --max-txn-ops: the most puts one
 // transaction may hold.
 const maxTxnOps = 128
@@ -129,11 +144,7 @@ func (s *Store) Import(ctx context.Context, from string) ([]config.KV, int64, er
 		return nil, 0, err
 	}
 	if sh := config.BuildShared(s.local, kvs, nil); len(sh.Refused) > 0 {
-		lines := make([]string, len(sh.Refused))
-		for i, r := range sh.Refused {
-			lines[i] = r.String()
-		}
-		return nil, 0, fmt.Errorf("the routers would refuse these keys, so nothing was written:\n%s", strings.Join(lines, "\n"))
+		return nil, 0, &RefusedError{Refused: sh.Refused}
 	}
 	var rev int64
 	for i := 0; i < len(kvs); i += maxTxnOps {
