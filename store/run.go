@@ -200,7 +200,11 @@ func (s *Store) watch(ctx context.Context) (full, healthy bool) {
 	health := time.NewTicker(s.opts.HealthInterval)
 	defer health.Stop()
 	probes := make(chan probeResult, 1)
-	probing, changes := false, 0
+	probing := false
+	if s.pending > 0 {
+		// Changes watched before the last watch ended, not applied yet.
+		flush.Reset(s.opts.Coalesce)
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -231,13 +235,12 @@ func (s *Store) watch(ctx context.Context) (full, healthy bool) {
 			if resp.Header.Revision > s.rev {
 				s.rev = resp.Header.Revision
 			}
-			if n > 0 && changes == 0 {
+			if n > 0 && s.pending == 0 {
 				flush.Reset(s.opts.Coalesce)
 			}
-			changes += n
+			s.pending += n
 		case <-flush.C:
-			s.apply(ctx, Applied{Changes: changes})
-			changes = 0
+			s.apply(ctx, Applied{Changes: s.pending})
 		case <-health.C:
 			if !probing {
 				probing = true
@@ -295,7 +298,7 @@ func (s *Store) apply(ctx context.Context, a Applied) {
 		a.Revision = s.rev
 	}
 	a.Refused, a.Clients = sh.Refused, sh.Clients
-	s.applied = a.Revision
+	s.applied, s.pending = a.Revision, 0
 	s.m.revision.Set(float64(a.Revision))
 	s.m.refused.Set(float64(len(sh.Refused)))
 	s.logApplied(prev, sh, a)

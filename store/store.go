@@ -118,6 +118,7 @@ type Store struct {
 	// Run's state, owned by its goroutine.
 	kvs        map[string]config.KV // the config keys now, by name without prefix
 	rev        int64                // the revision kvs reflect
+	pending    int                  // watched changes in kvs not applied yet
 	shared     *config.Shared       // the last build
 	applied    int64                // the revision of the last config handed over
 	status     []byte               // the status value written last
