@@ -63,11 +63,12 @@ type Shared struct {
 	// "<app>/<id>", as written: package spaceca owns their shape.
 	Clients map[string]string
 
-	inForce map[string]KV     // config key -> the value in force (the last good one)
-	claims  map[string]claim  // domain -> the app holding it and since when
-	apps    map[string]appRef // apps/<app> -> its value in force, decoded
-	space   int64             // mod revision of the space value in force; 0: defaults
-	local   *Config           // the file config built on: apps are decoded again for another
+	inForce map[string]KV        // config key -> the value in force (the last good one)
+	claims  map[string]claim     // domain -> the app holding it and since when
+	apps    map[string]appRef    // apps/<app> -> its value in force, decoded
+	dynos   map[string]dynoValue // dynos/<app>/<dyno> -> its last value, decoded
+	space   int64                // mod revision of the space value in force; 0: defaults
+	local   *Config              // the file config built on: apps are decoded again for another
 }
 
 // claim is an app's hold on a domain: the revision from which the app's
@@ -120,9 +121,10 @@ func BuildShared(local *Config, kvs []KV, prev *Shared) *Shared {
 		out: &Shared{
 			local:   local,
 			Clients: map[string]string{},
-			inForce: map[string]KV{},
-			claims:  map[string]claim{},
-			apps:    map[string]appRef{},
+			inForce: make(map[string]KV, len(kvs)),
+			claims:  make(map[string]claim, len(prev.claims)),
+			apps:    make(map[string]appRef, len(prev.apps)),
+			dynos:   make(map[string]dynoValue, len(prev.dynos)),
 		},
 		refused: map[string][]string{},
 	}
@@ -548,40 +550,70 @@ func (b *builder) dynos(kvs []KV, cands []*candidate) {
 // dynoValueFields are the keys of a dyno's value; its name is the key's.
 var dynoValueFields = []string{"address", "state"}
 
+// dynoValue is a decoded dyno value, kept so that a build parses only the
+// dyno keys that changed.
+type dynoValue struct {
+	kv    KV
+	dyno  Dyno
+	probs []Problem
+}
+
 // decodeDyno decodes the value of dynos/<app>/<name>; a, when not nil, is
 // its app, whose dyno_tls it must suit.
 func (b *builder) decodeDyno(kv KV, app, name string, a *App) (Dyno, []Problem) {
+	r, ok := b.prev.dynos[kv.Key]
+	if !ok || r.kv != kv {
+		r = b.parseDyno(kv, app, name)
+	}
+	b.out.dynos[kv.Key] = r
+	if len(r.probs) > 0 {
+		return r.dyno, r.probs
+	}
+	if msg := dynoTLSProblem(r.dyno, app, a); msg != "" {
+		return r.dyno, []Problem{{File: keyFile(kv.Key), Key: "address", Msg: msg}}
+	}
+	return r.dyno, nil
+}
+
+// parseDyno decodes the key and value of dynos/<app>/<name> alone.
+func (b *builder) parseDyno(kv KV, app, name string) dynoValue {
 	d := b.decoder(kv.Key)
-	dy := defaultDyno()
-	dy.Name = name
+	r := dynoValue{kv: kv, dyno: defaultDyno()}
+	r.dyno.Name = name
 	switch {
 	case !appName.MatchString(app):
 		d.problem(nil, "", "bad app name %q in the key: want dynos/<app>/<dyno>, the app 3 to 30 characters of a-z, 0-9 and -", app)
 	case !dynoName.MatchString(name):
 		d.problem(nil, "", "bad dyno name %q in the key: want dynos/<app>/<dyno>, the dyno up to 100 characters of "+
 			"A-Z, a-z, 0-9, ., _ and -, such as web.1", name)
-	}
-	if len(d.probs) > 0 {
-		return dy, d.probs
-	}
-	root := d.value(kv, "a mapping such as {address: 10.0.1.5:5000, state: up}")
-	if root == nil {
-		return dy, noLines(d.probs)
-	}
-	seen, ok := d.fields("", root, only(d.dynoFields(&dy, "", map[string]string{}), dynoValueFields))
-	if ok {
-		d.need("", root, seen, "address", "every dyno needs an address host:port such as 127.0.0.1:5000")
-	}
-	if len(d.probs) == 0 && a != nil && a.DynoTLS.Mode == DynoTLSVerifyFull && a.DynoTLS.ServerName == "" {
-		if host, _, err := net.SplitHostPort(dy.Address); err == nil {
-			if _, err := netip.ParseAddr(host); err == nil {
-				d.problem(nil, "address", "dyno %s has an IP address (%s), and the dyno_tls mode of app %s is verify-full, "+
-					"which checks the dyno's certificate against a host name: set dyno_tls.server_name in apps/%s, "+
-					"or give the dyno a host name", name, host, app, app)
+	default:
+		if root := d.value(kv, "a mapping such as {address: 10.0.1.5:5000, state: up}"); root != nil {
+			seen, ok := d.fields("", root, only(d.dynoFields(&r.dyno, "", map[string]string{}), dynoValueFields))
+			if ok {
+				d.need("", root, seen, "address", "every dyno needs an address host:port such as 127.0.0.1:5000")
 			}
 		}
 	}
-	return dy, noLines(d.probs)
+	r.probs = noLines(d.probs)
+	return r
+}
+
+// dynoTLSProblem refuses a dyno at an IP address of an app whose
+// dyno_tls is verify-full without server_name (as the file's check does).
+func dynoTLSProblem(dy Dyno, app string, a *App) string {
+	if a == nil || a.DynoTLS.Mode != DynoTLSVerifyFull || a.DynoTLS.ServerName != "" {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(dy.Address)
+	if err != nil {
+		return ""
+	}
+	if _, err := netip.ParseAddr(host); err != nil {
+		return ""
+	}
+	return fmt.Sprintf("dyno %s has an IP address (%s), and the dyno_tls mode of app %s is verify-full, "+
+		"which checks the dyno's certificate against a host name: set dyno_tls.server_name in apps/%s, "+
+		"or give the dyno a host name", dy.Name, host, app, app)
 }
 
 // finish puts the apps into a copy of cfg and lists the refusals.
