@@ -3,7 +3,7 @@
 // revision, builds the config with config.BuildShared (each key validated
 // on its own, a bad key refused alone), hands it to the router through
 // Options.OnSnapshot, and then watches the prefix from the next revision,
-// applying a burst of changes once (Options.Coalesce). While etcd is away
+// applying a burst of changes once (Options.Settle, Options.Coalesce). While etcd is away
 // it keeps the last config, reconnects with backoff and resumes the watch
 // from the last revision; a compacted revision forces a full read. It
 // rewrites store.cache_file atomically after each applied change and

@@ -28,7 +28,7 @@ const waitLimit = 15 * time.Second
 
 // freeAddr returns a loopback address whose port was free a moment ago,
 // for an etcd that must come back on the same port after a restart.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -40,14 +40,14 @@ func freeAddr(t *testing.T) string {
 // testEtcd is an embedded single-member etcd on loopback ports, with
 // short ticks so that leases end within a second or two.
 type testEtcd struct {
-	t                 *testing.T
+	t                 testing.TB
 	dir, client, peer string
 	e                 *embed.Etcd
 	mu                sync.Mutex
 }
 
 // startEtcd starts an etcd with its data under a new temporary directory.
-func startEtcd(t *testing.T) *testEtcd {
+func startEtcd(t testing.TB) *testEtcd {
 	t.Helper()
 	te := &testEtcd{t: t, dir: t.TempDir(), client: freeAddr(t), peer: freeAddr(t)}
 	te.start()
@@ -100,7 +100,7 @@ func (te *testEtcd) endpoint() string { return "http://" + te.client }
 
 // newClient is a client of the test itself, to write keys as an operator
 // or a dyno manager would.
-func newClient(t *testing.T, endpoint string) *clientv3.Client {
+func newClient(t testing.TB, endpoint string) *clientv3.Client {
 	t.Helper()
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
 	require.NoError(t, err)
@@ -112,7 +112,7 @@ func newClient(t *testing.T, endpoint string) *clientv3.Client {
 const prefix = "/spacerouter/test/"
 
 // localConfig writes a config file with store under dir and loads it.
-func localConfig(t *testing.T, dir, endpoint, extra string) *config.Config {
+func localConfig(t testing.TB, dir, endpoint, extra string) *config.Config {
 	t.Helper()
 	src := fmt.Sprintf(`space: test
 listen: {http: "127.0.0.1:0"}
@@ -152,9 +152,6 @@ func runStore(t *testing.T, local *config.Config, opts Options) *running {
 	opts.Logger = zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	if opts.HealthInterval == 0 {
 		opts.HealthInterval = 100 * time.Millisecond
-	}
-	if opts.Coalesce == 0 {
-		opts.Coalesce = 20 * time.Millisecond
 	}
 	if opts.BackoffMax == 0 {
 		opts.BackoffMax = 500 * time.Millisecond

@@ -19,7 +19,7 @@ import (
 // revision and hands the config over; while etcd does not answer, it
 // hands over the cache file's config, if any, and retries with backoff.
 // Then it watches the prefix from the next revision: a burst of changes
-// is handed over once, Options.Coalesce after its first change. An outage
+// is handed over once (Options.Settle, Options.Coalesce). An outage
 // keeps the last config: the watch resumes from the last revision when
 // etcd is back, and a compacted revision (or an etcd whose revision went
 // back) makes a full read. Run may be called once at a time.
@@ -203,7 +203,7 @@ func (s *Store) watch(ctx context.Context) (full, healthy bool) {
 	probing := false
 	if s.pending > 0 {
 		// Changes watched before the last watch ended, not applied yet.
-		flush.Reset(s.opts.Coalesce)
+		flush.Reset(s.opts.Settle)
 	}
 	for {
 		select {
@@ -235,10 +235,9 @@ func (s *Store) watch(ctx context.Context) (full, healthy bool) {
 			if resp.Header.Revision > s.rev {
 				s.rev = resp.Header.Revision
 			}
-			if n > 0 && s.pending == 0 {
-				flush.Reset(s.opts.Coalesce)
+			if n > 0 {
+				flush.Reset(s.nextApply(n))
 			}
-			s.pending += n
 		case <-flush.C:
 			s.apply(ctx, Applied{Changes: s.pending})
 		case <-health.C:
@@ -262,6 +261,18 @@ func (s *Store) watch(ctx context.Context) (full, healthy bool) {
 			s.writeStatus(ctx)
 		}
 	}
+}
+
+// nextApply counts n more pending changes and returns how long to wait
+// before applying them: Settle from now, but no later than Coalesce
+// after the first of them.
+func (s *Store) nextApply(n int) time.Duration {
+	now := time.Now()
+	if s.pending == 0 {
+		s.applyBy = now.Add(s.opts.Coalesce)
+	}
+	s.pending += n
+	return max(0, min(s.opts.Settle, s.applyBy.Sub(now)))
 }
 
 // events applies watched events to s.kvs and returns how many were

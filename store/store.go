@@ -57,9 +57,12 @@ type Options struct {
 	// Registry gets the metrics of SPEC.md section 14; nil: not
 	// registered.
 	Registry prometheus.Registerer
-	// Coalesce is how long the first watched change waits for more before
-	// a burst is applied once; default 100ms.
-	Coalesce time.Duration
+	// Settle and Coalesce shape how watched changes are applied: once
+	// no change came for Settle (default 10ms), or Coalesce (default
+	// 100ms) after the first change not applied yet, whichever is first.
+	// A burst is applied once; an endless stream of changes at most once
+	// per Coalesce; a lone change after Settle.
+	Settle, Coalesce time.Duration
 	// BackoffMin and BackoffMax bound the wait between attempts to reach
 	// etcd, doubling from min to max; defaults 100ms and 5s.
 	BackoffMin, BackoffMax time.Duration
@@ -74,6 +77,7 @@ type Options struct {
 // Default timings.
 const (
 	defaultCoalesce       = 100 * time.Millisecond
+	defaultSettle         = 10 * time.Millisecond
 	defaultBackoffMin     = 100 * time.Millisecond
 	defaultBackoffMax     = 5 * time.Second
 	defaultHealthInterval = time.Second
@@ -88,6 +92,8 @@ func (o Options) withDefaults() Options {
 		}
 	}
 	def(&o.Coalesce, defaultCoalesce)
+	def(&o.Settle, defaultSettle)
+	o.Settle = min(o.Settle, o.Coalesce)
 	def(&o.BackoffMin, defaultBackoffMin)
 	def(&o.BackoffMax, defaultBackoffMax)
 	def(&o.HealthInterval, defaultHealthInterval)
@@ -119,6 +125,7 @@ type Store struct {
 	kvs        map[string]config.KV // the config keys now, by name without prefix
 	rev        int64                // the revision kvs reflect
 	pending    int                  // watched changes in kvs not applied yet
+	applyBy    time.Time            // when the pending changes are applied at the latest
 	shared     *config.Shared       // the last build
 	applied    int64                // the revision of the last config handed over
 	status     []byte               // the status value written last

@@ -222,7 +222,7 @@ func TestStoreCoalesce(t *testing.T) {
 	te := startEtcd(t)
 	cli := newClient(t, te.endpoint())
 	put(t, cli, "apps/shop", "domains: [shop.example.com]")
-	r := runStore(t, localConfig(t, t.TempDir(), te.endpoint(), ""), Options{Coalesce: 500 * time.Millisecond})
+	r := runStore(t, localConfig(t, t.TempDir(), te.endpoint(), ""), Options{Settle: 200 * time.Millisecond, Coalesce: 500 * time.Millisecond})
 	r.waitSnap("shop", hasApp("shop"))
 
 	const n = 50
