@@ -149,7 +149,9 @@ func runStore(t *testing.T, local *config.Config, opts Options) *running {
 	t.Helper()
 	r := &running{t: t, reg: prometheus.NewRegistry(), snaps: make(chan snap, 1000)}
 	opts.Registry = r.reg
-	opts.Logger = zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	if opts.Logger == nil {
+		opts.Logger = zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	}
 	if opts.HealthInterval == 0 {
 		opts.HealthInterval = 100 * time.Millisecond
 	}

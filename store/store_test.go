@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/spacerouter/spacerouter/config"
 )
@@ -352,4 +354,35 @@ func TestStoreBootWithoutEtcdOrCache(t *testing.T) {
 	assert.Equal(t, float64(0), r.gauge("spacerouter_store_connected"))
 	_, err := os.Stat(local.Store.CacheFile)
 	assert.True(t, os.IsNotExist(err), "no cache file written: %v", err)
+}
+
+// TestStoreLogsRefusalOnce: a refused key is logged once, naming the key
+// and the problem, however many changes are applied while it stays
+// refused; fixed and broken again, it is logged again.
+func TestStoreLogsRefusalOnce(t *testing.T) {
+	t.Parallel()
+	te := startEtcd(t)
+	cli := newClient(t, te.endpoint())
+	core, logs := observer.New(zap.WarnLevel)
+	r := runStore(t, localConfig(t, t.TempDir(), te.endpoint(), ""), Options{Logger: zap.New(core)})
+	r.waitSnap("the empty space", func(s snap) bool { return s.a.FullRead })
+	put(t, cli, "apps/blog", "domains: [Blog.example.com]")
+	r.waitSnap("blog refused", func(s snap) bool { return len(s.a.Refused) == 1 })
+	for i := range 3 {
+		put(t, cli, "dynos/shop/web.1", fmt.Sprintf("address: 127.0.0.1:%d", 5000+i))
+		r.waitSnap("a dyno change", func(s snap) bool { return len(s.a.Refused) == 1 })
+	}
+	refusals := func() []observer.LoggedEntry {
+		return logs.FilterMessage("store key refused: its last good value, if any, stays in force").All()
+	}
+	require.Len(t, refusals(), 1)
+	fields := refusals()[0].ContextMap()
+	assert.Equal(t, "etcd:apps/blog", fields["key"])
+	assert.Equal(t, `domains: domain "Blog.example.com" is not lower case: write "blog.example.com"`, fields["problem"])
+
+	put(t, cli, "apps/blog", "domains: [blog.example.com]")
+	r.waitSnap("blog", hasApp("blog"))
+	put(t, cli, "apps/blog", "domains: [BLOG.example.com]")
+	r.waitSnap("blog refused again", func(s snap) bool { return len(s.a.Refused) == 1 })
+	assert.Len(t, refusals(), 2)
 }

@@ -170,3 +170,38 @@ func TestStoreCheckRefusedKey(t *testing.T) {
 	assert.Equal(t, exitOK, checkConfig(filepath.Join(dir, "away.yaml"), &stdout, &stderr))
 	assert.Contains(t, stderr.String(), "warning: "+filepath.Join(dir, "away.yaml")+": store: the keys in etcd were not checked: ")
 }
+
+// TestStoreUsage: bad uses of spacerouter store say what is wrong and
+// exit 2, without contacting etcd.
+func TestStoreUsage(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, dir, "file.yaml", "listen: {http: \"127.0.0.1:0\"}\napps: [{name: shop, domains: [shop.example.com]}]\n")
+	file := filepath.Join(dir, "file.yaml")
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no subcommand", nil, "Usage:\n  spacerouter store import"},
+		{"unknown subcommand", []string{"put"}, `spacerouter store: unknown subcommand "put": want import or get (spacerouter store -help)`},
+		{"no config", []string{"get"}, "spacerouter store get: -config is required (spacerouter store -help)"},
+		{"no from", []string{"import", "-config", file}, "spacerouter store import: -from is required: the file-based space to import"},
+		{"from for get", []string{"get", "-config", file, "-from", file}, "spacerouter store get: -from is for import"},
+		{"two keys", []string{"get", "-config", file, "a", "b"}, `spacerouter store get: unexpected argument "b"`},
+		{"no store", []string{"get", "-config", file}, "spacerouter store get: " + file + " has no store section: add store.etcd (docs/config.md)"},
+		{"bad file", []string{"get", "-config", filepath.Join(dir, "none.yaml")}, "no such file or directory"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			res := storeCmd(t, tc.args...)
+			assert.Equal(t, exitUsage, res.code, "stderr:\n%s", res.stderr)
+			assert.Contains(t, res.stderr, tc.want)
+			assert.Empty(t, res.stdout)
+		})
+	}
+	res := storeCmd(t, "-help")
+	assert.Equal(t, exitOK, res.code)
+	assert.Contains(t, res.stderr, "spacerouter store get -config FILE [KEY]")
+}
