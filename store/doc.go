@@ -13,10 +13,11 @@
 // _refused_keys are registered on the registry it is given.
 //
 // It also holds the helpers of the shared state other parts write
-// (maintenance/<app>, clients/<app>/<id>, routers/<id>) and of the
-// spacerouter store subcommand (Import, Get).
+// (maintenance/<app>, clients/<app>/<id>, routers/<id>), certmagic's
+// storage on etcd under acme/ with locks on session leases
+// (ACMEStorage), and the helpers of the spacerouter store subcommand
+// (Import, Get, Check).
 //
 // It does not serve requests, swap the router's config (the OnSnapshot
-// callback does), decode clients/ values (package spaceca owns them) or
-// implement certmagic's storage for acme/.
+// callback does), or decode clients/ values (package spaceca owns them).
 package store

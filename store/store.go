@@ -137,6 +137,9 @@ type Store struct {
 
 	runMu   sync.Mutex // serializes Run
 	closeMu sync.Once
+
+	acmeOnce sync.Once
+	acme     *ACMEStorage // made by ACMEStorage
 }
 
 // New makes the store of local, a config with store (config.Load's). It
@@ -174,7 +177,12 @@ func New(local *config.Config, opts Options) (*Store, error) {
 // Close ends the connection to etcd. Run must have returned.
 func (s *Store) Close() error {
 	var err error
-	s.closeMu.Do(func() { err = s.cli.Close() })
+	s.closeMu.Do(func() {
+		if s.acme != nil {
+			s.acme.close()
+		}
+		err = s.cli.Close()
+	})
 	return err
 }
 
