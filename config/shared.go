@@ -430,13 +430,11 @@ func (b *builder) settleDomains(cands []*candidate, cfg *Config) []*candidate {
 			}
 			lost = true
 			h := holder[dom]
-			if !c.last {
-				b.refuse(c.key, "domains", fmt.Sprintf("domain %q is already a domain of app %q (key %s, since revision %d): "+
-					"a domain belongs to one app, and the later claim is refused", dom, h.ref.app.Name, h.key, rev[dom]))
-			}
 			if c.last {
-				continue
+				continue // the new value was refused already; the app is absent
 			}
+			b.refuse(c.key, "domains", fmt.Sprintf("domain %q is already a domain of app %q (key %s, since revision %d): "+
+				"a domain belongs to one app, and the later claim is refused", dom, h.ref.app.Name, h.key, rev[dom]))
 			if old := b.lastGood(c.key, c.ref.kv.ModRevision, cfg); old != nil {
 				next = append(next, old)
 			}
@@ -496,7 +494,9 @@ func (b *builder) decodeSwitchQuiet(kv KV) (bool, bool) {
 func (b *builder) switchValue(kv KV) (bool, []Problem) {
 	d := b.decoder(kv.Key)
 	var on bool
-	if strings.TrimSpace(kv.Value) == "" {
+	if app := strings.TrimPrefix(kv.Key, KeyMaintenance); !appName.MatchString(app) {
+		d.problem(nil, "", "bad app name %q in the key: want maintenance/<app>, the app 3 to 30 characters of a-z, 0-9 and -", app)
+	} else if strings.TrimSpace(kv.Value) == "" {
 		d.problem(nil, "", "empty value: want true or false")
 	} else if root := d.document([]byte(kv.Value)); root != nil {
 		d.boolean("", root, &on)

@@ -189,6 +189,7 @@ func TestBuildSharedRefusesAlone(t *testing.T) {
 		kv(12, "maintenance/shop", "maybe"),
 		kv(13, "other/key", "x"),
 		kv(14, "dynos/shop/web 2", "address: 127.0.0.1:5002"),
+		kv(15, "maintenance/X", "true"),
 	}
 	s := BuildShared(local, bad, first)
 	got := map[string]string{}
@@ -205,6 +206,7 @@ func TestBuildSharedRefusesAlone(t *testing.T) {
 		"space":            `etcd:space: timeouts.connect: bad duration "fast": want a Go duration such as 10ms or 5s`,
 		"maintenance/shop": `etcd:maintenance/shop: bad value "maybe": want true or false`,
 		"other/key":        `etcd:other/key: unknown key: want space, apps/<app>, dynos/<app>/<dyno>, maintenance/<app>, clients/<app>/<id>, acme/... or routers/<id>`,
+		"maintenance/X":    `etcd:maintenance/X: bad app name "X" in the key: want maintenance/<app>, the app 3 to 30 characters of a-z, 0-9 and -`,
 		"dynos/shop/web 2": `etcd:dynos/shop/web 2: bad dyno name "web 2" in the key: want dynos/<app>/<dyno>, the dyno up to 100 characters of A-Z, a-z, 0-9, ., _ and -, such as web.1`,
 	}, got)
 	// The refused keys' last good values stay; the others serve as before.
