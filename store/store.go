@@ -178,6 +178,7 @@ func New(local *config.Config, opts Options) (*Store, error) {
 func (s *Store) Close() error {
 	var err error
 	s.closeMu.Do(func() {
+		s.acmeOnce.Do(func() {}) // orders the read of s.acme after ACMEStorage's write
 		if s.acme != nil {
 			s.acme.close()
 		}

@@ -386,3 +386,11 @@ func TestStoreLogsRefusalOnce(t *testing.T) {
 	r.waitSnap("blog refused again", func(s snap) bool { return len(s.a.Refused) == 1 })
 	assert.Len(t, refusals(), 2)
 }
+
+// TestStatusJSON: routers/<id> holds the JSON of SPEC.md section 14.
+func TestStatusJSON(t *testing.T) {
+	t.Parallel()
+	data, err := json.Marshal(Status{Revision: 42, Refused: []config.Refusal{{Key: "apps/blog", Problem: "domains: x"}}})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"revision": 42, "refused": [{"key": "apps/blog", "problem": "domains: x"}]}`, string(data))
+}
