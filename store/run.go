@@ -163,17 +163,20 @@ var errWatchEnded = errors.New("the watch of the prefix ended: etcd went away or
 
 // probeResult is the outcome of one health probe.
 type probeResult struct {
-	rev int64
-	err error
+	rev, since int64
+	err        error
 }
 
 // probe reads the count of one key: it answers only while etcd has a
-// leader and the connection works, and gives etcd's revision.
-func (s *Store) probe(ctx context.Context, out chan<- probeResult) {
+// leader and the connection works, and gives etcd's revision. since is
+// the store's revision when the probe started: the watch may move s.rev
+// on while the probe waits, so only a revision below since means etcd
+// went back.
+func (s *Store) probe(ctx context.Context, since int64, out chan<- probeResult) {
 	ctx, cancel := s.timeout(ctx)
 	defer cancel()
 	resp, err := s.cli.Get(ctx, s.prefix+config.KeySpace, clientv3.WithCountOnly())
-	r := probeResult{err: err}
+	r := probeResult{err: err, since: since}
 	if err == nil {
 		r.rev = resp.Header.Revision
 	}
@@ -243,7 +246,7 @@ func (s *Store) watch(ctx context.Context) (full, healthy bool) {
 		case <-health.C:
 			if !probing {
 				probing = true
-				go s.probe(ctx, probes)
+				go s.probe(ctx, s.rev, probes)
 			}
 		case r := <-probes:
 			probing = false
@@ -253,9 +256,9 @@ func (s *Store) watch(ctx context.Context) (full, healthy bool) {
 			}
 			s.connectedNow()
 			healthy = true
-			if r.rev < s.rev {
+			if r.rev < r.since {
 				s.log.Warn("etcd's revision went back (a restored or new cluster): the keys are read again",
-					zap.Int64(logging.KeyRevision, r.rev), zap.Int64("last_revision", s.rev))
+					zap.Int64(logging.KeyRevision, r.rev), zap.Int64("last_revision", r.since))
 				return true, true
 			}
 			s.writeStatus(ctx)

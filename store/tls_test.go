@@ -112,7 +112,7 @@ func adminClient(t *testing.T, p *testPKI, endpoint, name, user, password string
 	tc, err := tlsConfig(&config.EtcdTLS{CA: filepath.Join(p.dir, "ca.pem"), Cert: filepath.Join(p.dir, name+".pem"), Key: filepath.Join(p.dir, name+"-key.pem")})
 	require.NoError(t, err)
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, TLS: tc, Username: user, Password: password,
-		DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+		DialTimeout: waitLimit, Logger: zap.NewNop()})
 	require.NoError(t, err)
 	t.Cleanup(func() { cli.Close() })
 	return cli
@@ -159,7 +159,7 @@ store:
   etcd:
     endpoints: [%q]
     prefix: %s
-    dial_timeout: 2s
+    dial_timeout: 15s
     tls: {ca: ca.pem, cert: router.pem, key: router-key.pem}
     username: spacerouter
     password_file: etcd-password
