@@ -267,15 +267,29 @@ func (s *Store) watch(ctx context.Context) (full, healthy bool) {
 }
 
 // nextApply counts n more pending changes and returns how long to wait
-// before applying them: Settle from now, but no later than Coalesce
-// after the first of them.
+// before applying them: Settle after the last change, but no later than
+// Coalesce after the first pending one, and no sooner than Coalesce after
+// the last apply. So a lone change waits Settle, a burst is applied once,
+// and a stream of changes at most once per Coalesce.
 func (s *Store) nextApply(n int) time.Duration {
 	now := time.Now()
 	if s.pending == 0 {
-		s.applyBy = now.Add(s.opts.Coalesce)
+		s.firstPending = now
 	}
 	s.pending += n
-	return max(0, min(s.opts.Settle, s.applyBy.Sub(now)))
+	lo := s.lastApply.Add(s.opts.Coalesce)
+	hi := s.firstPending.Add(s.opts.Coalesce)
+	if hi.Before(lo) {
+		hi = lo
+	}
+	at := now.Add(s.opts.Settle)
+	if at.Before(lo) {
+		at = lo
+	}
+	if at.After(hi) {
+		at = hi
+	}
+	return max(0, at.Sub(now))
 }
 
 // events applies watched events to s.kvs and returns how many were
@@ -312,7 +326,7 @@ func (s *Store) apply(ctx context.Context, a Applied) {
 		a.Revision = s.rev
 	}
 	a.Refused, a.Clients = sh.Refused, sh.Clients
-	s.applied, s.pending = a.Revision, 0
+	s.applied, s.pending, s.lastApply = a.Revision, 0, time.Now()
 	s.m.revision.Set(float64(a.Revision))
 	s.m.refused.Set(float64(len(sh.Refused)))
 	s.logApplied(prev, sh, a)

@@ -58,10 +58,11 @@ type Options struct {
 	// registered.
 	Registry prometheus.Registerer
 	// Settle and Coalesce shape how watched changes are applied: once
-	// no change came for Settle (default 10ms), or Coalesce (default
-	// 100ms) after the first change not applied yet, whichever is first.
-	// A burst is applied once; an endless stream of changes at most once
-	// per Coalesce; a lone change after Settle.
+	// no change came for Settle (default 10ms), but no later than
+	// Coalesce (default 100ms) after the first change not applied yet,
+	// and no sooner than Coalesce after the last apply. A lone change is
+	// applied after Settle, a burst once, a stream of changes at most
+	// once per Coalesce.
 	Settle, Coalesce time.Duration
 	// BackoffMin and BackoffMax bound the wait between attempts to reach
 	// etcd, doubling from min to max; defaults 100ms and 5s.
@@ -122,18 +123,19 @@ type Store struct {
 	m      *metrics
 
 	// Run's state, owned by its goroutine.
-	kvs        map[string]config.KV // the config keys now, by name without prefix
-	rev        int64                // the revision kvs reflect
-	pending    int                  // watched changes in kvs not applied yet
-	applyBy    time.Time            // when the pending changes are applied at the latest
-	shared     *config.Shared       // the last build
-	applied    int64                // the revision of the last config handed over
-	status     []byte               // the status value written last
-	statusSent bool                 // status is under routers/<id> on a live lease
-	lease      clientv3.LeaseID
-	leaseLost  atomic.Bool // set by the keep-alive drain when the lease is gone
-	up         bool        // etcd answered last
-	downLogged bool        // an outage was logged since etcd last answered
+	kvs          map[string]config.KV // the config keys now, by name without prefix
+	rev          int64                // the revision kvs reflect
+	pending      int                  // watched changes in kvs not applied yet
+	firstPending time.Time            // when the first pending change came
+	lastApply    time.Time            // when a config was last handed over
+	shared       *config.Shared       // the last build
+	applied      int64                // the revision of the last config handed over
+	status       []byte               // the status value written last
+	statusSent   bool                 // status is under routers/<id> on a live lease
+	lease        clientv3.LeaseID
+	leaseLost    atomic.Bool // set by the keep-alive drain when the lease is gone
+	up           bool        // etcd answered last
+	downLogged   bool        // an outage was logged since etcd last answered
 
 	runMu   sync.Mutex // serializes Run
 	closeMu sync.Once

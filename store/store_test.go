@@ -394,3 +394,59 @@ func TestStatusJSON(t *testing.T) {
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"revision": 42, "refused": [{"key": "apps/blog", "problem": "domains: x"}]}`, string(data))
 }
+
+// TestStoreDynoChurn: a dyno manager changes dynos 100 times a second for
+// 2 s; the store applies them at most once per Coalesce and ends on the
+// final set, with the other app's dynos untouched.
+func TestStoreDynoChurn(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("writes 200 changes over 2 s")
+	}
+	te := startEtcd(t)
+	cli := newClient(t, te.endpoint())
+	put(t, cli, "apps/shop", "domains: [shop.example.com]")
+	put(t, cli, "apps/blog", "domains: [blog.example.com]")
+	put(t, cli, "dynos/blog/web.1", "address: 127.0.0.1:6001")
+	r := runStore(t, localConfig(t, t.TempDir(), te.endpoint(), ""), Options{})
+	r.waitSnap("blog", hasApp("blog", "web.1"))
+
+	const changes, every = 200, 10 * time.Millisecond
+	start := time.Now()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	final := map[string]bool{} // dyno name -> there now
+	events := 0                // deleting a dyno that is not there is no change
+	for i := range changes {
+		<-tick.C
+		name := fmt.Sprintf("web.%d", i%10)
+		if i%3 == 2 {
+			del(t, cli, "dynos/shop/"+name)
+			if final[name] {
+				events++
+			}
+			final[name] = false
+		} else {
+			put(t, cli, "dynos/shop/"+name, fmt.Sprintf("address: 127.0.0.1:%d", 5000+i))
+			events++
+			final[name] = true
+		}
+	}
+	elapsed := time.Since(start)
+	var want []string
+	for i := range 10 {
+		if n := fmt.Sprintf("web.%d", i); final[n] {
+			want = append(want, n)
+		}
+	}
+	handed, counted := 0, 0
+	s := r.waitSnap("the final dyno set", func(s snap) bool {
+		handed++
+		counted += s.a.Changes
+		return hasApp("shop", want...)(s) && counted >= events
+	})
+	t.Logf("%d changes over %s handed over in %d configs", events, elapsed, handed)
+	assert.Equal(t, events, counted, "every change applied once")
+	assert.LessOrEqual(t, handed, int(elapsed/defaultCoalesce)+3, "at most one config per Coalesce")
+	assert.Equal(t, []config.Dyno{{Name: "web.1", Address: "127.0.0.1:6001", State: config.StateUp}}, s.cfg.App("blog").Dynos)
+}
