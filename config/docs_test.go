@@ -64,7 +64,7 @@ func acceptedKeys(t *testing.T) []string {
 		"limits":    table("limits", d.limitFields(&c.Limits)),
 		"buffering": table("buffering", d.bufferingFields(&c.Buffering)),
 		"acme":      table("acme", d.acmeFields(&ACME{})),
-	}, "space", "space_ca", "admin", "apps")
+	}, "space", "space_ca", "admin", "apps", "store")
 	// admin nests tables three deep (auth.roles[]), so it is walked as
 	// prefixes of its own.
 	var nodes2 adminNodes
@@ -75,6 +75,13 @@ func acceptedKeys(t *testing.T) []string {
 	walk("admin.auth", d.adminAuthFields(&AdminAuth{}, &nodes2), map[string]func() (string, []field){
 		"roles": table("roles[]", d.roleFields(&RoleMapping{}, &roleApps)),
 	}, "issuer", "client_id", "client_secret_file", "redirect_url", "groups_claim", "authz_ttl")
+	// store nests tables three deep (etcd.tls), so each level is walked
+	// as a prefix of its own.
+	var etcdNode, tlsNode *yaml.Node
+	walk("store", d.storeFields(&Store{}, &etcdNode), nil, "etcd", "cache_file", "router_id")
+	walk("store.etcd", d.etcdFields(&Etcd{}, &tlsNode), map[string]func() (string, []field){
+		"tls": table("tls", d.etcdTLSFields(&EtcdTLS{})),
+	}, "endpoints", "prefix", "dial_timeout", "username", "password_file")
 	// space_ca nests a table two deep (previous[]), so it is walked as a
 	// prefix of its own.
 	var previous *yaml.Node
@@ -111,6 +118,7 @@ func TestDocsListEveryKey(t *testing.T) {
 	require.Contains(t, keys, "apps[].dyno_tls.server_name", "the walk of the decoder's tables")
 	require.Contains(t, keys, "admin.auth.roles[].apps", "the walk of the decoder's tables")
 	require.Contains(t, keys, "admin.tls.key", "the walk of the decoder's tables")
+	require.Contains(t, keys, "store.etcd.tls.cert", "the walk of the decoder's tables")
 	for _, k := range keys {
 		assert.Contains(t, doc, "`"+k+"`", "%s does not document key %s", docsPath, k)
 	}
@@ -203,6 +211,10 @@ func TestDocsProblems(t *testing.T) {
 			"    redirect_url: ftp://admin.example.com/auth/callback\n    roles:\n" +
 			"      - {group: a, role: owner}\n      - {group: b, role: collaborator, apps: []}\n      - {group: c, role: admin, apps: [shop]}\n" +
 			"      - {group: d, role: superuser}\n      - {role: owner, apps: [shop, shop, docs, \"\"]}\n      - {group: e, role: owner, apps: [shop], app: shop}\n"},
+		{"store apps", storeFile + app},
+		{"store endpoints", listen + "store: {etcd: {endpoints: [\"127.0.0.1:2379\", \"http://etcd\"], prefix: /s}}\n"},
+		{"store tls", listen + "store: {etcd: {endpoints: [\"http://127.0.0.1:2379\"], prefix: /s/, tls: {cert: c.pem}, username: sr}}\n"},
+		{"store password", listen + "store: {etcd: {endpoints: [\"https://127.0.0.1:2379\"], prefix: /s/, tls: {key: k.pem}, password_file: \"\"}}\n"},
 		{"dyno_tls trust", listen + shop + "    dyno_tls: {mode: verify-ca, trust: [ca/dynos.pem, ./ca/dynos.pem, \"\"], server_name: web..internal}\n"},
 	}
 	for _, tc := range cases {

@@ -159,6 +159,12 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 		return
 	}
 	d.needListener(root, seen, c.Listen)
+	if c.Store != nil {
+		// The apps live in etcd (SPEC.md section 14): BuildShared
+		// decodes them, key by key.
+		d.storeRoot(seen, c)
+		return
+	}
 	d.apps(root, apps, c)
 	d.checkAdmin(c, &d.adminAt)
 }
@@ -177,6 +183,7 @@ func (d *decoder) rootFields(c *Config, apps **yaml.Node) []field {
 		{"acme", func(k string, v *yaml.Node) { c.ACME = d.acme(k, v) }},
 		{"admin", func(k string, v *yaml.Node) { c.Admin = d.admin(k, v, &d.adminAt) }},
 		{"apps", func(_ string, v *yaml.Node) { *apps = v }},
+		{"store", func(k string, v *yaml.Node) { c.Store = d.store(k, v) }},
 	}
 }
 

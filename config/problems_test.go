@@ -14,7 +14,7 @@ import (
 const app1 = "apps: [{name: shop, domains: [shop.example.com]}]\n"
 
 // rootKeys are the top-level keys, as messages list them.
-const rootKeys = "space, listen, log, timeouts, limits, buffering, space_ca, acme, admin, apps"
+const rootKeys = "space, listen, log, timeouts, limits, buffering, space_ca, acme, admin, apps, store"
 
 // agreeTOSMsg is what a problem of acme.agree_tos says after "missing: "
 // or "false: ".

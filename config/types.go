@@ -28,6 +28,11 @@ type Config struct {
 	// 13); nil when the file has none: the admin listener then serves
 	// /healthz and /metrics only.
 	Admin *Admin
+	// Store is where the apps and the space's settings live when routers
+	// share them (key store, SPEC.md section 14); nil when the file has
+	// none. A file with store has no apps: BuildShared makes the Config
+	// the router serves from the file's and the store's keys.
+	Store *Store
 	Apps  []App
 
 	// warnings are the non-fatal notes found by Parse; see Warnings.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/spacerouter/spacerouter/config"
 	"github.com/spacerouter/spacerouter/router"
+	"github.com/spacerouter/spacerouter/store"
 )
 
 // checkConfig is -check: it loads path and verifies what start-up verifies
@@ -33,6 +35,13 @@ func checkConfig(path string, stdout, stderr io.Writer) int {
 	tlsWarnings, err := tlsStoreWarnings(cfg)
 	if err != nil {
 		problems = append(problems, config.Problem{File: path, Key: "apps", Msg: err.Error()})
+	}
+	if cfg.Store != nil {
+		refused, warning := storeRefusals(cfg)
+		problems = append(problems, refused...)
+		if warning != "" {
+			tlsWarnings = append(tlsWarnings, warning)
+		}
 	}
 	for _, w := range append(warnings, tlsWarnings...) {
 		fmt.Fprintf(stderr, "warning: %s\n", w)
@@ -118,4 +127,25 @@ func tlsStoreWarnings(cfg *config.Config) ([]string, error) {
 		warnings = append(warnings, f.Msg)
 	}
 	return warnings, nil
+}
+
+// storeRefusals checks every key in etcd as the routers would (SPEC.md
+// section 14: -check checks the keys when etcd answers within
+// dial_timeout) and returns one problem per refused key, named
+// etcd:KEY, or a warning when etcd does not answer.
+func storeRefusals(cfg *config.Config) ([]config.Problem, string) {
+	s, err := store.New(cfg, store.Options{})
+	if err != nil {
+		return nil, fmt.Sprintf("%s: store: the keys in etcd were not checked: %v", cfg.File, err)
+	}
+	defer s.Close()
+	refused, _, err := s.Check(context.Background())
+	if err != nil {
+		return nil, fmt.Sprintf("%s: store: the keys in etcd were not checked: %v", cfg.File, err)
+	}
+	var out []config.Problem
+	for _, r := range refused {
+		out = append(out, config.Problem{File: "etcd:" + r.Key, Msg: r.Problem})
+	}
+	return out, ""
 }
