@@ -71,6 +71,7 @@ func TestIPRulesTLS(t *testing.T) {
 	assert.Equal(t, 4, mr.logs.FilterMessage("TLS handshake refused").FilterField(zap.String(logging.KeyReason, "ip_rule")).FilterField(zap.String(logging.KeySNI, "shop.test")).Len(),
 		"the operational log records each refusal with the SNI name")
 	assert.Zero(t, mr.metric(t, "spacerouter_ip_rule_denials_total", map[string]string{"app": "shop"}), "no request was refused: no handshake finished")
+	mr.lines.wait(t, 3) // the 4 requests' lines are written after their responses
 	assert.Equal(t, 4, mr.lines.count(), "a refused handshake writes no router line: only the 4 requests served have one")
 }
 
