@@ -46,6 +46,7 @@ type routerEnv struct {
 	idp    *idp
 	clock  *testClock
 	audits *observer.ObservedLogs
+	client *http.Client // to the admin listener
 }
 
 // lineSink collects the router's lines.
@@ -68,12 +69,31 @@ func (s *lineSink) String() string {
 
 func startRouterEnv(t *testing.T) *routerEnv {
 	t.Helper()
-	return startRouterEnvTLS(t, "")
+	return startRouterEnvWith(t, routerOptions{})
 }
 
 // startRouterEnvTLS is startRouterEnv with, when shopTLS is not "", an
 // https listener and shopTLS as the YAML of shop's tls key.
 func startRouterEnvTLS(t *testing.T, shopTLS string) *routerEnv {
+	t.Helper()
+	return startRouterEnvWith(t, routerOptions{shopTLS: shopTLS})
+}
+
+// routerOptions vary the router of startRouterEnvWith.
+type routerOptions struct {
+	shopTLS  string // the YAML of shop's tls key; an https listener with it
+	shopMore string // more YAML keys of shop (each line indented 4)
+	top      string // more top-level YAML (space, space_ca)
+	adminTLS string // the YAML of admin.tls; the admin listener serves HTTPS
+	noAuth   bool   // no admin.auth: the router as cmd/spacerouter runs it then
+}
+
+// startRouterEnvWith starts a provider, a dyno and a router with o, with
+// the admin API wired the way cmd/spacerouter's startAdminAPI does it
+// (admin.auth present; Secure cookies when admin.tls is set). The router's
+// operational log and the admin API's go to one observer (audits), as
+// they go to one log in cmd/spacerouter.
+func startRouterEnvWith(t *testing.T, o routerOptions) *routerEnv {
 	t.Helper()
 	dyno := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "from the dyno "+r.URL.Path)
@@ -92,39 +112,58 @@ func startRouterEnvTLS(t *testing.T, shopTLS string) *routerEnv {
 	secretFile := filepath.Join(t.TempDir(), "secret")
 	require.NoError(t, os.WriteFile(secretFile, []byte(p.ClientSecret), 0o600))
 	https, shopTLSKey := "", ""
-	if shopTLS != "" {
-		https, shopTLSKey = `, https: "127.0.0.1:0"`, "\n    tls: "+shopTLS
+	if o.shopTLS != "" {
+		https, shopTLSKey = `, https: "127.0.0.1:0"`, "\n    tls: "+o.shopTLS
 	}
-	yamlText := fmt.Sprintf(`listen: {http: "127.0.0.1:0", admin: %q%s}
-admin:
-  auth:
+	for _, ln := range strings.Split(strings.TrimRight(o.shopMore, "\n"), "\n") {
+		if ln != "" {
+			shopTLSKey += "\n    " + ln
+		}
+	}
+	scheme, adminSection := "http", ""
+	if o.adminTLS != "" {
+		scheme = "https"
+		adminSection = "  tls: " + o.adminTLS + "\n"
+	}
+	if !o.noAuth {
+		adminSection += fmt.Sprintf(`  auth:
     issuer: %q
     client_id: %q
     client_secret_file: %q
-    redirect_url: "http://%s/auth/callback"
+    redirect_url: "%s://%s/auth/callback"
     roles:
       - {group: shop-owners, role: owner, apps: [shop]}
       - {group: shop-devs, role: collaborator, apps: [shop]}
-apps:
+      - {group: blog-owners, role: owner, apps: [blog]}
+`, p.Issuer(), p.ClientID, secretFile, scheme, adminAddr)
+	}
+	if adminSection != "" {
+		adminSection = "admin:\n" + adminSection
+	}
+	yamlText := fmt.Sprintf(`%slisten: {http: "127.0.0.1:0", admin: %q%s}
+%sapps:
   - name: shop
     domains: [shop.test]%s
     dynos: [{name: web.1, address: %q}]
   - name: blog
     domains: [blog.test]
     dynos: [{name: web.1, address: %q}]
-`, adminAddr, https, p.Issuer(), p.ClientID, secretFile, adminAddr, shopTLSKey, dl.Addr().String(), dl.Addr().String())
+`, o.top, adminAddr, https, adminSection, shopTLSKey, dl.Addr().String(), dl.Addr().String())
 	cfg, err := config.Parse("space.yaml", []byte(yamlText))
 	require.NoError(t, err, yamlText)
 
 	e := &routerEnv{t: t, idp: p, clock: &testClock{}, lines: &lineSink{}}
-	rl := logging.NewRouterLog(e.lines, "heroku[router]", nil)
-	e.r, err = router.New(cfg, router.Options{Lines: rl})
-	require.NoError(t, err)
 	core, logs := observer.New(zap.InfoLevel)
 	e.audits = logs
-	srv, err := New(Options{Auth: cfg.Admin.Auth, Backend: e.r.AdminBackend(), Log: zap.New(core), Now: e.clock.Now})
+	rl := logging.NewRouterLog(e.lines, "heroku[router]", nil)
+	e.r, err = router.New(cfg, router.Options{Lines: rl, Logger: zap.New(core)})
 	require.NoError(t, err)
-	e.r.SetAdminHandler(srv.Handler)
+	if cfg.Admin != nil && cfg.Admin.Auth != nil {
+		srv, err := New(Options{Auth: cfg.Admin.Auth, TLS: cfg.Admin.TLS != nil, Backend: e.r.AdminBackend(),
+			Log: zap.New(core).Named("admin"), Now: e.clock.Now})
+		require.NoError(t, err)
+		e.r.SetAdminHandler(srv.Handler)
+	}
 	require.NoError(t, e.r.Start())
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -132,7 +171,8 @@ apps:
 		e.r.Shutdown(ctx)
 	})
 	e.proxy = e.r.HTTPAddr().String()
-	e.admin = "http://" + e.r.AdminAddr().String()
+	e.admin = scheme + "://" + e.r.AdminAddr().String()
+	e.client = http.DefaultClient
 	return e
 }
 
@@ -161,7 +201,7 @@ func (e *routerEnv) api(method, path, token, body string) (int, string) {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.client.Do(req)
 	require.NoError(e.t, err)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
@@ -251,13 +291,33 @@ func TestRouterAdminAPI(t *testing.T) {
 	// answers H80, and the audit line names who.
 	status, _ = e.api("PUT", "/api/apps/shop/maintenance", dev, `{"maintenance":true}`)
 	assert.Equal(t, 403, status)
-	status, body = e.api("PUT", "/api/apps/shop/maintenance", owner, `{"maintenance":true}`)
+	logged := e.logged(func() {
+		status, body = e.api("PUT", "/api/apps/shop/maintenance", owner, `{"maintenance":true}`)
+	})
 	require.Equal(t, 200, status, body)
 	assert.Contains(t, body, `"maintenance":true`)
 	assert.Equal(t, 503, e.get("shop.test", "/down"))
 	require.Eventually(t, func() bool { return strings.Contains(e.lines.String(), "code=H80") }, 5*time.Second, 5*time.Millisecond)
 	assert.Contains(t, lineOf(e.lines.String(), "/down"), "code=H80")
 	assert.Equal(t, 1, e.audits.FilterMessage("admin change").Len())
+	require.Len(t, logged, 1, "a change is one operational log line: %v", messages(logged))
+	assertAudit(t, logged[0], "olga", "owner", "shop", "maintenance.on")
+
+	// The H-code counts of the last 5 minutes hold the H80.
+	status, body = e.api("GET", "/api/apps", owner, "")
+	require.Equal(t, 200, status, body)
+	require.NoError(t, json.Unmarshal([]byte(body), &apps))
+	require.Len(t, apps, 1)
+	assert.Equal(t, map[string]uint64{"H80": 1}, apps[0].Traffic.Codes, body)
+	assert.Equal(t, uint64(3), apps[0].Traffic.Requests, "/first, /live and /down")
+	assert.Equal(t, map[string]uint64{"2xx": 2, "5xx": 1}, apps[0].Traffic.Statuses)
+	assert.True(t, apps[0].Maintenance)
+	assert.Equal(t, "off", apps[0].MTLSMode)
+	assert.Equal(t, "none", apps[0].TLSSource)
+	assert.Equal(t, []string{"shop.test"}, apps[0].Domains)
+	assert.Contains(t, body, `"tls_source":"none"`)
+	assert.Contains(t, body, `"mtls_mode":"off"`)
+	assert.Contains(t, body, `"domains":["shop.test"]`)
 
 	status, body = e.api("PUT", "/api/apps/shop/maintenance", owner, `{"maintenance":null}`)
 	require.Equal(t, 200, status, body)
@@ -270,6 +330,31 @@ func TestRouterAdminAPI(t *testing.T) {
 	status, body = e.api("GET", "/api/apps/shop/clients", dev, "")
 	assert.Equal(t, 200, status, body)
 	assert.JSONEq(t, `[]`, body)
+}
+
+// logged runs f and returns the operational log lines (Info and above)
+// written meanwhile.
+func (e *routerEnv) logged(f func()) []observer.LoggedEntry {
+	n := e.audits.Len()
+	f()
+	return e.audits.All()[n:]
+}
+
+func messages(es []observer.LoggedEntry) []string {
+	var out []string
+	for _, e := range es {
+		out = append(out, e.Message)
+	}
+	return out
+}
+
+// assertAudit checks that l is the audit line of a change: the subject,
+// role, app and action (SPEC.md section 13).
+func assertAudit(t *testing.T, l observer.LoggedEntry, subject, role, app, action string) {
+	t.Helper()
+	f := l.ContextMap()
+	assert.Equal(t, "admin change", l.Message)
+	assert.Equal(t, []any{subject, role, app, action}, []any{f["subject"], f["role"], f["app"], f["action"]}, "%v", f)
 }
 
 // lineOf returns the router line of path in lines.
@@ -403,5 +488,13 @@ func TestRouterAdminTLSView(t *testing.T) {
 	// A caller with no role on shop sees none of it.
 	blog := e.token("b", "blog-owners")
 	status, body = e.api("GET", "/api/tls/connections", blog, "")
-	assert.Equal(t, 403, status, body)
+	assert.Equal(t, 200, status, body)
+	assert.JSONEq(t, `[]`, body, "blog's owner sees no connection of shop")
+	status, body = e.api("GET", "/api/tls/connections?app=shop", blog, "")
+	assert.Equal(t, 404, status, body)
+	status, body = e.api("GET", "/api/tls/summary", blog, "")
+	assert.Equal(t, 200, status, body)
+	assert.Contains(t, body, `"connections":0`)
+	status, body = e.api("GET", "/api/tls/connections", e.token("x", "marketing"), "")
+	assert.Equal(t, 403, status, "no role at all: %s", body)
 }
