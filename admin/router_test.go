@@ -1,14 +1,18 @@
 package admin
 
 import (
+	"archive/tar"
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -16,6 +20,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,6 +38,7 @@ import (
 	"github.com/spacerouter/spacerouter/config"
 	"github.com/spacerouter/spacerouter/logging"
 	"github.com/spacerouter/spacerouter/router"
+	"github.com/spacerouter/spacerouter/spaceca"
 )
 
 // routerEnv is a real router with the admin API on its own admin
@@ -497,4 +503,311 @@ func TestRouterAdminTLSView(t *testing.T) {
 	assert.Contains(t, body, `"connections":0`)
 	status, body = e.api("GET", "/api/tls/connections", e.token("x", "marketing"), "")
 	assert.Equal(t, 403, status, "no role at all: %s", body)
+}
+
+// untar reads a tar into name -> mode and data.
+func untar(t *testing.T, b []byte) map[string]tarFile {
+	t.Helper()
+	out := map[string]tarFile{}
+	tr := tar.NewReader(bytes.NewReader(b))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		require.NoError(t, err)
+		data, err := io.ReadAll(tr)
+		require.NoError(t, err)
+		out[h.Name] = tarFile{mode: h.Mode, data: data}
+	}
+}
+
+type tarFile struct {
+	mode int64
+	data []byte
+}
+
+// TestRouterClientCertificates: an owner issues a client certificate of
+// a real space CA through the API, downloads the tar of SPEC.md section
+// 11.3 and connects with it (verify-full with root.crt) to the app that
+// requires one; the TLS view finds the connection by the client's serial
+// and CA; the revocation through the API refuses the connection's next
+// request (H41). Each change is one audit line.
+func TestRouterClientCertificates(t *testing.T) {
+	dir := t.TempDir()
+	caCert, caKey := filepath.Join(dir, "space-ca.pem"), filepath.Join(dir, "space-ca-key.pem")
+	ca, err := spaceca.Init(caCert, caKey, "acme-space")
+	require.NoError(t, err)
+	cp, kp, served := selfSigned(t, t.TempDir(), "shop.test")
+	e := startRouterEnvWith(t, routerOptions{
+		top:      fmt.Sprintf("space: acme-space\nspace_ca: {cert: %q, key: %q, state_dir: %q}\n", caCert, caKey, filepath.Join(dir, "state")),
+		shopTLS:  fmt.Sprintf("[{cert: %q, key: %q}]", cp, kp),
+		shopMore: "mtls: {mode: require, trust: [space]}",
+	})
+	owner, dev, blog := e.token("olga", "shop-owners"), e.token("dev", "shop-devs"), e.token("b", "blog-owners")
+
+	var status int
+	var body string
+	logged := e.logged(func() { status, body = e.api("POST", "/api/apps/shop/clients", owner, `{"name":"laptop"}`) })
+	require.Equal(t, 201, status, body)
+	require.Len(t, logged, 1, "%v", messages(logged))
+	assertAudit(t, logged[0], "olga", "owner", "shop", "client.issue")
+	var cl view.Client
+	require.NoError(t, json.Unmarshal([]byte(body), &cl))
+	assert.Regexp(t, `^[0-9a-f]{16}$`, cl.ID)
+	assert.Equal(t, "laptop", cl.Name)
+	assert.Equal(t, "ready", cl.Status)
+	assert.Equal(t, cl.ID, logged[0].ContextMap()["cert_id"])
+
+	status, body = e.api("POST", "/api/apps/shop/clients", dev, `{"name":"x"}`)
+	assert.Equal(t, 403, status, body)
+	status, body = e.api("POST", "/api/apps/shop/clients", blog, `{"name":"x"}`)
+	assert.Equal(t, 404, status, body)
+	status, body = e.api("GET", "/api/apps/shop/clients", dev, "")
+	require.Equal(t, 200, status, body)
+	assert.Contains(t, body, `"id":"`+cl.ID+`"`)
+	status, _ = e.api("GET", "/api/apps/shop/clients/"+cl.ID+"/download", dev, "")
+	assert.Equal(t, 403, status, "a collaborator may not download a key")
+	status, _ = e.api("GET", "/api/apps/blog/clients/"+cl.ID+"/download", blog, "")
+	assert.Equal(t, 404, status, "shop's certificate through blog")
+
+	// The download: a tar of the four files of SPEC.md 11.3.
+	status, body = e.api("GET", "/api/apps/shop/clients/"+cl.ID+"/download", owner, "")
+	require.Equal(t, 200, status, body)
+	files := untar(t, []byte(body))
+	require.ElementsMatch(t, []string{"client.crt", "client.key", "client.pk8", "root.crt"}, keysOf(files))
+	assert.Equal(t, int64(0o600), files["client.key"].mode)
+	assert.Equal(t, int64(0o600), files["client.pk8"].mode)
+	blk, _ := pem.Decode(files["client.key"].data)
+	require.NotNil(t, blk)
+	assert.Equal(t, "PRIVATE KEY", blk.Type, "PKCS#8")
+	assert.Equal(t, blk.Bytes, files["client.pk8"].data, "client.pk8 is client.key's PKCS#8 in DER")
+	rootBlk, _ := pem.Decode(files["root.crt"].data)
+	require.NotNil(t, rootBlk)
+	assert.Equal(t, served.Raw, rootBlk.Bytes, "root.crt: the top of shop's served chain")
+	var chain []*x509.Certificate
+	for rest := files["client.crt"].data; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		require.NoError(t, err)
+		chain = append(chain, c)
+	}
+	require.Len(t, chain, 2, "the certificate and the chain to the CA")
+	assert.True(t, chain[1].Equal(ca))
+	require.Len(t, chain[0].URIs, 1)
+	assert.Equal(t, "spiffe://acme-space/apps/shop/clients/"+cl.ID, chain[0].URIs[0].String())
+	assert.Equal(t, cl.Serial, chain[0].SerialNumber.Text(16))
+
+	// Connect with the downloaded files, verifying the router with root.crt.
+	pair, err := tls.X509KeyPair(files["client.crt"].data, files["client.key"].data)
+	require.NoError(t, err)
+	roots := x509.NewCertPool()
+	require.True(t, roots.AppendCertsFromPEM(files["root.crt"].data))
+	httpsAddr := e.r.HTTPSAddr().String()
+	tr := &http.Transport{TLSClientConfig: &tls.Config{ServerName: "shop.test", RootCAs: roots, Certificates: []tls.Certificate{pair}},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, httpsAddr)
+		}, MaxConnsPerHost: 1}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	get := func(path string) int {
+		resp, err := client.Get("https://shop.test" + path)
+		require.NoError(t, err)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	require.Equal(t, 200, get("/with-cert"))
+
+	// The TLS view finds the connection by the client's serial and CA.
+	sum := sha256.Sum256(ca.Raw)
+	fp := hex.EncodeToString(sum[:])
+	for _, q := range []string{"serial=" + cl.Serial, "serial=" + strings.ToUpper(cl.Serial), "ca=" + url.QueryEscape(ca.Subject.CommonName),
+		"ca=" + fp, "ca=" + fp[:16], "app=shop&serial=" + served.SerialNumber.Text(16), "serial=" + cl.Serial + "&ca=" + fp} {
+		status, body = e.api("GET", "/api/tls/connections?"+q, dev, "")
+		require.Equal(t, 200, status, body)
+		var conns []view.TLSConnection
+		require.NoError(t, json.Unmarshal([]byte(body), &conns))
+		require.Len(t, conns, 1, "?%s: %s", q, body)
+		require.NotNil(t, conns[0].Client, q)
+		assert.Equal(t, cl.Serial, conns[0].Client.Serial, q)
+		assert.Equal(t, fp, conns[0].Client.CASHA256, q)
+		assert.Equal(t, "ok", conns[0].Client.Status, q)
+	}
+	for _, q := range []string{"serial=ffff", "ca=other", "ca=" + strings.Repeat("0", 16), "serial=not-hex"} {
+		status, body = e.api("GET", "/api/tls/connections?"+q, dev, "")
+		require.Equal(t, 200, status, body)
+		assert.JSONEq(t, `[]`, body, "?%s", q)
+	}
+	status, body = e.api("GET", "/api/tls/summary", dev, "")
+	require.Equal(t, 200, status, body)
+	var summary view.TLSSummary
+	require.NoError(t, json.Unmarshal([]byte(body), &summary))
+	require.Len(t, summary.ByClientCA, 1, body)
+	assert.Equal(t, fp, summary.ByClientCA[0].CASHA256)
+	assert.Equal(t, 1, summary.ByClientCA[0].Connections)
+
+	// The revocation: one audit line; the connection's next request is H41.
+	logged = e.logged(func() { status, body = e.api("DELETE", "/api/apps/shop/clients/"+cl.ID, owner, "") })
+	require.Equal(t, 200, status, body)
+	assert.Contains(t, body, `"status":"revoked"`)
+	require.Len(t, logged, 1, "%v", messages(logged))
+	assertAudit(t, logged[0], "olga", "owner", "shop", "client.revoke")
+	require.Eventually(t, func() bool { return get("/after-revoke") == 495 }, 3*time.Second, 50*time.Millisecond, "revoked within 2 s")
+	assert.Contains(t, lineOf(e.lines.String(), "/after-revoke"), "code=H41")
+	status, body = e.api("GET", "/api/apps/shop/clients/"+cl.ID+"/download", owner, "")
+	assert.Equal(t, 409, status, body)
+	assert.Contains(t, body, "revoked")
+	status, body = e.api("DELETE", "/api/apps/shop/clients/"+strings.Repeat("0", 16), owner, "")
+	assert.Equal(t, 404, status, body)
+}
+
+func keysOf[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// TestRouterAdminTLS: with admin.tls and admin.auth the router's admin
+// listener serves HTTPS (and nothing in plain HTTP); a browser signs in
+// over it and gets its cookies Secure, HttpOnly, SameSite=Lax and
+// __Host-; a change with the session needs the CSRF token; /healthz and
+// /metrics answer over TLS without sign-in.
+func TestRouterAdminTLS(t *testing.T) {
+	dir := t.TempDir()
+	cp, kp, cert := selfSigned(t, dir, "admin.test")
+	e := startRouterEnvWith(t, routerOptions{adminTLS: fmt.Sprintf("{cert: %q, key: %q}", cp, kp)})
+	require.True(t, strings.HasPrefix(e.admin, "https://"))
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	tlsClient := func(jar http.CookieJar) *http.Client {
+		return &http.Client{Jar: jar, Timeout: 10 * time.Second,
+			Transport:     &http.Transport{TLSClientConfig: &tls.Config{ServerName: "admin.test", RootCAs: pool}},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	e.client = tlsClient(nil)
+
+	for _, path := range []string{"/healthz", "/metrics"} {
+		status, body := e.api("GET", path, "", "")
+		assert.Equal(t, 200, status, "%s over TLS needs no sign-in: %s", path, body)
+	}
+	status, _ := e.api("GET", "/api/apps", "", "")
+	assert.Equal(t, 401, status)
+	status, body := e.api("GET", "/api/apps", e.token("olga", "shop-owners"), "")
+	require.Equal(t, 200, status, body)
+	_, err := http.Get("http://" + e.r.AdminAddr().String() + "/healthz")
+	if err == nil {
+		resp, _ := http.Get("http://" + e.r.AdminAddr().String() + "/api/apps")
+		require.NotNil(t, resp)
+		resp.Body.Close()
+		assert.NotEqual(t, 200, resp.StatusCode, "no plain HTTP on a TLS admin listener")
+	}
+
+	// Sign in as a browser, step by step to see each cookie.
+	jar := newJar(t)
+	c := tlsClient(jar)
+	step := func(u string, hdr ...string) *http.Response {
+		t.Helper()
+		req, err := http.NewRequest("GET", u, nil)
+		require.NoError(t, err)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		cl := c
+		if !strings.HasPrefix(u, "https://") {
+			cl = noRedirect(jar) // the provider is plain HTTP
+		}
+		resp, err := cl.Do(req)
+		require.NoError(t, err, "GET %s", u)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	resp := step(e.admin+"/", "Accept", "text/html")
+	require.Equal(t, 302, resp.StatusCode)
+	resp = step(e.admin + resp.Header.Get("Location"))
+	require.Equal(t, 302, resp.StatusCode)
+	assertCookie(t, resp, "__Host-spacerouter_signin")
+	e.idp.queueUser(newUser("olga", "shop-owners"))
+	resp = step(resp.Header.Get("Location"))
+	require.Equal(t, 302, resp.StatusCode, "the provider's authorize")
+	cb := resp.Header.Get("Location")
+	require.True(t, strings.HasPrefix(cb, e.admin+"/auth/callback?"), cb)
+	resp = step(cb)
+	require.Equal(t, 302, resp.StatusCode)
+	assertCookie(t, resp, "__Host-spacerouter_admin")
+
+	req, err := http.NewRequest("GET", e.admin+"/", nil)
+	require.NoError(t, err)
+	resp, err = c.Do(req)
+	require.NoError(t, err)
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode, "%s", page)
+	_, after, ok := strings.Cut(string(page), `name="csrf-token" content="`)
+	require.True(t, ok)
+	csrf, _, _ := strings.Cut(after, `"`)
+
+	put := func(hdr ...string) int {
+		req, err := http.NewRequest("PUT", e.admin+"/api/apps/shop/maintenance", strings.NewReader(`{"maintenance":true}`))
+		require.NoError(t, err)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := c.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	assert.Equal(t, 403, put(), "a change with the session and no CSRF token")
+	assert.Equal(t, 200, e.get("shop.test", "/still-up"))
+	assert.Equal(t, 200, put("X-CSRF-Token", csrf))
+	assert.Equal(t, 503, e.get("shop.test", "/down"))
+}
+
+// assertCookie checks that resp sets cookie name Secure, HttpOnly,
+// SameSite=Lax, Path=/.
+func assertCookie(t *testing.T, resp *http.Response, name string) {
+	t.Helper()
+	for _, c := range resp.Cookies() {
+		if c.Name == name {
+			assert.True(t, c.Secure, "%s Secure", name)
+			assert.True(t, c.HttpOnly, "%s HttpOnly", name)
+			assert.Equal(t, http.SameSiteLaxMode, c.SameSite, name)
+			assert.Equal(t, "/", c.Path, name)
+			assert.Empty(t, c.Domain, name)
+			return
+		}
+	}
+	t.Errorf("no cookie %s in %v", name, resp.Header.Values("Set-Cookie"))
+}
+
+// TestRouterAdminWithoutAuth: without admin.auth the admin listener
+// serves /healthz and /metrics only: every admin path is 404, with a
+// token or without.
+func TestRouterAdminWithoutAuth(t *testing.T) {
+	e := startRouterEnvWith(t, routerOptions{noAuth: true})
+	tok := e.token("admin", "shop-owners")
+	for _, path := range []string{"/healthz", "/metrics"} {
+		status, body := e.api("GET", path, "", "")
+		assert.Equal(t, 200, status, "%s: %s", path, body)
+	}
+	for _, r := range []struct{ method, path string }{
+		{"GET", "/"}, {"GET", "/api/apps"}, {"GET", "/api/apps/shop"}, {"PUT", "/api/apps/shop/maintenance"},
+		{"GET", "/api/apps/shop/clients"}, {"POST", "/api/apps/shop/clients"}, {"GET", "/api/apps/shop/clients/00000000000000a1/download"},
+		{"DELETE", "/api/apps/shop/clients/00000000000000a1"}, {"GET", "/api/tls/connections"}, {"GET", "/api/tls/summary"},
+		{"GET", "/api/lines?app=shop"}, {"GET", "/auth/login"}, {"GET", "/auth/callback"}, {"POST", "/auth/logout"},
+		{"GET", "/static/app.js"}, {"GET", "/static/index.html"},
+	} {
+		for _, token := range []string{"", tok} {
+			status, body := e.api(r.method, r.path, token, `{"maintenance":true}`)
+			assert.Equal(t, 404, status, "%s %s: %s", r.method, r.path, body)
+		}
+	}
+	assert.Equal(t, 200, e.get("shop.test", "/"), "no maintenance switched")
 }
