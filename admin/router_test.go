@@ -700,7 +700,20 @@ func TestRouterAdminTLS(t *testing.T) {
 	assert.Equal(t, 401, status)
 	status, body := e.api("GET", "/api/apps", e.token("olga", "shop-owners"), "")
 	require.Equal(t, 200, status, body)
-	_, err := http.Get("http://" + e.r.AdminAddr().String() + "/healthz")
+	// HTTP/2 (the listener offers h2 in ALPN) answers the same.
+	h2 := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{ForceAttemptHTTP2: true,
+		TLSClientConfig: &tls.Config{ServerName: "admin.test", RootCAs: pool}}}
+	req, err := http.NewRequest("GET", e.admin+"/api/apps/shop", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+e.token("olga", "shop-owners"))
+	resp, err := h2.Do(req)
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, 2, resp.ProtoMajor)
+	assert.Equal(t, 200, resp.StatusCode, "%s", b)
+	assert.Contains(t, string(b), `"name":"shop"`)
+	_, err = http.Get("http://" + e.r.AdminAddr().String() + "/healthz")
 	if err == nil {
 		resp, _ := http.Get("http://" + e.r.AdminAddr().String() + "/api/apps")
 		require.NotNil(t, resp)
@@ -728,7 +741,7 @@ func TestRouterAdminTLS(t *testing.T) {
 		resp.Body.Close()
 		return resp
 	}
-	resp := step(e.admin+"/", "Accept", "text/html")
+	resp = step(e.admin+"/", "Accept", "text/html")
 	require.Equal(t, 302, resp.StatusCode)
 	resp = step(e.admin + resp.Header.Get("Location"))
 	require.Equal(t, 302, resp.StatusCode)
@@ -742,7 +755,7 @@ func TestRouterAdminTLS(t *testing.T) {
 	require.Equal(t, 302, resp.StatusCode)
 	assertCookie(t, resp, "__Host-spacerouter_admin")
 
-	req, err := http.NewRequest("GET", e.admin+"/", nil)
+	req, err = http.NewRequest("GET", e.admin+"/", nil)
 	require.NoError(t, err)
 	resp, err = c.Do(req)
 	require.NoError(t, err)

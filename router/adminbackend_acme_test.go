@@ -41,8 +41,25 @@ func TestAdminDownloadACMERoot(t *testing.T) {
 	assert.ErrorIs(t, err, view.ErrConflict)
 	assert.Contains(t, ve.Msg, "no certificate obtained yet")
 
+	d, err := b.App("shop")
+	require.NoError(t, err)
+	require.Len(t, d.Certificates, 1)
+	assert.Equal(t, "acme", d.Certificates[0].Source)
+	assert.Equal(t, shop, d.Certificates[0].Domain)
+	assert.Equal(t, "in_progress", d.Certificates[0].State)
+	assert.Equal(t, "acme", d.TLSSource)
+
 	release()
-	waitACME(t, ar.Router, "the certificate", stateIs(acme.StateOK, shop))
+	st := waitACME(t, ar.Router, "the certificate", stateIs(acme.StateOK, shop))
+	d, err = b.App("shop")
+	require.NoError(t, err)
+	require.Len(t, d.Certificates, 1)
+	c := d.Certificates[0]
+	assert.Equal(t, "ok", c.State)
+	assert.True(t, c.NotAfter.Equal(st[shop].NotAfter))
+	assert.Contains(t, c.Issuer, "Pebble Intermediate CA")
+	require.NotNil(t, c.VerifyFull)
+	assert.True(t, *c.VerifyFull, "verify-full with acme.trusted_roots")
 	files, err := b.DownloadClient("shop", cl.ID)
 	require.NoError(t, err)
 	var rootPEM []byte
@@ -59,7 +76,7 @@ func TestAdminDownloadACMERoot(t *testing.T) {
 
 	roots := x509.NewCertPool()
 	require.True(t, roots.AppendCertsFromPEM(rootPEM))
-	c, err := tls.Dial("tcp", httpsAddr, &tls.Config{ServerName: shop, RootCAs: roots})
+	conn, err := tls.Dial("tcp", httpsAddr, &tls.Config{ServerName: shop, RootCAs: roots})
 	require.NoError(t, err, "verify-full with the downloaded root.crt")
-	c.Close()
+	conn.Close()
 }
