@@ -824,3 +824,24 @@ func TestRouterAdminWithoutAuth(t *testing.T) {
 	}
 	assert.Equal(t, 200, e.get("shop.test", "/"), "no maintenance switched")
 }
+
+// TestRouterProviderDown: with the provider gone, the real router's
+// protected routes answer 503 (the dashboard's sign-in too) while
+// /healthz, /metrics and the proxy stay up.
+func TestRouterProviderDown(t *testing.T) {
+	e := startRouterEnvWith(t, routerOptions{})
+	tok := e.token("olga", "shop-owners")
+	require.NoError(t, e.idp.Shutdown())
+	for _, path := range []string{"/api/apps", "/api/apps/shop", "/api/lines?app=shop", "/api/tls/summary", "/", "/auth/login"} {
+		status, body := e.api("GET", path, tok, "")
+		assert.Equal(t, 503, status, "GET %s: %s", path, body)
+		assert.NotContains(t, body, "127.0.0.1", "no internal detail")
+	}
+	status, body := e.api("PUT", "/api/apps/shop/maintenance", tok, `{"maintenance":true}`)
+	assert.Equal(t, 503, status, body)
+	for _, path := range []string{"/healthz", "/metrics"} {
+		status, body := e.api("GET", path, "", "")
+		assert.Equal(t, 200, status, "%s: %s", path, body)
+	}
+	assert.Equal(t, 200, e.get("shop.test", "/"))
+}
