@@ -308,6 +308,8 @@ func TestRouterAdminAPI(t *testing.T) {
 	assert.Equal(t, 1, e.audits.FilterMessage("admin change").Len())
 	require.Len(t, logged, 1, "a change is one operational log line: %v", messages(logged))
 	assertAudit(t, logged[0], "olga", "owner", "shop", "maintenance.on")
+	assert.Equal(t, 1, e.audits.FilterMessageSnippet("kept in memory until a restart").Len(),
+		"without a state_dir the start says once that switches do not outlive a restart")
 
 	// The H-code counts of the last 5 minutes hold the H80.
 	status, body = e.api("GET", "/api/apps", owner, "")
@@ -558,6 +560,7 @@ func TestRouterClientCertificates(t *testing.T) {
 	assert.Equal(t, "laptop", cl.Name)
 	assert.Equal(t, "ready", cl.Status)
 	assert.Equal(t, cl.ID, logged[0].ContextMap()["cert_id"])
+	assert.Zero(t, e.audits.FilterMessageSnippet("kept in memory").Len(), "a state_dir keeps the switches")
 
 	status, body = e.api("POST", "/api/apps/shop/clients", dev, `{"name":"x"}`)
 	assert.Equal(t, 403, status, body)

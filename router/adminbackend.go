@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/spacerouter/spacerouter/acme"
 	"github.com/spacerouter/spacerouter/admin/view"
+	"github.com/spacerouter/spacerouter/logging"
 	"github.com/spacerouter/spacerouter/spaceca"
 )
 
@@ -21,8 +24,16 @@ type AdminBackend struct {
 	now func() time.Time
 }
 
-// AdminBackend returns the admin API's view of r.
-func (r *Router) AdminBackend() *AdminBackend { return &AdminBackend{r: r, now: time.Now} }
+// AdminBackend returns the admin API's view of r. Without a state_dir
+// it warns once that maintenance switches set through the API last until
+// a restart only: a switch's own log line is the API's audit line.
+func (r *Router) AdminBackend() *AdminBackend {
+	if !r.maint.persistent() {
+		r.log.Warn("maintenance switches set through the admin API are kept in memory until a restart: set space_ca.state_dir to keep them",
+			zap.String(logging.KeyKey, "space_ca.state_dir"))
+	}
+	return &AdminBackend{r: r, now: time.Now}
+}
 
 func notFound(app string) error {
 	return view.Errorf(view.ErrNotFound, "no app %s", app)
