@@ -351,3 +351,45 @@ func TestDashboardPage(t *testing.T) {
 	assert.Equal(t, 302, resp.StatusCode, "a browser without a session is sent to sign-in")
 	assert.Equal(t, "/auth/login?next=%2F", resp.Header.Get("Location"))
 }
+
+// TestWrongMethod: a method an admin route does not take answers 405 with
+// the methods it does take in Allow (RFC 9110 section 15.5.6), before any
+// sign-in and the same for every app name, so it tells nothing about
+// apps; a path that is no route stays 404.
+func TestWrongMethod(t *testing.T) {
+	p := startIDP(t, nil)
+	e := newEnv(t, p, envOptions{})
+	tok := e.token("a", "ops")
+	cases := []struct{ method, path, allow string }{
+		{"POST", "/api/apps", "GET, HEAD"},
+		{"DELETE", "/api/apps/shop", "GET, HEAD"},
+		{"DELETE", "/api/apps/nosuch", "GET, HEAD"},
+		{"POST", "/api/apps/shop/maintenance", "PUT"},
+		{"GET", "/api/apps/shop/maintenance", "PUT"},
+		{"PUT", "/api/apps/shop/clients", "GET, HEAD, POST"},
+		{"POST", "/api/apps/shop/clients/00000000000000a1/download", "GET, HEAD"},
+		{"GET", "/api/apps/shop/clients/00000000000000a1", "DELETE"},
+		{"POST", "/api/tls/connections", "GET, HEAD"},
+		{"DELETE", "/api/tls/summary", "GET, HEAD"},
+		{"POST", "/api/lines?app=shop", "GET, HEAD"},
+		{"POST", "/", "GET, HEAD"},
+		{"POST", "/auth/login", "GET, HEAD"},
+		{"GET", "/auth/logout", "POST"},
+	}
+	for _, tc := range cases {
+		for _, token := range []string{"", tok} {
+			resp, body := e.do(tc.method, tc.path, token, "")
+			assert.Equal(t, 405, resp.StatusCode, "%s %s (token %v): %s", tc.method, tc.path, token != "", body)
+			assert.Equal(t, tc.allow, resp.Header.Get("Allow"), "%s %s", tc.method, tc.path)
+			assert.NotContains(t, body, "shop.example.com")
+		}
+	}
+	resp, body := e.do("DELETE", "/api/apps/shop", tok, "")
+	_, body2 := e.do("DELETE", "/api/apps/nosuch", tok, "")
+	assert.Equal(t, body, body2, "the same answer for an app and no app")
+	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+	resp, _ = e.do("POST", "/api/nosuch", tok, "")
+	assert.Equal(t, 404, resp.StatusCode)
+	resp, _ = e.do("POST", "/healthz", "", "")
+	assert.NotEqual(t, 200, resp.StatusCode)
+}

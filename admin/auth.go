@@ -27,11 +27,23 @@ type caller struct {
 
 // decision is a cached authorisation decision: who, and their groups
 // (roles are mapped from the groups on every request, so a reload of the
-// roles applies at once).
+// roles applies at once). It holds until until, and while since (a bearer
+// token's iat, a session's last check) is less than the authz_ttl in
+// force old, so a reload that shortens authz_ttl shortens it too.
 type decision struct {
 	subject, name string
 	groups        []string
-	until         time.Time
+	since, until  time.Time
+}
+
+// holds reports whether d still holds at now under pol.
+func (d *decision) holds(now time.Time, pol *policy) bool {
+	return now.Before(d.until) && now.Sub(d.since) < pol.ttl
+}
+
+// end returns when d stops holding under pol.
+func (d *decision) end(pol *policy) time.Time {
+	return earliest(d.until, d.since.Add(pol.ttl))
 }
 
 // bearerCache holds the decisions on bearer tokens by the token's
@@ -116,7 +128,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*caller, 
 			s.authFailed(w, r, err)
 			return nil, false
 		}
-		return &caller{subject: d.subject, name: d.name, g: pol.roles.grantsFor(d.groups), until: d.until}, true
+		return &caller{subject: d.subject, name: d.name, g: pol.roles.grantsFor(d.groups), until: d.end(pol)}, true
 	}
 	sess := s.sessions.find(r, s.cookie, s.now())
 	if sess == nil {
@@ -131,7 +143,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*caller, 
 		s.authFailed(w, r, err)
 		return nil, false
 	}
-	return &caller{subject: d.subject, name: d.name, g: pol.roles.grantsFor(d.groups), sess: sess, until: d.until}, true
+	return &caller{subject: d.subject, name: d.name, g: pol.roles.grantsFor(d.groups), sess: sess, until: d.end(pol)}, true
 }
 
 // Reasons a bearer token is refused, as error_description says them.
@@ -154,7 +166,7 @@ const maxSkew = time.Minute
 func (s *Server) bearer(ctx context.Context, tok string, pol *policy) (decision, error) {
 	key := sha256.Sum256([]byte(tok))
 	now := s.now()
-	if d, ok := s.bearers.get(key, now); ok {
+	if d, ok := s.bearers.get(key, now); ok && d.holds(now, pol) {
 		return d, nil
 	}
 	id, err := s.pv.verify(ctx, tok, pol.groupsClaim)
@@ -169,7 +181,7 @@ func (s *Server) bearer(ctx context.Context, tok string, pol *policy) (decision,
 	case id.issued.Sub(now) > maxSkew:
 		return decision{}, errTokenFuture
 	}
-	d := decision{subject: id.subject, name: id.name, groups: id.groups,
+	d := decision{subject: id.subject, name: id.name, groups: id.groups, since: id.issued,
 		until: earliest(id.issued.Add(pol.ttl), id.expires, now.Add(pol.ttl))}
 	s.bearers.put(key, d, now)
 	return d, nil
@@ -193,7 +205,7 @@ func (s *Server) recheck(ctx context.Context, sess *session, pol *policy) (decis
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
 	now := s.now()
-	if now.Before(sess.d.until) {
+	if sess.d.holds(now, pol) {
 		return sess.d, nil
 	}
 	if sess.refresh == "" {
@@ -224,7 +236,7 @@ func (s *Server) recheck(ctx context.Context, sess *session, pol *policy) (decis
 		return decision{}, errSessionEnded
 	}
 	sess.d = decision{subject: id.subject, name: cmpOrString(id.name, sess.d.name), groups: id.groups,
-		until: earliest(now.Add(pol.ttl), id.expires)}
+		since: now, until: earliest(now.Add(pol.ttl), id.expires)}
 	if tok.RefreshToken != "" {
 		sess.refresh = tok.RefreshToken
 	}

@@ -3,6 +3,7 @@ package admin
 import (
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -381,12 +382,65 @@ func (e *env) startLogin(t *testing.T, u *testUser, mod func(map[string][]string
 	return j, cb.RequestURI()
 }
 
+// TestSignInNextStaysHere: a sign-in started with a next that a browser
+// would read as another site returns to the dashboard, never there.
+func TestSignInNextStaysHere(t *testing.T) {
+	p := startIDP(t, nil)
+	e := newEnv(t, p, envOptions{})
+	for _, next := range []string{"/\t/evil.example/", "//evil.example/", "/\\evil.example/", "https://evil.example/"} {
+		j := newJar(t)
+		c := noRedirect(j)
+		resp, body := e.doWith(c, "GET", "/auth/login?next="+url.QueryEscape(next), "", "")
+		require.Equal(t, 302, resp.StatusCode, body)
+		e.idp.queueUser(newUser("alice", "ops"))
+		r2, err := c.Get(resp.Header.Get("Location"))
+		require.NoError(t, err)
+		r2.Body.Close()
+		require.Equal(t, 302, r2.StatusCode)
+		resp, body = e.doWith(c, "GET", mustURL(t, r2.Header.Get("Location")).RequestURI(), "", "")
+		require.Equal(t, 302, resp.StatusCode, body)
+		assert.Equal(t, "/", resp.Header.Get("Location"), "next=%q", next)
+	}
+}
+
 // TestSafeNext: the sign-in returns only to a path of the admin listener.
 func TestSafeNext(t *testing.T) {
 	for in, want := range map[string]string{
 		"/": "/", "/api/apps?x=1": "/api/apps?x=1", "": "/", "//evil.example/": "/", "https://evil.example/": "/",
 		"/\\evil.example": "/", "evil": "/", "/a\r\nSet-Cookie: x": "/",
+		// A browser drops tabs and line breaks from a Location before it
+		// resolves it: "/\t/evil.example" would be "//evil.example".
+		"/\t/evil.example": "/", "/\n/evil.example": "/", "/\x00x": "/", "/\x7fx": "/",
 	} {
 		assert.Equal(t, want, safeNext(in), "next=%q", in)
 	}
+}
+
+// TestShorterTTLAtReload: a reload that shortens authz_ttl holds for the
+// decisions made before it too: a bearer token's ends authz_ttl after it
+// was issued, a session's is checked with the provider again once it is
+// the new authz_ttl old.
+func TestShorterTTLAtReload(t *testing.T) {
+	p := startIDP(t, nil)
+	e := newEnv(t, p, envOptions{ttl: 5 * time.Minute})
+	tok := e.token("alice", "ops")
+	resp, body := e.do("GET", "/api/apps", tok, "")
+	require.Equal(t, 200, resp.StatusCode, body)
+	u := newUser("dave", "shop-owners")
+	b := e.signIn(u)
+	resp, body = e.doWith(b.c, "GET", "/api/apps/shop", "", "")
+	require.Equal(t, 200, resp.StatusCode, body)
+	assert.Contains(t, body, `"role":"owner"`)
+
+	a := *e.auth
+	a.AuthzTTL = time.Minute
+	e.srv.SetAuth(&a)
+	u.setGroups([]string{"shop-devs"})
+	e.clock.Advance(61 * time.Second)
+	resp, body = e.do("GET", "/api/apps", tok, "")
+	assert.Equal(t, 401, resp.StatusCode, "the token was issued longer ago than the new authz_ttl: %s", body)
+	assert.Contains(t, body, "authz_ttl")
+	resp, body = e.doWith(b.c, "GET", "/api/apps/shop", "", "")
+	require.Equal(t, 200, resp.StatusCode, body)
+	assert.Contains(t, body, `"role":"collaborator"`, "the session was checked again after the new authz_ttl")
 }

@@ -1,14 +1,18 @@
 package admin
 
 import (
+	"archive/tar"
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -16,6 +20,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,6 +38,7 @@ import (
 	"github.com/spacerouter/spacerouter/config"
 	"github.com/spacerouter/spacerouter/logging"
 	"github.com/spacerouter/spacerouter/router"
+	"github.com/spacerouter/spacerouter/spaceca"
 )
 
 // routerEnv is a real router with the admin API on its own admin
@@ -46,6 +52,7 @@ type routerEnv struct {
 	idp    *idp
 	clock  *testClock
 	audits *observer.ObservedLogs
+	client *http.Client // to the admin listener
 }
 
 // lineSink collects the router's lines.
@@ -68,12 +75,31 @@ func (s *lineSink) String() string {
 
 func startRouterEnv(t *testing.T) *routerEnv {
 	t.Helper()
-	return startRouterEnvTLS(t, "")
+	return startRouterEnvWith(t, routerOptions{})
 }
 
 // startRouterEnvTLS is startRouterEnv with, when shopTLS is not "", an
 // https listener and shopTLS as the YAML of shop's tls key.
 func startRouterEnvTLS(t *testing.T, shopTLS string) *routerEnv {
+	t.Helper()
+	return startRouterEnvWith(t, routerOptions{shopTLS: shopTLS})
+}
+
+// routerOptions vary the router of startRouterEnvWith.
+type routerOptions struct {
+	shopTLS  string // the YAML of shop's tls key; an https listener with it
+	shopMore string // more YAML keys of shop (each line indented 4)
+	top      string // more top-level YAML (space, space_ca)
+	adminTLS string // the YAML of admin.tls; the admin listener serves HTTPS
+	noAuth   bool   // no admin.auth: the router as cmd/spacerouter runs it then
+}
+
+// startRouterEnvWith starts a provider, a dyno and a router with o, with
+// the admin API wired the way cmd/spacerouter's startAdminAPI does it
+// (admin.auth present; Secure cookies when admin.tls is set). The router's
+// operational log and the admin API's go to one observer (audits), as
+// they go to one log in cmd/spacerouter.
+func startRouterEnvWith(t *testing.T, o routerOptions) *routerEnv {
 	t.Helper()
 	dyno := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "from the dyno "+r.URL.Path)
@@ -92,39 +118,58 @@ func startRouterEnvTLS(t *testing.T, shopTLS string) *routerEnv {
 	secretFile := filepath.Join(t.TempDir(), "secret")
 	require.NoError(t, os.WriteFile(secretFile, []byte(p.ClientSecret), 0o600))
 	https, shopTLSKey := "", ""
-	if shopTLS != "" {
-		https, shopTLSKey = `, https: "127.0.0.1:0"`, "\n    tls: "+shopTLS
+	if o.shopTLS != "" {
+		https, shopTLSKey = `, https: "127.0.0.1:0"`, "\n    tls: "+o.shopTLS
 	}
-	yamlText := fmt.Sprintf(`listen: {http: "127.0.0.1:0", admin: %q%s}
-admin:
-  auth:
+	for _, ln := range strings.Split(strings.TrimRight(o.shopMore, "\n"), "\n") {
+		if ln != "" {
+			shopTLSKey += "\n    " + ln
+		}
+	}
+	scheme, adminSection := "http", ""
+	if o.adminTLS != "" {
+		scheme = "https"
+		adminSection = "  tls: " + o.adminTLS + "\n"
+	}
+	if !o.noAuth {
+		adminSection += fmt.Sprintf(`  auth:
     issuer: %q
     client_id: %q
     client_secret_file: %q
-    redirect_url: "http://%s/auth/callback"
+    redirect_url: "%s://%s/auth/callback"
     roles:
       - {group: shop-owners, role: owner, apps: [shop]}
       - {group: shop-devs, role: collaborator, apps: [shop]}
-apps:
+      - {group: blog-owners, role: owner, apps: [blog]}
+`, p.Issuer(), p.ClientID, secretFile, scheme, adminAddr)
+	}
+	if adminSection != "" {
+		adminSection = "admin:\n" + adminSection
+	}
+	yamlText := fmt.Sprintf(`%slisten: {http: "127.0.0.1:0", admin: %q%s}
+%sapps:
   - name: shop
     domains: [shop.test]%s
     dynos: [{name: web.1, address: %q}]
   - name: blog
     domains: [blog.test]
     dynos: [{name: web.1, address: %q}]
-`, adminAddr, https, p.Issuer(), p.ClientID, secretFile, adminAddr, shopTLSKey, dl.Addr().String(), dl.Addr().String())
+`, o.top, adminAddr, https, adminSection, shopTLSKey, dl.Addr().String(), dl.Addr().String())
 	cfg, err := config.Parse("space.yaml", []byte(yamlText))
 	require.NoError(t, err, yamlText)
 
 	e := &routerEnv{t: t, idp: p, clock: &testClock{}, lines: &lineSink{}}
-	rl := logging.NewRouterLog(e.lines, "heroku[router]", nil)
-	e.r, err = router.New(cfg, router.Options{Lines: rl})
-	require.NoError(t, err)
 	core, logs := observer.New(zap.InfoLevel)
 	e.audits = logs
-	srv, err := New(Options{Auth: cfg.Admin.Auth, Backend: e.r.AdminBackend(), Log: zap.New(core), Now: e.clock.Now})
+	rl := logging.NewRouterLog(e.lines, "heroku[router]", nil)
+	e.r, err = router.New(cfg, router.Options{Lines: rl, Logger: zap.New(core)})
 	require.NoError(t, err)
-	e.r.SetAdminHandler(srv.Handler)
+	if cfg.Admin != nil && cfg.Admin.Auth != nil {
+		srv, err := New(Options{Auth: cfg.Admin.Auth, TLS: cfg.Admin.TLS != nil, Backend: e.r.AdminBackend(),
+			Log: zap.New(core).Named("admin"), Now: e.clock.Now})
+		require.NoError(t, err)
+		e.r.SetAdminHandler(srv.Handler)
+	}
 	require.NoError(t, e.r.Start())
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -132,7 +177,8 @@ apps:
 		e.r.Shutdown(ctx)
 	})
 	e.proxy = e.r.HTTPAddr().String()
-	e.admin = "http://" + e.r.AdminAddr().String()
+	e.admin = scheme + "://" + e.r.AdminAddr().String()
+	e.client = http.DefaultClient
 	return e
 }
 
@@ -161,7 +207,7 @@ func (e *routerEnv) api(method, path, token, body string) (int, string) {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.client.Do(req)
 	require.NoError(e.t, err)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
@@ -251,13 +297,35 @@ func TestRouterAdminAPI(t *testing.T) {
 	// answers H80, and the audit line names who.
 	status, _ = e.api("PUT", "/api/apps/shop/maintenance", dev, `{"maintenance":true}`)
 	assert.Equal(t, 403, status)
-	status, body = e.api("PUT", "/api/apps/shop/maintenance", owner, `{"maintenance":true}`)
+	logged := e.logged(func() {
+		status, body = e.api("PUT", "/api/apps/shop/maintenance", owner, `{"maintenance":true}`)
+	})
 	require.Equal(t, 200, status, body)
 	assert.Contains(t, body, `"maintenance":true`)
 	assert.Equal(t, 503, e.get("shop.test", "/down"))
 	require.Eventually(t, func() bool { return strings.Contains(e.lines.String(), "code=H80") }, 5*time.Second, 5*time.Millisecond)
 	assert.Contains(t, lineOf(e.lines.String(), "/down"), "code=H80")
 	assert.Equal(t, 1, e.audits.FilterMessage("admin change").Len())
+	require.Len(t, logged, 1, "a change is one operational log line: %v", messages(logged))
+	assertAudit(t, logged[0], "olga", "owner", "shop", "maintenance.on")
+	assert.Equal(t, 1, e.audits.FilterMessageSnippet("kept in memory until a restart").Len(),
+		"without a state_dir the start says once that switches do not outlive a restart")
+
+	// The H-code counts of the last 5 minutes hold the H80.
+	status, body = e.api("GET", "/api/apps", owner, "")
+	require.Equal(t, 200, status, body)
+	require.NoError(t, json.Unmarshal([]byte(body), &apps))
+	require.Len(t, apps, 1)
+	assert.Equal(t, map[string]uint64{"H80": 1}, apps[0].Traffic.Codes, body)
+	assert.Equal(t, uint64(3), apps[0].Traffic.Requests, "/first, /live and /down")
+	assert.Equal(t, map[string]uint64{"2xx": 2, "5xx": 1}, apps[0].Traffic.Statuses)
+	assert.True(t, apps[0].Maintenance)
+	assert.Equal(t, "off", apps[0].MTLSMode)
+	assert.Equal(t, "none", apps[0].TLSSource)
+	assert.Equal(t, []string{"shop.test"}, apps[0].Domains)
+	assert.Contains(t, body, `"tls_source":"none"`)
+	assert.Contains(t, body, `"mtls_mode":"off"`)
+	assert.Contains(t, body, `"domains":["shop.test"]`)
 
 	status, body = e.api("PUT", "/api/apps/shop/maintenance", owner, `{"maintenance":null}`)
 	require.Equal(t, 200, status, body)
@@ -270,6 +338,31 @@ func TestRouterAdminAPI(t *testing.T) {
 	status, body = e.api("GET", "/api/apps/shop/clients", dev, "")
 	assert.Equal(t, 200, status, body)
 	assert.JSONEq(t, `[]`, body)
+}
+
+// logged runs f and returns the operational log lines (Info and above)
+// written meanwhile.
+func (e *routerEnv) logged(f func()) []observer.LoggedEntry {
+	n := e.audits.Len()
+	f()
+	return e.audits.All()[n:]
+}
+
+func messages(es []observer.LoggedEntry) []string {
+	var out []string
+	for _, e := range es {
+		out = append(out, e.Message)
+	}
+	return out
+}
+
+// assertAudit checks that l is the audit line of a change: the subject,
+// role, app and action (SPEC.md section 13).
+func assertAudit(t *testing.T, l observer.LoggedEntry, subject, role, app, action string) {
+	t.Helper()
+	f := l.ContextMap()
+	assert.Equal(t, "admin change", l.Message)
+	assert.Equal(t, []any{subject, role, app, action}, []any{f["subject"], f["role"], f["app"], f["action"]}, "%v", f)
 }
 
 // lineOf returns the router line of path in lines.
@@ -403,5 +496,355 @@ func TestRouterAdminTLSView(t *testing.T) {
 	// A caller with no role on shop sees none of it.
 	blog := e.token("b", "blog-owners")
 	status, body = e.api("GET", "/api/tls/connections", blog, "")
+	assert.Equal(t, 200, status, body)
+	assert.JSONEq(t, `[]`, body, "blog's owner sees no connection of shop")
+	status, body = e.api("GET", "/api/tls/connections?app=shop", blog, "")
+	assert.Equal(t, 404, status, body)
+	status, body = e.api("GET", "/api/tls/summary", blog, "")
+	assert.Equal(t, 200, status, body)
+	assert.Contains(t, body, `"connections":0`)
+	status, body = e.api("GET", "/api/tls/connections", e.token("x", "marketing"), "")
+	assert.Equal(t, 403, status, "no role at all: %s", body)
+}
+
+// untar reads a tar into name -> mode and data.
+func untar(t *testing.T, b []byte) map[string]tarFile {
+	t.Helper()
+	out := map[string]tarFile{}
+	tr := tar.NewReader(bytes.NewReader(b))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		require.NoError(t, err)
+		data, err := io.ReadAll(tr)
+		require.NoError(t, err)
+		out[h.Name] = tarFile{mode: h.Mode, data: data}
+	}
+}
+
+type tarFile struct {
+	mode int64
+	data []byte
+}
+
+// TestRouterClientCertificates: an owner issues a client certificate of
+// a real space CA through the API, downloads the tar of SPEC.md section
+// 11.3 and connects with it (verify-full with root.crt) to the app that
+// requires one; the TLS view finds the connection by the client's serial
+// and CA; the revocation through the API refuses the connection's next
+// request (H41). Each change is one audit line.
+func TestRouterClientCertificates(t *testing.T) {
+	dir := t.TempDir()
+	caCert, caKey := filepath.Join(dir, "space-ca.pem"), filepath.Join(dir, "space-ca-key.pem")
+	ca, err := spaceca.Init(caCert, caKey, "acme-space")
+	require.NoError(t, err)
+	cp, kp, served := selfSigned(t, t.TempDir(), "shop.test")
+	e := startRouterEnvWith(t, routerOptions{
+		top:      fmt.Sprintf("space: acme-space\nspace_ca: {cert: %q, key: %q, state_dir: %q}\n", caCert, caKey, filepath.Join(dir, "state")),
+		shopTLS:  fmt.Sprintf("[{cert: %q, key: %q}]", cp, kp),
+		shopMore: "mtls: {mode: require, trust: [space]}",
+	})
+	owner, dev, blog := e.token("olga", "shop-owners"), e.token("dev", "shop-devs"), e.token("b", "blog-owners")
+
+	var status int
+	var body string
+	logged := e.logged(func() { status, body = e.api("POST", "/api/apps/shop/clients", owner, `{"name":"laptop"}`) })
+	require.Equal(t, 201, status, body)
+	require.Len(t, logged, 1, "%v", messages(logged))
+	assertAudit(t, logged[0], "olga", "owner", "shop", "client.issue")
+	var cl view.Client
+	require.NoError(t, json.Unmarshal([]byte(body), &cl))
+	assert.Regexp(t, `^[0-9a-f]{16}$`, cl.ID)
+	assert.Equal(t, "laptop", cl.Name)
+	assert.Equal(t, "ready", cl.Status)
+	assert.Equal(t, cl.ID, logged[0].ContextMap()["cert_id"])
+	assert.Zero(t, e.audits.FilterMessageSnippet("kept in memory").Len(), "a state_dir keeps the switches")
+
+	status, body = e.api("POST", "/api/apps/shop/clients", dev, `{"name":"x"}`)
 	assert.Equal(t, 403, status, body)
+	status, body = e.api("POST", "/api/apps/shop/clients", blog, `{"name":"x"}`)
+	assert.Equal(t, 404, status, body)
+	status, body = e.api("GET", "/api/apps/shop/clients", dev, "")
+	require.Equal(t, 200, status, body)
+	assert.Contains(t, body, `"id":"`+cl.ID+`"`)
+	status, _ = e.api("GET", "/api/apps/shop/clients/"+cl.ID+"/download", dev, "")
+	assert.Equal(t, 403, status, "a collaborator may not download a key")
+	status, _ = e.api("GET", "/api/apps/blog/clients/"+cl.ID+"/download", blog, "")
+	assert.Equal(t, 404, status, "shop's certificate through blog")
+
+	// The download: a tar of the four files of SPEC.md 11.3.
+	status, body = e.api("GET", "/api/apps/shop/clients/"+cl.ID+"/download", owner, "")
+	require.Equal(t, 200, status, body)
+	files := untar(t, []byte(body))
+	require.ElementsMatch(t, []string{"client.crt", "client.key", "client.pk8", "root.crt"}, keysOf(files))
+	assert.Equal(t, int64(0o600), files["client.key"].mode)
+	assert.Equal(t, int64(0o600), files["client.pk8"].mode)
+	blk, _ := pem.Decode(files["client.key"].data)
+	require.NotNil(t, blk)
+	assert.Equal(t, "PRIVATE KEY", blk.Type, "PKCS#8")
+	assert.Equal(t, blk.Bytes, files["client.pk8"].data, "client.pk8 is client.key's PKCS#8 in DER")
+	rootBlk, _ := pem.Decode(files["root.crt"].data)
+	require.NotNil(t, rootBlk)
+	assert.Equal(t, served.Raw, rootBlk.Bytes, "root.crt: the top of shop's served chain")
+	var chain []*x509.Certificate
+	for rest := files["client.crt"].data; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		require.NoError(t, err)
+		chain = append(chain, c)
+	}
+	require.Len(t, chain, 2, "the certificate and the chain to the CA")
+	assert.True(t, chain[1].Equal(ca))
+	require.Len(t, chain[0].URIs, 1)
+	assert.Equal(t, "spiffe://acme-space/apps/shop/clients/"+cl.ID, chain[0].URIs[0].String())
+	assert.Equal(t, cl.Serial, chain[0].SerialNumber.Text(16))
+
+	// Connect with the downloaded files, verifying the router with root.crt.
+	pair, err := tls.X509KeyPair(files["client.crt"].data, files["client.key"].data)
+	require.NoError(t, err)
+	roots := x509.NewCertPool()
+	require.True(t, roots.AppendCertsFromPEM(files["root.crt"].data))
+	httpsAddr := e.r.HTTPSAddr().String()
+	tr := &http.Transport{TLSClientConfig: &tls.Config{ServerName: "shop.test", RootCAs: roots, Certificates: []tls.Certificate{pair}},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, httpsAddr)
+		}, MaxConnsPerHost: 1}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	get := func(path string) int {
+		resp, err := client.Get("https://shop.test" + path)
+		require.NoError(t, err)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	require.Equal(t, 200, get("/with-cert"))
+
+	// The TLS view finds the connection by the client's serial and CA.
+	sum := sha256.Sum256(ca.Raw)
+	fp := hex.EncodeToString(sum[:])
+	for _, q := range []string{"serial=" + cl.Serial, "serial=" + strings.ToUpper(cl.Serial), "ca=" + url.QueryEscape(ca.Subject.CommonName),
+		"ca=" + fp, "ca=" + fp[:16], "app=shop&serial=" + served.SerialNumber.Text(16), "serial=" + cl.Serial + "&ca=" + fp} {
+		status, body = e.api("GET", "/api/tls/connections?"+q, dev, "")
+		require.Equal(t, 200, status, body)
+		var conns []view.TLSConnection
+		require.NoError(t, json.Unmarshal([]byte(body), &conns))
+		require.Len(t, conns, 1, "?%s: %s", q, body)
+		require.NotNil(t, conns[0].Client, q)
+		assert.Equal(t, cl.Serial, conns[0].Client.Serial, q)
+		assert.Equal(t, fp, conns[0].Client.CASHA256, q)
+		assert.Equal(t, "ok", conns[0].Client.Status, q)
+	}
+	for _, q := range []string{"serial=ffff", "ca=other", "ca=" + strings.Repeat("0", 16), "serial=not-hex"} {
+		status, body = e.api("GET", "/api/tls/connections?"+q, dev, "")
+		require.Equal(t, 200, status, body)
+		assert.JSONEq(t, `[]`, body, "?%s", q)
+	}
+	status, body = e.api("GET", "/api/tls/summary", dev, "")
+	require.Equal(t, 200, status, body)
+	var summary view.TLSSummary
+	require.NoError(t, json.Unmarshal([]byte(body), &summary))
+	require.Len(t, summary.ByClientCA, 1, body)
+	assert.Equal(t, fp, summary.ByClientCA[0].CASHA256)
+	assert.Equal(t, 1, summary.ByClientCA[0].Connections)
+
+	// The revocation: one audit line; the connection's next request is H41.
+	logged = e.logged(func() { status, body = e.api("DELETE", "/api/apps/shop/clients/"+cl.ID, owner, "") })
+	require.Equal(t, 200, status, body)
+	assert.Contains(t, body, `"status":"revoked"`)
+	require.Len(t, logged, 1, "%v", messages(logged))
+	assertAudit(t, logged[0], "olga", "owner", "shop", "client.revoke")
+	require.Eventually(t, func() bool { return get("/after-revoke") == 495 }, 3*time.Second, 50*time.Millisecond, "revoked within 2 s")
+	assert.Contains(t, lineOf(e.lines.String(), "/after-revoke"), "code=H41")
+	status, body = e.api("GET", "/api/apps/shop/clients/"+cl.ID+"/download", owner, "")
+	assert.Equal(t, 409, status, body)
+	assert.Contains(t, body, "revoked")
+	status, body = e.api("DELETE", "/api/apps/shop/clients/"+strings.Repeat("0", 16), owner, "")
+	assert.Equal(t, 404, status, body)
+}
+
+func keysOf[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// TestRouterAdminTLS: with admin.tls and admin.auth the router's admin
+// listener serves HTTPS (and nothing in plain HTTP); a browser signs in
+// over it and gets its cookies Secure, HttpOnly, SameSite=Lax and
+// __Host-; a change with the session needs the CSRF token; /healthz and
+// /metrics answer over TLS without sign-in.
+func TestRouterAdminTLS(t *testing.T) {
+	dir := t.TempDir()
+	cp, kp, cert := selfSigned(t, dir, "admin.test")
+	e := startRouterEnvWith(t, routerOptions{adminTLS: fmt.Sprintf("{cert: %q, key: %q}", cp, kp)})
+	require.True(t, strings.HasPrefix(e.admin, "https://"))
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	tlsClient := func(jar http.CookieJar) *http.Client {
+		return &http.Client{Jar: jar, Timeout: 10 * time.Second,
+			Transport:     &http.Transport{TLSClientConfig: &tls.Config{ServerName: "admin.test", RootCAs: pool}},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	e.client = tlsClient(nil)
+
+	for _, path := range []string{"/healthz", "/metrics"} {
+		status, body := e.api("GET", path, "", "")
+		assert.Equal(t, 200, status, "%s over TLS needs no sign-in: %s", path, body)
+	}
+	status, _ := e.api("GET", "/api/apps", "", "")
+	assert.Equal(t, 401, status)
+	status, body := e.api("GET", "/api/apps", e.token("olga", "shop-owners"), "")
+	require.Equal(t, 200, status, body)
+	// HTTP/2 (the listener offers h2 in ALPN) answers the same.
+	h2 := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{ForceAttemptHTTP2: true,
+		TLSClientConfig: &tls.Config{ServerName: "admin.test", RootCAs: pool}}}
+	req, err := http.NewRequest("GET", e.admin+"/api/apps/shop", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+e.token("olga", "shop-owners"))
+	resp, err := h2.Do(req)
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, 2, resp.ProtoMajor)
+	assert.Equal(t, 200, resp.StatusCode, "%s", b)
+	assert.Contains(t, string(b), `"name":"shop"`)
+	_, err = http.Get("http://" + e.r.AdminAddr().String() + "/healthz")
+	if err == nil {
+		resp, _ := http.Get("http://" + e.r.AdminAddr().String() + "/api/apps")
+		require.NotNil(t, resp)
+		resp.Body.Close()
+		assert.NotEqual(t, 200, resp.StatusCode, "no plain HTTP on a TLS admin listener")
+	}
+
+	// Sign in as a browser, step by step to see each cookie.
+	jar := newJar(t)
+	c := tlsClient(jar)
+	step := func(u string, hdr ...string) *http.Response {
+		t.Helper()
+		req, err := http.NewRequest("GET", u, nil)
+		require.NoError(t, err)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		cl := c
+		if !strings.HasPrefix(u, "https://") {
+			cl = noRedirect(jar) // the provider is plain HTTP
+		}
+		resp, err := cl.Do(req)
+		require.NoError(t, err, "GET %s", u)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	resp = step(e.admin+"/", "Accept", "text/html")
+	require.Equal(t, 302, resp.StatusCode)
+	resp = step(e.admin + resp.Header.Get("Location"))
+	require.Equal(t, 302, resp.StatusCode)
+	assertCookie(t, resp, "__Host-spacerouter_signin")
+	e.idp.queueUser(newUser("olga", "shop-owners"))
+	resp = step(resp.Header.Get("Location"))
+	require.Equal(t, 302, resp.StatusCode, "the provider's authorize")
+	cb := resp.Header.Get("Location")
+	require.True(t, strings.HasPrefix(cb, e.admin+"/auth/callback?"), cb)
+	resp = step(cb)
+	require.Equal(t, 302, resp.StatusCode)
+	assertCookie(t, resp, "__Host-spacerouter_admin")
+
+	req, err = http.NewRequest("GET", e.admin+"/", nil)
+	require.NoError(t, err)
+	resp, err = c.Do(req)
+	require.NoError(t, err)
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode, "%s", page)
+	_, after, ok := strings.Cut(string(page), `name="csrf-token" content="`)
+	require.True(t, ok)
+	csrf, _, _ := strings.Cut(after, `"`)
+
+	put := func(hdr ...string) int {
+		req, err := http.NewRequest("PUT", e.admin+"/api/apps/shop/maintenance", strings.NewReader(`{"maintenance":true}`))
+		require.NoError(t, err)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := c.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	assert.Equal(t, 403, put(), "a change with the session and no CSRF token")
+	assert.Equal(t, 200, e.get("shop.test", "/still-up"))
+	assert.Equal(t, 200, put("X-CSRF-Token", csrf))
+	assert.Equal(t, 503, e.get("shop.test", "/down"))
+}
+
+// assertCookie checks that resp sets cookie name Secure, HttpOnly,
+// SameSite=Lax, Path=/.
+func assertCookie(t *testing.T, resp *http.Response, name string) {
+	t.Helper()
+	for _, c := range resp.Cookies() {
+		if c.Name == name {
+			assert.True(t, c.Secure, "%s Secure", name)
+			assert.True(t, c.HttpOnly, "%s HttpOnly", name)
+			assert.Equal(t, http.SameSiteLaxMode, c.SameSite, name)
+			assert.Equal(t, "/", c.Path, name)
+			assert.Empty(t, c.Domain, name)
+			return
+		}
+	}
+	t.Errorf("no cookie %s in %v", name, resp.Header.Values("Set-Cookie"))
+}
+
+// TestRouterAdminWithoutAuth: without admin.auth the admin listener
+// serves /healthz and /metrics only: every admin path is 404, with a
+// token or without.
+func TestRouterAdminWithoutAuth(t *testing.T) {
+	e := startRouterEnvWith(t, routerOptions{noAuth: true})
+	tok := e.token("admin", "shop-owners")
+	for _, path := range []string{"/healthz", "/metrics"} {
+		status, body := e.api("GET", path, "", "")
+		assert.Equal(t, 200, status, "%s: %s", path, body)
+	}
+	for _, r := range []struct{ method, path string }{
+		{"GET", "/"}, {"GET", "/api/apps"}, {"GET", "/api/apps/shop"}, {"PUT", "/api/apps/shop/maintenance"},
+		{"GET", "/api/apps/shop/clients"}, {"POST", "/api/apps/shop/clients"}, {"GET", "/api/apps/shop/clients/00000000000000a1/download"},
+		{"DELETE", "/api/apps/shop/clients/00000000000000a1"}, {"GET", "/api/tls/connections"}, {"GET", "/api/tls/summary"},
+		{"GET", "/api/lines?app=shop"}, {"GET", "/auth/login"}, {"GET", "/auth/callback"}, {"POST", "/auth/logout"},
+		{"GET", "/static/app.js"}, {"GET", "/static/index.html"},
+	} {
+		for _, token := range []string{"", tok} {
+			status, body := e.api(r.method, r.path, token, `{"maintenance":true}`)
+			assert.Equal(t, 404, status, "%s %s: %s", r.method, r.path, body)
+		}
+	}
+	assert.Equal(t, 200, e.get("shop.test", "/"), "no maintenance switched")
+}
+
+// TestRouterProviderDown: with the provider gone, the real router's
+// protected routes answer 503 (the dashboard's sign-in too) while
+// /healthz, /metrics and the proxy stay up.
+func TestRouterProviderDown(t *testing.T) {
+	e := startRouterEnvWith(t, routerOptions{})
+	tok := e.token("olga", "shop-owners")
+	require.NoError(t, e.idp.Shutdown())
+	for _, path := range []string{"/api/apps", "/api/apps/shop", "/api/lines?app=shop", "/api/tls/summary", "/", "/auth/login"} {
+		status, body := e.api("GET", path, tok, "")
+		assert.Equal(t, 503, status, "GET %s: %s", path, body)
+		assert.NotContains(t, body, "127.0.0.1", "no internal detail")
+	}
+	status, body := e.api("PUT", "/api/apps/shop/maintenance", tok, `{"maintenance":true}`)
+	assert.Equal(t, 503, status, body)
+	for _, path := range []string{"/healthz", "/metrics"} {
+		status, body := e.api("GET", path, "", "")
+		assert.Equal(t, 200, status, "%s: %s", path, body)
+	}
+	assert.Equal(t, 200, e.get("shop.test", "/"))
 }

@@ -182,12 +182,25 @@ func cleanPath(p string) bool {
 	return true
 }
 
-// routes registers the admin routes on mux (SPEC.md section 13).
+// routes registers the admin routes on mux (SPEC.md section 13). A
+// route's path asked with another method answers 405 with Allow (before
+// any sign-in: the routes are no secret, and the answer is the same for
+// every app name).
 func (s *Server) routes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /auth/login", s.handleLogin)
-	mux.HandleFunc("GET /auth/callback", s.handleCallback)
-	mux.HandleFunc("POST /auth/logout", s.handleLogout)
-	mux.HandleFunc("GET /{$}", s.handleDashboard)
+	allow := map[string][]string{} // path pattern -> methods, in order
+	handle := func(pattern string, h http.Handler) {
+		mux.Handle(pattern, h)
+		method, path, _ := strings.Cut(pattern, " ")
+		if method == "GET" {
+			allow[path] = append(allow[path], "GET", "HEAD")
+		} else {
+			allow[path] = append(allow[path], method)
+		}
+	}
+	handle("GET /auth/login", http.HandlerFunc(s.handleLogin))
+	handle("GET /auth/callback", http.HandlerFunc(s.handleCallback))
+	handle("POST /auth/logout", http.HandlerFunc(s.handleLogout))
+	handle("GET /{$}", http.HandlerFunc(s.handleDashboard))
 	mux.Handle("GET /static/", staticFiles())
 	api := []struct {
 		pattern string
@@ -205,7 +218,14 @@ func (s *Server) routes(mux *http.ServeMux) {
 		{"GET /api/lines", s.apiLines},
 	}
 	for _, a := range api {
-		mux.Handle(a.pattern, s.protect(a.h))
+		handle(a.pattern, s.protect(a.h))
+	}
+	for path, methods := range allow {
+		list := strings.Join(methods, ", ")
+		mux.HandleFunc(path, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Allow", list)
+			writeError(w, http.StatusMethodNotAllowed, "method not allowed: use "+list)
+		})
 	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "not found")

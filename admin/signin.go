@@ -170,10 +170,17 @@ func randomToken() string {
 func urlQueryEscape(s string) string { return url.QueryEscape(s) }
 
 // safeNext returns next when it is a path of this listener, else "/": the
-// sign-in never redirects elsewhere.
+// sign-in never redirects elsewhere. A control character refuses it too:
+// a browser drops tabs and line breaks from a Location before resolving
+// it, so "/\t/evil.example" would take it to //evil.example.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsRune(next, '\\') {
 		return "/"
+	}
+	for i := 0; i < len(next); i++ {
+		if next[i] < 0x20 || next[i] == 0x7f {
+			return "/"
+		}
 	}
 	return next
 }
@@ -274,7 +281,7 @@ func (s *Server) exchange(r *http.Request, code string, p *pendingLogin) (decisi
 	}
 	now := s.now()
 	return decision{subject: id.subject, name: id.name, groups: id.groups,
-		until: earliest(now.Add(pol.ttl), id.expires)}, tok.RefreshToken, nil
+		since: now, until: earliest(now.Add(pol.ttl), id.expires)}, tok.RefreshToken, nil
 }
 
 // signInFailed answers a failed callback.

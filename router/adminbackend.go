@@ -6,7 +6,11 @@ import (
 	"fmt"
 	"time"
 
+	"go.uber.org/zap"
+
+	"github.com/spacerouter/spacerouter/acme"
 	"github.com/spacerouter/spacerouter/admin/view"
+	"github.com/spacerouter/spacerouter/logging"
 	"github.com/spacerouter/spacerouter/spaceca"
 )
 
@@ -20,8 +24,16 @@ type AdminBackend struct {
 	now func() time.Time
 }
 
-// AdminBackend returns the admin API's view of r.
-func (r *Router) AdminBackend() *AdminBackend { return &AdminBackend{r: r, now: time.Now} }
+// AdminBackend returns the admin API's view of r. Without a state_dir
+// it warns once that maintenance switches set through the API last until
+// a restart only: a switch's own log line is the API's audit line.
+func (r *Router) AdminBackend() *AdminBackend {
+	if !r.maint.persistent() {
+		r.log.Warn("maintenance switches set through the admin API are kept in memory until a restart: set space_ca.state_dir to keep them",
+			zap.String(logging.KeyKey, "space_ca.state_dir"))
+	}
+	return &AdminBackend{r: r, now: time.Now}
+}
 
 func notFound(app string) error {
 	return view.Errorf(view.ErrNotFound, "no app %s", app)
@@ -177,11 +189,24 @@ func (b *AdminBackend) DownloadClient(app, id string) ([]view.File, error) {
 }
 
 // servedRoots returns the roots of the chains app serves: root.crt of a
-// download, with which a client verifies the router.
+// download, with which a client verifies the router (SPEC.md 11.3): the
+// top certificate of each chain file, or for tls: auto the issuer's root
+// the ACME chains verify to (acme.trusted_roots, else the system's).
 func (b *AdminBackend) servedRoots(app string) ([]*x509.Certificate, error) {
 	a := b.r.sp.Load().byName(app)
 	if a == nil {
 		return nil, notFound(app)
+	}
+	if a.cfg.TLSAuto {
+		m := b.r.acme.Load()
+		if m == nil {
+			return nil, view.Errorf(view.ErrConflict, "app %s uses tls: auto and the ACME manager is not running (no listen.https?), so the download would hold no root to verify the router with", app)
+		}
+		roots, err := m.Roots(a.cfg.Domains)
+		if nr, ok := errors.AsType[*acme.NoRootError](err); ok {
+			return nil, view.Errorf(view.ErrConflict, "app %s: %s, so the download would hold no root to verify the router with; try again once GET /api/apps/%s shows a certificate ok with verify_full", app, nr.Why, app)
+		}
+		return roots, err
 	}
 	chains := make([]string, 0, len(a.cfg.TLS))
 	for _, t := range a.cfg.TLS {

@@ -157,7 +157,9 @@ func (r *Router) SetMaintenance(app string, on *bool, who string) error {
 	if !r.maint.persistent() {
 		fields = append(fields, zap.String("kept", "in memory until restart: set space_ca.state_dir to keep it"))
 	}
-	r.log.Info("maintenance switch set", fields...)
+	// Debug: the admin API writes the change's one operational line
+	// (SPEC.md section 13), naming the person, role, app and action.
+	r.log.Debug("maintenance switch set", fields...)
 	return nil
 }
 

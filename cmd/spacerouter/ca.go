@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,7 +11,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spacerouter/spacerouter/acme"
 	"github.com/spacerouter/spacerouter/config"
+	"github.com/spacerouter/spacerouter/router"
 	"github.com/spacerouter/spacerouter/spaceca"
 )
 
@@ -245,18 +248,28 @@ func (c *caCommand) download(args []string, load caLoader) int {
 	if app == nil {
 		return exitUsage
 	}
-	if len(app.TLS) == 0 {
+	var roots []*x509.Certificate
+	switch {
+	case app.TLSAuto && cfg.ACME != nil:
+		// The issuer's root of the ACME chains a router left in
+		// acme.storage (SPEC.md 11.3).
+		roots, err = acme.RootsFromStorage(router.ACMEOptions(cfg.ACME), app.Domains, time.Now())
+		if err != nil {
+			c.fail("app %s uses tls: auto: %v; root.crt needs the root a client verifies the router with", app.Name, err)
+			return exitFail
+		}
+	case len(app.TLS) == 0:
 		c.fail("app %s has no tls certificate, so root.crt would hold no root a client could verify the router with", app.Name)
 		return exitUsage
-	}
-	chains := make([]string, 0, len(app.TLS))
-	for _, t := range app.TLS {
-		chains = append(chains, t.Cert)
-	}
-	roots, err := spaceca.ServedRoots(chains...)
-	if err != nil {
-		c.fail("%v", err)
-		return exitFail
+	default:
+		chains := make([]string, 0, len(app.TLS))
+		for _, t := range app.TLS {
+			chains = append(chains, t.Cert)
+		}
+		if roots, err = spaceca.ServedRoots(chains...); err != nil {
+			c.fail("%v", err)
+			return exitFail
+		}
 	}
 	if err := ca.Download(*id, *dir, *prefix, roots); err != nil {
 		c.fail("%v", err)

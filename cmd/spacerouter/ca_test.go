@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/certmagic"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -224,4 +226,53 @@ func TestCANoSpaceCA(t *testing.T) {
 	res = runBinary(t, dir, "ca", "-help")
 	assert.Equal(t, exitOK, res.code)
 	assert.Contains(t, res.stderr, "spacerouter ca issue -config FILE -app APP [-name N]")
+}
+
+// TestCADownloadACME: for a tls: auto app, root.crt holds the root the
+// ACME chain a router left in acme.storage verifies to (SPEC.md 11.3);
+// with none there yet, the download says why and writes nothing.
+func TestCADownloadACME(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeCert(t, dir, "shop", time.Now().AddDate(0, 3, 0), "shop.example.com")
+	directory := "https://127.0.0.1:14000/dir"
+	writeFile(t, dir, "space.yaml", `space: my-space
+listen:
+  https: 127.0.0.1:0
+acme:
+  directory: `+directory+`
+  agree_tos: true
+  storage: acme
+  trusted_roots: shop.pem
+apps:
+  - name: shop
+    domains: [shop.example.com]
+    tls: auto
+space_ca:
+  cert: ca/space.pem
+  key: ca/space-key.pem
+  state_dir: state
+`)
+	cfg := filepath.Join(dir, "space.yaml")
+	require.Equal(t, exitOK, ca(t, "init", "-config", cfg).code)
+	res := ca(t, "issue", "-config", cfg, "-app", "shop")
+	require.Equal(t, exitOK, res.code, res.stderr)
+	id := lastWord(res.stdout)
+
+	out := filepath.Join(dir, "out")
+	res = ca(t, "download", "-config", cfg, "-id", id, "-dir", out)
+	assert.Equal(t, exitFail, res.code, res.stderr)
+	assert.Contains(t, res.stderr, "spacerouter ca download: app shop uses tls: auto: no root for the ACME certificates of [shop.example.com]: no certificate obtained yet")
+	assert.NoFileExists(t, filepath.Join(out, "client.key"))
+
+	chain, err := os.ReadFile(filepath.Join(dir, "shop.pem"))
+	require.NoError(t, err)
+	storage := &certmagic.FileStorage{Path: filepath.Join(dir, "acme")}
+	key := certmagic.StorageKeys.SiteCert((&certmagic.ACMEIssuer{CA: directory}).IssuerKey(), "shop.example.com")
+	require.NoError(t, storage.Store(context.Background(), key, chain))
+	res = ca(t, "download", "-config", cfg, "-id", id, "-dir", out)
+	require.Equal(t, exitOK, res.code, res.stderr)
+	root, err := os.ReadFile(filepath.Join(out, "root.crt"))
+	require.NoError(t, err)
+	assert.Equal(t, string(chain), string(root), "the chain's root, as acme.trusted_roots holds it")
 }
