@@ -203,6 +203,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 		{"GET /api/tls/connections", s.apiTLSConnections},
 		{"GET /api/tls/summary", s.apiTLSSummary},
 		{"GET /api/lines", s.apiLines},
+		{"GET /api/routers", s.apiRouters},
 	}
 	for _, a := range api {
 		mux.Handle(a.pattern, s.protect(a.h))
