@@ -36,6 +36,14 @@ type Options struct {
 	// the TLS connection view; nil means time.Now. Request timing uses the
 	// real clock.
 	Now func() time.Time
+	// Waiting starts the router not ready: /healthz answers 503 until
+	// SetReady(true) (a shared space before its first config, SPEC.md
+	// section 14).
+	Waiting bool
+	// Maintenance keeps the admin API's maintenance switches where every
+	// router of the space sees them (etcd); nil: under state_dir, else
+	// in memory. See SetMaintenance.
+	Maintenance MaintenanceKeeper
 }
 
 // Router is one running space.
@@ -61,6 +69,10 @@ type Router struct {
 	// maint holds the maintenance switches of the admin API, kept under
 	// the space CA's state_dir when there is one.
 	maint *overrides
+	// keeper, when set, keeps the switches instead of maint (Options.Maintenance).
+	keeper MaintenanceKeeper
+	// waiting: /healthz answers 503 (Options.Waiting, SetReady).
+	waiting atomic.Bool
 	// acme is the certificate manager of the tls: auto apps (nil: no acme
 	// section, or not started yet); acmePrev the one a change of the acme
 	// section replaced, stopped, still serving from memory what the new
@@ -155,7 +167,7 @@ func New(cfg *config.Config, opts Options) (*Router, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r.maint, err = loadOverrides(stateDirOf(cfg), r.m); err != nil {
+	if err := r.keepOverrides(cfg, opts); err != nil {
 		return nil, err
 	}
 	if ca != nil {

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/spacerouter/spacerouter/admin/view"
+)
+
+// TestSharedSpace: three routers in this process share one space through
+// a real etcd (SPEC.md section 14): an app put is served by every router
+// and a deletion ends it everywhere; a dyno on a lease that ends leaves
+// every router; a key that does not validate is refused alone and
+// reported by every router under routers/<id>; the maintenance switch
+// set on one router holds on all.
+func TestSharedSpace(t *testing.T) {
+	m := startMember(t)
+	cli := etcdClient(t, m.endpoint())
+	a, b := startTestDyno(t, "a"), startTestDyno(t, "b")
+	dir := t.TempDir()
+	routers := []*sharedRouter{
+		startSharedRouter(t, dir, m.endpoint(), "edge-1"),
+		startSharedRouter(t, dir, m.endpoint(), "edge-2"),
+		startSharedRouter(t, dir, m.endpoint(), "edge-3"),
+	}
+	eventually(t, "healthz 200 (the first config, empty)", routers, func(sr *sharedRouter) (bool, string) {
+		st := sr.healthz()
+		return st == 200, http.StatusText(st)
+	})
+
+	t.Run("put and delete an app", func(t *testing.T) {
+		etcdPut(t, cli, "dynos/shop/web.1", a.value())
+		etcdPut(t, cli, "apps/shop", "domains: [shop.example.com]")
+		eventually(t, "shop served by dyno a", routers, serves("shop.example.com", 200, "a"))
+		etcdDel(t, cli, "apps/shop")
+		eventually(t, "shop gone (404)", routers, serves("shop.example.com", 404, ""))
+		etcdPut(t, cli, "apps/shop", "domains: [shop.example.com]")
+		eventually(t, "shop back", routers, serves("shop.example.com", 200, "a"))
+	})
+
+	t.Run("a dyno lease ends", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), sharedWait)
+		defer cancel()
+		lease, err := cli.Grant(ctx, 1)
+		require.NoError(t, err)
+		etcdPut(t, cli, "dynos/shop/web.2", b.value(), clientv3.WithLease(lease.ID))
+		eventually(t, "dyno b serving shop", routers, func(sr *sharedRouter) (bool, string) {
+			for range 20 {
+				if st, body := sr.get("shop.example.com"); st == 200 && body == "b" {
+					return true, ""
+				}
+			}
+			return false, "only a answered 20 requests"
+		})
+		// No keep-alive: the lease ends within about a second.
+		eventually(t, "dyno b gone with its lease", routers, func(sr *sharedRouter) (bool, string) {
+			for range 20 {
+				if st, body := sr.get("shop.example.com"); st != 200 || body != "a" {
+					return false, body
+				}
+			}
+			return true, ""
+		})
+	})
+
+	t.Run("a refused key", func(t *testing.T) {
+		etcdPut(t, cli, "apps/bad-app", "domains: [shop.example.com]") // shop's domain, a later revision
+		eventually(t, "apps/bad-app refused under routers/<id>", routers, func(sr *sharedRouter) (bool, string) {
+			list, err := sharedBackend{st: sr.sh.st}.Routers(context.Background())
+			if err != nil {
+				return false, err.Error()
+			}
+			for _, r := range list {
+				if r.ID == sr.id {
+					for _, ref := range r.Refused {
+						if ref.Key == "apps/bad-app" && strings.Contains(ref.Problem, "shop.example.com") {
+							return true, ""
+						}
+					}
+					return false, "refused: " + strings.Join(keysOf(r.Refused), ", ")
+				}
+			}
+			return false, "no routers/" + sr.id
+		})
+		for _, sr := range routers {
+			st, body := sr.get("shop.example.com")
+			assert.Equal(t, 200, st, "router %s: shop still served by its own app", sr.id)
+			assert.Equal(t, "a", body)
+		}
+		list, err := sharedBackend{st: routers[0].sh.st}.Routers(context.Background())
+		require.NoError(t, err)
+		require.Len(t, list, 3, "every router's status")
+		etcdDel(t, cli, "apps/bad-app")
+	})
+
+	t.Run("maintenance on one router holds on all", func(t *testing.T) {
+		on := true
+		require.NoError(t, routers[0].sh.r.SetMaintenance("shop", &on, "test"))
+		st, _ := routers[0].get("shop.example.com")
+		assert.Equal(t, 503, st, "the router that switched answers H80 at once")
+		eventually(t, "shop in maintenance", routers, serves("shop.example.com", 503, ""))
+		require.NoError(t, routers[2].sh.r.SetMaintenance("shop", nil, "test"))
+		eventually(t, "shop out of maintenance", routers, serves("shop.example.com", 200, "a"))
+	})
+}
+
+func keysOf(rs []view.Refusal) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.Key
+	}
+	return out
+}
+
+// TestSharedSpaceStart: a router started while etcd does not answer and
+// without a cache file serves nothing and answers /healthz 503, then
+// serves once etcd answers; a router started later, etcd away, serves
+// the cache file another run wrote.
+func TestSharedSpaceStart(t *testing.T) {
+	m := startMember(t)
+	cli := etcdClient(t, m.endpoint())
+	a := startTestDyno(t, "a")
+	etcdPut(t, cli, "dynos/shop/web.1", a.value())
+	etcdPut(t, cli, "apps/shop", "domains: [shop.example.com]")
+	m.stop()
+
+	dir := t.TempDir()
+	sr := startSharedRouter(t, dir, m.endpoint(), "edge-1")
+	time.Sleep(300 * time.Millisecond) // a few attempts to reach etcd
+	assert.Equal(t, 503, sr.healthz(), "no config yet")
+	st, _ := sr.get("shop.example.com")
+	assert.Equal(t, 404, st, "no app served yet")
+
+	m.start()
+	eventually(t, "shop served once etcd answers", []*sharedRouter{sr}, serves("shop.example.com", 200, "a"))
+	assert.Equal(t, 200, sr.healthz())
+	sr.stop() // its cache file holds shop
+
+	m.stop()
+	again := startSharedRouter(t, dir, m.endpoint(), "edge-1")
+	eventually(t, "shop served from the cache file", []*sharedRouter{again}, serves("shop.example.com", 200, "a"))
+	assert.Equal(t, 200, again.healthz())
+}
+
+// TestSharedSpaceEtcdRestart: etcd stopped and started again while two
+// routers carry load: no request fails, and a change made after the
+// restart reaches both.
+func TestSharedSpaceEtcdRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a few seconds of load")
+	}
+	m := startMember(t)
+	cli := etcdClient(t, m.endpoint())
+	a, b := startTestDyno(t, "a"), startTestDyno(t, "b")
+	etcdPut(t, cli, "dynos/shop/web.1", a.value())
+	etcdPut(t, cli, "apps/shop", "domains: [shop.example.com]")
+	dir := t.TempDir()
+	routers := []*sharedRouter{startSharedRouter(t, dir, m.endpoint(), "edge-1"), startSharedRouter(t, dir, m.endpoint(), "edge-2")}
+	eventually(t, "shop served", routers, serves("shop.example.com", 200, "a"))
+
+	stop := make(chan struct{})
+	wait := runLoad(routers, "shop.example.com", 4, stop)
+	time.Sleep(500 * time.Millisecond)
+	m.stop()
+	time.Sleep(time.Second)
+	m.start()
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
+	res := wait()
+	t.Logf("%d requests during the etcd restart", res.requests)
+	assert.Zero(t, res.failed, "failed requests: %v", res.firstFailures)
+	assert.Greater(t, res.requests, int64(100))
+
+	cli2 := etcdClient(t, m.endpoint())
+	etcdPut(t, cli2, "dynos/shop/web.1", b.value())
+	eventually(t, "the change after the restart", routers, serves("shop.example.com", 200, "b"))
+}
