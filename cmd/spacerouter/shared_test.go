@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/spacerouter/spacerouter/admin/view"
+	"github.com/spacerouter/spacerouter/config"
 )
 
 // TestSharedSpace: three routers in this process share one space through
@@ -181,4 +184,158 @@ func TestSharedSpaceEtcdRestart(t *testing.T) {
 	cli2 := etcdClient(t, m.endpoint())
 	etcdPut(t, cli2, "dynos/shop/web.1", b.value())
 	eventually(t, "the change after the restart", routers, serves("shop.example.com", 200, "b"))
+}
+
+// churn changes shop's dynos web.3 to web.12 (all at d's address) every
+// interval until stop is closed: the n-th change puts or deletes
+// web.(3 + n mod 10), each change on a goroutine of its own so that the
+// pace holds however long etcd takes; changes of one key are 10
+// intervals apart. It returns the number of changes made.
+func churn(t *testing.T, cli *clientv3.Client, d *testDyno, interval time.Duration, stop <-chan struct{}) func() int {
+	done := make(chan int, 1)
+	var wg sync.WaitGroup
+	change := func(n int) {
+		key := fmt.Sprintf("%sdynos/shop/web.%d", sharedPrefix, 3+n%10)
+		put := (n/10)%2 == 0
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), sharedWait)
+			defer cancel()
+			var err error
+			if put {
+				_, err = cli.Put(ctx, key, d.value())
+			} else {
+				_, err = cli.Delete(ctx, key)
+			}
+			if err != nil {
+				t.Errorf("changing %s: %v", key, err)
+			}
+		}()
+	}
+	go func() {
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		began, n := time.Now(), 0
+		for {
+			select {
+			case <-stop:
+				wg.Wait()
+				done <- n
+				return
+			case <-tick.C:
+			}
+			// Ticks a busy machine dropped are made up: n keeps to the clock.
+			for due := int(time.Since(began) / interval); n < due; n++ {
+				change(n)
+			}
+		}
+	}()
+	return func() int { return <-done }
+}
+
+// dynoCount is the number of shop's dynos in etcd.
+func dynoCount(t *testing.T, cli *clientv3.Client) int {
+	ctx, cancel := context.WithTimeout(context.Background(), sharedWait)
+	defer cancel()
+	resp, err := cli.Get(ctx, sharedPrefix+"dynos/shop/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	require.NoError(t, err)
+	return int(resp.Count)
+}
+
+// TestSharedSpacePoolsOfOtherApps: changes of one app's dynos leave the
+// pooled dyno connections of another app alone: blog's dyno accepts no
+// new connection while shop's dynos change 50 times.
+func TestSharedSpacePoolsOfOtherApps(t *testing.T) {
+	m := startMember(t)
+	cli := etcdClient(t, m.endpoint())
+	a, c, d := startTestDyno(t, "a"), startTestDyno(t, "c"), startTestDyno(t, "d")
+	etcdPut(t, cli, "dynos/shop/web.1", a.value())
+	etcdPut(t, cli, "apps/shop", "domains: [shop.example.com]")
+	etcdPut(t, cli, "dynos/blog/web.1", c.value())
+	etcdPut(t, cli, "apps/blog", "domains: [blog.example.com]")
+	dir := t.TempDir()
+	routers := []*sharedRouter{startSharedRouter(t, dir, m.endpoint(), "edge-1"), startSharedRouter(t, dir, m.endpoint(), "edge-2")}
+	eventually(t, "blog served", routers, serves("blog.example.com", 200, "c"))
+	eventually(t, "shop served", routers, serves("shop.example.com", 200, "a"))
+	for _, sr := range routers {
+		for range 5 {
+			st, _ := sr.get("blog.example.com")
+			require.Equal(t, 200, st)
+		}
+	}
+	before := c.accepted.Load()
+	require.Equal(t, int64(2), before, "one pooled connection from each router to blog's dyno")
+
+	stop := make(chan struct{})
+	changes := churn(t, cli, d, 10*time.Millisecond, stop)
+	deadline := time.Now().Add(5 * time.Second)
+	for c := 0; c < 50 && time.Now().Before(deadline); {
+		for _, sr := range routers { // blog in use throughout
+			st, body := sr.get("blog.example.com")
+			require.Equal(t, 200, st, body)
+		}
+		time.Sleep(10 * time.Millisecond)
+		c++
+	}
+	close(stop)
+	n := changes()
+	require.GreaterOrEqual(t, n, 20, "changes made")
+	// Every router applied the last change.
+	want := dynoCount(t, cli)
+	eventually(t, "the last change applied", routers, func(sr *sharedRouter) (bool, string) {
+		app := sr.sh.current().App("shop")
+		return app != nil && len(app.Dynos) == want, "shop's dynos: " + strings.Join(dynoNames(app), ",")
+	})
+	for _, sr := range routers {
+		st, body := sr.get("blog.example.com")
+		require.Equal(t, 200, st, body)
+	}
+	assert.Equal(t, before, c.accepted.Load(), "blog's dyno accepted new connections while shop's dynos changed %d times", n)
+}
+
+// TestSharedSpaceDynoChurn: 100 dyno changes a second for 10 s while two
+// routers carry load on that app: no request fails.
+func TestSharedSpaceDynoChurn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10 s of load")
+	}
+	m := startMember(t)
+	cli := etcdClient(t, m.endpoint())
+	a, b, d := startTestDyno(t, "a"), startTestDyno(t, "b"), startTestDyno(t, "d")
+	etcdPut(t, cli, "dynos/shop/web.1", a.value())
+	etcdPut(t, cli, "dynos/shop/web.2", b.value())
+	etcdPut(t, cli, "apps/shop", "domains: [shop.example.com]")
+	dir := t.TempDir()
+	routers := []*sharedRouter{startSharedRouter(t, dir, m.endpoint(), "edge-1"), startSharedRouter(t, dir, m.endpoint(), "edge-2")}
+	eventually(t, "shop served", routers, serves("shop.example.com", 200, ""))
+
+	stopLoad, stopChurn := make(chan struct{}), make(chan struct{})
+	wait := runLoad(routers, "shop.example.com", 4, stopLoad)
+	changes := churn(t, cli, d, 10*time.Millisecond, stopChurn)
+	time.Sleep(10 * time.Second)
+	close(stopChurn)
+	n := changes()
+	close(stopLoad)
+	res := wait()
+	t.Logf("%d dyno changes in 10 s, %d requests, dyno d got %d connections", n, res.requests, d.accepted.Load())
+	assert.Zero(t, res.failed, "failed requests: %v", res.firstFailures)
+	assert.GreaterOrEqual(t, n, 800, "about 100 changes a second")
+	assert.Positive(t, d.accepted.Load(), "the changing dynos took requests")
+	want := dynoCount(t, cli)
+	eventually(t, "the last change applied", routers, func(sr *sharedRouter) (bool, string) {
+		app := sr.sh.current().App("shop")
+		return app != nil && len(app.Dynos) == want, "shop's dynos: " + strings.Join(dynoNames(app), ",")
+	})
+}
+
+func dynoNames(a *config.App) []string {
+	if a == nil {
+		return nil
+	}
+	out := make([]string, len(a.Dynos))
+	for i, d := range a.Dynos {
+		out[i] = d.Name
+	}
+	return out
 }
