@@ -44,6 +44,10 @@ type Options struct {
 	// router of the space sees them (etcd); nil: under state_dir, else
 	// in memory. See SetMaintenance.
 	Maintenance MaintenanceKeeper
+	// ACMEStorage, when set, holds the ACME accounts, certificates and
+	// locks instead of acme.storage: the routers of a shared space order
+	// a domain once (store.ACMEStorage, SPEC.md section 14).
+	ACMEStorage acme.SharedStorage
 }
 
 // Router is one running space.
@@ -83,6 +87,8 @@ type Router struct {
 	// the running Manager was made for.
 	reloadMu sync.Mutex
 	acmeCfg  *config.ACME
+	// acmeShared is Options.ACMEStorage.
+	acmeShared acme.SharedStorage
 
 	// clockSet is true when Options.Now was given: client certificate
 	// verdicts then ask it instead of using the request's start.
@@ -152,6 +158,7 @@ func New(cfg *config.Config, opts Options) (*Router, error) {
 		r.now = time.Now
 	}
 	r.clockSet = opts.Now != nil
+	r.acmeShared = opts.ACMEStorage
 	r.certPoke = make(chan struct{}, 1)
 	r.lines.Store(opts.Lines)
 	r.stopCtx, r.stop = context.WithCancel(context.Background())

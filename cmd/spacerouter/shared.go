@@ -51,7 +51,7 @@ func newShared(local *config.Config, opts router.Options) (*shared, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts.Waiting, opts.Maintenance = true, sh
+	opts.Waiting, opts.Maintenance, opts.ACMEStorage = true, sh, st.ACMEStorage()
 	r, err := router.New(local, opts)
 	if err != nil {
 		st.Close()
