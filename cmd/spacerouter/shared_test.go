@@ -191,7 +191,7 @@ func TestSharedSpaceEtcdRestart(t *testing.T) {
 // web.(3 + n mod 10), each change on a goroutine of its own so that the
 // pace holds however long etcd takes; changes of one key are 10
 // intervals apart. It returns the number of changes made.
-func churn(t *testing.T, cli *clientv3.Client, d *testDyno, interval time.Duration, stop <-chan struct{}) func() int {
+func churn(t testing.TB, cli *clientv3.Client, d *testDyno, interval time.Duration, stop <-chan struct{}) func() int {
 	done := make(chan int, 1)
 	var wg sync.WaitGroup
 	change := func(n int) {
