@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -338,4 +340,50 @@ func dynoNames(a *config.App) []string {
 		out[i] = d.Name
 	}
 	return out
+}
+
+// TestSharedSpaceBinary: the spacerouter binary with a file with store
+// serves the space from etcd (before issue 14 it refused to run), keeps
+// serving over a SIGHUP (which only reopens the router log), and on
+// SIGTERM exits 0 with its routers/<id> gone at once.
+func TestSharedSpaceBinary(t *testing.T) {
+	m := startMember(t)
+	cli := etcdClient(t, m.endpoint())
+	a := startTestDyno(t, "a")
+	etcdPut(t, cli, "dynos/shop/web.1", a.value())
+	etcdPut(t, cli, "apps/shop", "domains: [shop.example.com]")
+	dir := t.TempDir()
+	httpAddr, adminAddr := unusedAddr(t), unusedAddr(t)
+	writeFileTB(t, filepath.Join(dir, "edge.yaml"), fmt.Sprintf(`space: test
+listen: {http: %q, admin: %q}
+log: {router: lines.log}
+store:
+  etcd: {endpoints: [%q], prefix: %s, dial_timeout: 300ms}
+  router_id: edge-bin
+`, httpAddr, adminAddr, m.endpoint(), sharedPrefix))
+	p := startBinary(t, dir, "-config", "edge.yaml")
+	sr := &sharedRouter{id: "edge-bin", http: "http://" + httpAddr, admin: "http://" + adminAddr, client: &http.Client{Timeout: 5 * time.Second}}
+	eventually(t, "shop served by the binary", []*sharedRouter{sr}, serves("shop.example.com", 200, "a"))
+	assert.Equal(t, 200, sr.healthz())
+	eventually(t, "routers/edge-bin", []*sharedRouter{sr}, func(*sharedRouter) (bool, string) {
+		n := countKeys(t, cli, "routers/edge-bin")
+		return n == 1, fmt.Sprint(n, " keys")
+	})
+
+	p.signal(t, syscall.SIGHUP)
+	p.waitFor(t, "the SIGHUP line", func() bool { return strings.Contains(p.stderr.String(), "SIGHUP: the router log is reopened") })
+	st, body := sr.get("shop.example.com")
+	assert.Equal(t, 200, st, body)
+
+	p.stop(t)
+	assert.Zero(t, countKeys(t, cli, "routers/edge-bin"), "the status lease revoked at exit")
+}
+
+// countKeys counts the keys under the test prefix that start with key.
+func countKeys(t *testing.T, cli *clientv3.Client, key string) int {
+	ctx, cancel := context.WithTimeout(context.Background(), sharedWait)
+	defer cancel()
+	resp, err := cli.Get(ctx, sharedPrefix+key, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	require.NoError(t, err)
+	return int(resp.Count)
 }
