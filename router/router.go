@@ -89,6 +89,9 @@ type Router struct {
 	acmeCfg  *config.ACME
 	// acmeShared is Options.ACMEStorage.
 	acmeShared acme.SharedStorage
+	// sharedRevoked and revUnion: see SetSharedRevocations.
+	sharedRevoked atomic.Pointer[spaceca.Revocations]
+	revUnion      atomic.Pointer[revocationSets]
 
 	// clockSet is true when Options.Now was given: client certificate
 	// verdicts then ask it instead of using the request's start.

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/big"
 	"sort"
 	"sync"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/spacerouter/spacerouter/config"
 	"github.com/spacerouter/spacerouter/logging"
 	"github.com/spacerouter/spacerouter/router"
+	"github.com/spacerouter/spacerouter/spaceca"
 	"github.com/spacerouter/spacerouter/store"
 )
 
@@ -95,6 +98,7 @@ func (sh *shared) apply(cfg *config.Config, a store.Applied) {
 	} else {
 		sh.r.SetReady(true)
 	}
+	sh.r.SetSharedRevocations(sh.revocations(a))
 	sh.mu.Lock()
 	if err == nil {
 		sh.cfg = cfg
@@ -103,6 +107,22 @@ func (sh *shared) apply(cfg *config.Config, a store.Applied) {
 	close(sh.applied)
 	sh.applied = make(chan struct{})
 	sh.mu.Unlock()
+}
+
+// revocations are the client certificates revoked under clients/ of a.
+// A value that does not parse is logged and skipped (the space CA's own
+// state still holds what this router revoked itself).
+func (sh *shared) revocations(a store.Applied) *spaceca.Revocations {
+	clients := make([]spaceca.Client, 0, len(a.Clients))
+	for key, v := range a.Clients {
+		c, err := spaceca.UnmarshalClient(v)
+		if err != nil {
+			sh.log.Warn("store key skipped: not a client certificate record", zap.String(logging.KeyKey, "clients/"+key), zap.Error(err))
+			continue
+		}
+		clients = append(clients, c)
+	}
+	return spaceca.NewRevocations(uint64(max(a.Revision, 0)), clients)
 }
 
 // current returns the config served now (the local file's before the
@@ -158,6 +178,46 @@ func (sh *shared) KeepMaintenance(app string, on *bool) error {
 type sharedBackend struct {
 	*router.AdminBackend
 	st *store.Store
+}
+
+// IssueClient issues on this router's space CA and records the
+// certificate under clients/<app>/<id> for every router.
+func (b sharedBackend) IssueClient(app, name string) (view.Client, error) {
+	v, err := b.AdminBackend.IssueClient(app, name)
+	if err != nil {
+		return v, err
+	}
+	return v, b.publish(v)
+}
+
+// RevokeClient revokes on this router's space CA and records the
+// revocation under clients/<app>/<id>, so every router refuses the
+// certificate from its next applied change on.
+func (b sharedBackend) RevokeClient(app, id string) (view.Client, error) {
+	v, err := b.AdminBackend.RevokeClient(app, id)
+	if err != nil {
+		return v, err
+	}
+	return v, b.publish(v)
+}
+
+// publish writes v under clients/<app>/<id>.
+func (b sharedBackend) publish(v view.Client) error {
+	serial, ok := new(big.Int).SetString(v.Serial, 16)
+	if !ok {
+		return fmt.Errorf("client certificate %s: serial %q is not hex", v.ID, v.Serial)
+	}
+	val, err := spaceca.MarshalClient(spaceca.Client{ID: v.ID, App: v.App, Name: v.Name, Serial: serial,
+		Created: v.Created, NotAfter: v.NotAfter, SuccessorOf: v.SuccessorOf, RevokedAt: v.RevokedAt})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), keepWait)
+	defer cancel()
+	if _, err := b.st.PutClient(ctx, v.App, v.ID, val); err != nil {
+		return fmt.Errorf("client certificate %s done on this router, not recorded for the others: %w", v.ID, err)
+	}
+	return nil
 }
 
 // Routers implements admin.RoutersBackend.

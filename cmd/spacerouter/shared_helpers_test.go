@@ -167,15 +167,25 @@ type sharedRouter struct {
 	http   string // http://host:port
 	admin  string
 	client *http.Client
+	// tlsMu guards tlsClients (getTLS), by client certificate.
+	tlsMu      sync.Mutex
+	tlsClients map[string]*http.Client
 }
 
 // startSharedRouter starts a router whose config file (in dir, with
 // cache_file cache.json) names endpoint, and applies the store's configs.
 func startSharedRouter(t testing.TB, dir, endpoint, id string) *sharedRouter {
 	t.Helper()
+	return startSharedRouterListen(t, dir, endpoint, id, "")
+}
+
+// startSharedRouterListen is startSharedRouter with more listen keys
+// (", https: ...").
+func startSharedRouterListen(t testing.TB, dir, endpoint, id, listen string) *sharedRouter {
+	t.Helper()
 	path := filepath.Join(dir, id+".yaml")
 	writeFileTB(t, path, fmt.Sprintf(`space: test
-listen: {http: "127.0.0.1:0", admin: "127.0.0.1:0"}
+listen: {http: "127.0.0.1:0", admin: "127.0.0.1:0"`+listen+`}
 store:
   etcd: {endpoints: [%q], prefix: %s, dial_timeout: 300ms}
   cache_file: %s.cache.json

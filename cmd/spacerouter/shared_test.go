@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,6 +20,7 @@ import (
 
 	"github.com/spacerouter/spacerouter/admin/view"
 	"github.com/spacerouter/spacerouter/config"
+	"github.com/spacerouter/spacerouter/spaceca"
 )
 
 // TestSharedSpace: three routers in this process share one space through
@@ -386,4 +390,101 @@ func countKeys(t *testing.T, cli *clientv3.Client, key string) int {
 	resp, err := cli.Get(ctx, sharedPrefix+key, clientv3.WithPrefix(), clientv3.WithCountOnly())
 	require.NoError(t, err)
 	return int(resp.Count)
+}
+
+// TestSharedSpaceClientRevocation: a client certificate issued through
+// one router's admin API is accepted by the other router of the space
+// (same space CA, state_dirs of their own), and once revoked on the
+// first it is refused by both (495, H41 revoked) on the next request of
+// a kept-alive connection, through clients/<app>/<id>.
+func TestSharedSpaceClientRevocation(t *testing.T) {
+	m := startMember(t)
+	cli := etcdClient(t, m.endpoint())
+	a := startTestDyno(t, "a")
+	dirs := []string{t.TempDir(), t.TempDir()}
+	writeServerChain(t, dirs[0], "shop", "shop.example.com")
+	_, err := spaceca.Init(filepath.Join(dirs[0], "space-ca.pem"), filepath.Join(dirs[0], "space-ca-key.pem"), "test")
+	require.NoError(t, err)
+	for _, f := range []string{"shop.pem", "shop-key.pem", "space-ca.pem", "space-ca-key.pem"} {
+		b, err := os.ReadFile(filepath.Join(dirs[0], f))
+		require.NoError(t, err)
+		writeFileTB(t, filepath.Join(dirs[1], f), string(b))
+	}
+	etcdPut(t, cli, "space", "space_ca: {cert: space-ca.pem, key: space-ca-key.pem, state_dir: state}")
+	etcdPut(t, cli, "dynos/shop/web.1", a.value())
+	etcdPut(t, cli, "apps/shop", "{domains: [shop.example.com], tls: [{cert: shop.pem, key: shop-key.pem}], mtls: {mode: require}}")
+	routers := []*sharedRouter{
+		startSharedRouterListen(t, dirs[0], m.endpoint(), "edge-1", `, https: "127.0.0.1:0"`),
+		startSharedRouterListen(t, dirs[1], m.endpoint(), "edge-2", `, https: "127.0.0.1:0"`),
+	}
+	eventually(t, "shop on https without a client certificate: 496", routers, func(sr *sharedRouter) (bool, string) {
+		st, body := sr.getTLS(nil)
+		return st == 496, fmt.Sprint(st, " ", body)
+	})
+
+	b1 := sharedBackend{AdminBackend: routers[0].sh.r.AdminBackend(), st: routers[0].sh.st}
+	issued, err := b1.IssueClient("shop", "laptop")
+	require.NoError(t, err)
+	files, err := b1.DownloadClient("shop", issued.ID)
+	require.NoError(t, err)
+	var certPEM, keyPEM []byte
+	for _, f := range files {
+		switch f.Name {
+		case "client.crt":
+			certPEM = f.Data
+		case "client.key":
+			keyPEM = f.Data
+		}
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	require.NoError(t, err)
+	eventually(t, "the certificate issued on edge-1 accepted", routers, func(sr *sharedRouter) (bool, string) {
+		st, body := sr.getTLS(&pair)
+		return st == 200 && body == "a", fmt.Sprint(st, " ", body)
+	})
+	assert.Equal(t, 1, countKeys(t, cli, "clients/shop/"+issued.ID), "the certificate recorded for every router")
+
+	revoked, err := b1.RevokeClient("shop", issued.ID)
+	require.NoError(t, err)
+	assert.False(t, revoked.RevokedAt.IsZero())
+	eventually(t, "the certificate revoked on edge-1 refused (495)", routers, func(sr *sharedRouter) (bool, string) {
+		st, body := sr.getTLS(&pair)
+		return st == 495, fmt.Sprint(st, " ", body)
+	})
+}
+
+// getTLS asks the router's https listener for / of shop.example.com,
+// presenting cert (nil: none), on a kept-alive connection per router and
+// certificate.
+func (sr *sharedRouter) getTLS(cert *tls.Certificate) (int, string) {
+	key := "none"
+	if cert != nil {
+		key = string(cert.Certificate[0])
+	}
+	sr.tlsMu.Lock()
+	if sr.tlsClients == nil {
+		sr.tlsClients = map[string]*http.Client{}
+	}
+	c := sr.tlsClients[key]
+	if c == nil {
+		conf := &tls.Config{ServerName: "shop.example.com", InsecureSkipVerify: true} //nolint:gosec // a test's own chain
+		if cert != nil {
+			conf.Certificates = []tls.Certificate{*cert}
+		}
+		c = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: conf}}
+		sr.tlsClients[key] = c
+	}
+	sr.tlsMu.Unlock()
+	req, err := http.NewRequest("GET", "https://"+sr.sh.r.HTTPSAddr().String()+"/", nil)
+	if err != nil {
+		return 0, err.Error()
+	}
+	req.Host = "shop.example.com"
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
