@@ -60,8 +60,13 @@ type Options struct {
 	TrustedRootsFile string
 	// Storage is the directory of the ACME account, the certificates and
 	// keys, certmagic's locks and the status file, kept across restarts;
-	// made (mode 0700) when missing. Required.
+	// made (mode 0700) when missing. Required unless Shared is set.
 	Storage string
+	// Shared, when set, holds all that instead of Storage: the storage
+	// the routers of a shared space have in common (etcd, SPEC.md
+	// section 14), whose locks make one router order a domain while the
+	// others wait and then load what it stored.
+	Shared SharedStorage
 	// RenewBefore is how long before expiry renewal starts at the latest;
 	// 0 means DefaultRenewBefore (720h). A certificate that lives less
 	// than twice RenewBefore is renewed halfway through its life. The CA's
@@ -98,6 +103,14 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// storage is Shared, else the file storage of Storage.
+func (o Options) storage() SharedStorage {
+	if o.Shared != nil {
+		return o.Shared
+	}
+	return &certmagic.FileStorage{Path: o.Storage}
+}
+
 // Validate checks the fields both New and StatusFromStorage need, naming
 // the config key of a wrong one. ListenAddr is New's to check.
 func (o Options) Validate() error {
@@ -113,7 +126,7 @@ func (o Options) Validate() error {
 		return fmt.Errorf("acme.directory: %q: plain http only for a loopback or internal host", o.Directory)
 	case !o.AgreeTOS:
 		return errors.New("acme.agree_tos: must be true: certificates are ordered only under the CA's terms")
-	case o.Storage == "":
+	case o.Storage == "" && o.Shared == nil:
 		return errors.New("acme.storage: required")
 	case o.RenewBefore < 0:
 		return fmt.Errorf("acme.renew_before: %s is negative", o.RenewBefore)
@@ -145,9 +158,9 @@ var (
 type Manager struct {
 	opts      Options
 	log       *zap.Logger
-	roots     *x509.CertPool         // the verify-full pool; nil: the system's
-	storage   *certmagic.FileStorage // the status file's
-	gate      *gatedStorage          // certmagic's
+	roots     *x509.CertPool // the verify-full pool; nil: the system's
+	storage   SharedStorage  // the status file's
+	gate      *gatedStorage  // certmagic's
 	cache     *certmagic.Cache
 	magic     *certmagic.Config
 	challenge *tls.Config // answers TLS-ALPN-01 validation handshakes
@@ -202,8 +215,11 @@ func New(opts Options, log *zap.Logger) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(opts.Storage, 0o700); err != nil {
-		return nil, fmt.Errorf("acme.storage: %w", err)
+	storage := opts.storage()
+	if opts.Shared == nil {
+		if err := os.MkdirAll(opts.Storage, 0o700); err != nil {
+			return nil, fmt.Errorf("acme.storage: %w", err)
+		}
 	}
 	if log == nil {
 		log = zap.NewNop()
@@ -212,7 +228,7 @@ func New(opts Options, log *zap.Logger) (*Manager, error) {
 		opts:     opts,
 		log:      log,
 		roots:    roots,
-		storage:  &certmagic.FileStorage{Path: opts.Storage},
+		storage:  storage,
 		dirty:    make(chan struct{}, 1),
 		sweepNow: make(chan struct{}, 1),
 		stopCh:   make(chan struct{}),

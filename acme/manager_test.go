@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/certmagic"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
@@ -269,4 +270,44 @@ func TestPending(t *testing.T) {
 	require.ErrorIs(t, err, ErrPending)
 	assert.Contains(t, err.Error(), pending+" (")
 	assert.False(t, errors.Is(err, ErrNotManaged))
+}
+
+// TestSharedStorage: with Options.Shared (the storage the routers of a
+// shared space have in common, etcd in production; a directory here) and
+// no Storage, one router orders a domain and another, on the same
+// shared storage, serves it with no order of its own; the status is
+// read from the shared storage.
+func TestSharedStorage(t *testing.T) {
+	t.Parallel()
+	dns := pebbletest.StartDNS(t)
+	r1, r2 := newTestRouter(t), newTestRouter(t)
+	p := pebbletest.Start(t, dns, pebbletest.Options{TLSPort: pebbletest.PortOf(t, r1.addr)})
+	shared := &certmagic.FileStorage{Path: t.TempDir()}
+	opts1 := testOptions(p, r1, "")
+	opts1.Shared = shared
+	m1, logs1 := startManager(t, opts1, r1)
+	name := uniq("shared.shop.test")
+	require.NoError(t, m1.SetDomains(map[string][]string{"shop": {name}}))
+	waitStatus(t, m1, orderTimeout, "the certificate", allState(StateOK, name))
+	assert.Equal(t, 1, ordersFor(logs1, name), "one order")
+
+	opts2 := testOptions(p, r2, "")
+	opts2.Shared = shared
+	m2, logs2 := startManager(t, opts2, r2)
+	require.NoError(t, m2.SetDomains(map[string][]string{"shop": {name}}))
+	waitStatus(t, m2, orderTimeout, "the certificate from the shared storage", allState(StateOK, name))
+	assert.Zero(t, ordersFor(logs2, name), "the second router orders nothing")
+	leaf, err := r2.dial(name, p.Root)
+	require.NoError(t, err, "the second router serves the certificate")
+	assert.Equal(t, []string{name}, leaf.DNSNames)
+
+	got, err := StatusFromStorage(opts2, map[string][]string{"shop": {name}}, time.Now())
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	assert.Equal(t, StateOK, got[0].State)
+	assert.True(t, got[0].VerifyFull, got[0].VerifyError)
+
+	none := opts2
+	none.Shared = nil
+	assert.EqualError(t, none.Validate(), "acme.storage: required", "without Shared, Storage is required")
 }

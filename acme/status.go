@@ -304,7 +304,7 @@ func (m *Manager) saveStatus() {
 		err = m.storage.Store(context.Background(), statusKey, append(b, '\n'))
 	}
 	if err != nil {
-		m.log.Warn("writing the ACME status file", zap.String(logging.KeyFile, m.storage.Filename(statusKey)), zap.Error(err))
+		m.log.Warn("writing the ACME status file", zap.String(logging.KeyFile, storageName(m.storage, statusKey)), zap.Error(err))
 	}
 }
 
@@ -314,7 +314,7 @@ type statusFile struct {
 }
 
 // StatusFromStorage returns the status of the domains of apps (app name
-// -> its tls: auto domains) from opts.Storage alone, starting nothing:
+// -> its tls: auto domains) from opts.Shared or opts.Storage alone, starting nothing:
 // the certificate in storage gives not_after, issuer and the verify-full
 // check (at now, with opts.TrustedRootsFile or the system's roots); the
 // state and last error come from the status file a running (or the last)
@@ -333,7 +333,7 @@ func StatusFromStorage(opts Options, apps map[string][]string, now time.Time) ([
 	if err != nil {
 		return nil, err
 	}
-	storage := &certmagic.FileStorage{Path: opts.Storage}
+	storage := opts.storage()
 	recorded, err := readStatusFile(storage)
 	if err != nil {
 		return nil, err
@@ -353,10 +353,10 @@ func StatusFromStorage(opts Options, apps map[string][]string, now time.Time) ([
 				st.State = StateWaiting
 			}
 		case err != nil:
-			return nil, fmt.Errorf("reading %s: %w", storage.Filename(key), err)
+			return nil, fmt.Errorf("reading %s: %w", storageName(storage, key), err)
 		default:
 			if err := fillFromPEM(&st, b, roots, now); err != nil {
-				return nil, fmt.Errorf("reading %s: %w", storage.Filename(key), err)
+				return nil, fmt.Errorf("reading %s: %w", storageName(storage, key), err)
 			}
 			if st.State == StateWaiting {
 				st.State = StateOK
@@ -369,17 +369,17 @@ func StatusFromStorage(opts Options, apps map[string][]string, now time.Time) ([
 }
 
 // readStatusFile reads the status file by domain; none yet is no error.
-func readStatusFile(storage *certmagic.FileStorage) (map[string]DomainStatus, error) {
+func readStatusFile(storage certmagic.Storage) (map[string]DomainStatus, error) {
 	b, err := storage.Load(context.Background(), statusKey)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", storage.Filename(statusKey), err)
+		return nil, fmt.Errorf("reading %s: %w", storageName(storage, statusKey), err)
 	}
 	var f statusFile
 	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", storage.Filename(statusKey), err)
+		return nil, fmt.Errorf("reading %s: %w", storageName(storage, statusKey), err)
 	}
 	byName := make(map[string]DomainStatus, len(f.Domains))
 	for _, d := range f.Domains {

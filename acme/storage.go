@@ -12,7 +12,24 @@ import (
 // jobs to release the storage.
 const stopDrainTimeout = 10 * time.Second
 
-// gatedStorage is certmagic's file storage with a gate Stop closes:
+// SharedStorage is a certmagic storage with TryLock, such as certmagic's
+// FileStorage or package store's ACMEStorage (etcd, shared by the routers
+// of a space).
+type SharedStorage interface {
+	certmagic.Storage
+	certmagic.TryLocker
+}
+
+// storageName names key of st for a log line or an error: the file of a
+// FileStorage, else the key.
+func storageName(st certmagic.Storage, key string) string {
+	if fs, ok := st.(*certmagic.FileStorage); ok {
+		return fs.Filename(key)
+	}
+	return key
+}
+
+// gatedStorage is certmagic's storage with a gate Stop closes:
 // certmagic runs its orders on goroutines of its own (a package-wide job
 // queue) that cancelling their context ends but that nobody can wait for.
 // The gate counts the storage calls in flight and the locks held; once
@@ -22,7 +39,7 @@ const stopDrainTimeout = 10 * time.Second
 // so the next Manager (a reload, a restart) or a test's cleanup has it to
 // itself.
 type gatedStorage struct {
-	*certmagic.FileStorage
+	SharedStorage
 
 	// mu guards closed, busy, held and idle.
 	mu     sync.Mutex
@@ -37,8 +54,8 @@ var (
 	_ certmagic.TryLocker = (*gatedStorage)(nil)
 )
 
-func newGatedStorage(fs *certmagic.FileStorage) *gatedStorage {
-	return &gatedStorage{FileStorage: fs, held: make(map[string]int)}
+func newGatedStorage(st SharedStorage) *gatedStorage {
+	return &gatedStorage{SharedStorage: st, held: make(map[string]int)}
 }
 
 // enter counts a call in; a write or lock after close is refused.
@@ -90,37 +107,37 @@ func (g *gatedStorage) Store(ctx context.Context, key string, value []byte) erro
 		return err
 	}
 	defer g.leave()
-	return g.FileStorage.Store(ctx, key, value)
+	return g.SharedStorage.Store(ctx, key, value)
 }
 
 func (g *gatedStorage) Load(ctx context.Context, key string) ([]byte, error) {
 	g.enter(false)
 	defer g.leave()
-	return g.FileStorage.Load(ctx, key)
+	return g.SharedStorage.Load(ctx, key)
 }
 
 func (g *gatedStorage) Delete(ctx context.Context, key string) error {
 	g.enter(false)
 	defer g.leave()
-	return g.FileStorage.Delete(ctx, key)
+	return g.SharedStorage.Delete(ctx, key)
 }
 
 func (g *gatedStorage) Exists(ctx context.Context, key string) bool {
 	g.enter(false)
 	defer g.leave()
-	return g.FileStorage.Exists(ctx, key)
+	return g.SharedStorage.Exists(ctx, key)
 }
 
 func (g *gatedStorage) List(ctx context.Context, prefix string, recursive bool) ([]string, error) {
 	g.enter(false)
 	defer g.leave()
-	return g.FileStorage.List(ctx, prefix, recursive)
+	return g.SharedStorage.List(ctx, prefix, recursive)
 }
 
 func (g *gatedStorage) Stat(ctx context.Context, key string) (certmagic.KeyInfo, error) {
 	g.enter(false)
 	defer g.leave()
-	return g.FileStorage.Stat(ctx, key)
+	return g.SharedStorage.Stat(ctx, key)
 }
 
 // Lock takes the lock name; while held, it counts as a call in flight.
@@ -128,7 +145,7 @@ func (g *gatedStorage) Lock(ctx context.Context, name string) error {
 	if err := g.enter(true); err != nil {
 		return err
 	}
-	if err := g.FileStorage.Lock(ctx, name); err != nil {
+	if err := g.SharedStorage.Lock(ctx, name); err != nil {
 		g.leave()
 		return err
 	}
@@ -141,7 +158,7 @@ func (g *gatedStorage) TryLock(ctx context.Context, name string) (bool, error) {
 	if err := g.enter(true); err != nil {
 		return false, err
 	}
-	ok, err := g.FileStorage.TryLock(ctx, name)
+	ok, err := g.SharedStorage.TryLock(ctx, name)
 	if !ok || err != nil {
 		g.leave()
 		return ok, err
@@ -152,7 +169,7 @@ func (g *gatedStorage) TryLock(ctx context.Context, name string) (bool, error) {
 
 // Unlock releases the lock name.
 func (g *gatedStorage) Unlock(ctx context.Context, name string) error {
-	err := g.FileStorage.Unlock(ctx, name)
+	err := g.SharedStorage.Unlock(ctx, name)
 	g.mu.Lock()
 	n := g.held[name]
 	if n > 0 {

@@ -363,3 +363,26 @@ func (s *Server) apiLines(w http.ResponseWriter, r *http.Request, c *caller) {
 	}
 	writeJSON(w, http.StatusOK, lines)
 }
+
+// apiRouters is GET /api/routers (role admin): every router's
+// routers/<id> value of a shared space.
+func (s *Server) apiRouters(w http.ResponseWriter, r *http.Request, c *caller) {
+	if !c.g.admin {
+		writeError(w, http.StatusForbidden, "forbidden: GET /api/routers needs role admin")
+		return
+	}
+	rb, ok := s.backend.(RoutersBackend)
+	if !ok {
+		writeError(w, http.StatusConflict, "this router serves a space from its file, not from a store: there are no routers to list")
+		return
+	}
+	list, err := rb.Routers(r.Context())
+	if err != nil {
+		s.backendError(w, r, err)
+		return
+	}
+	if list == nil {
+		list = []view.Router{}
+	}
+	writeJSON(w, http.StatusOK, list)
+}

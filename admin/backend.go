@@ -1,6 +1,10 @@
 package admin
 
-import "github.com/spacerouter/spacerouter/admin/view"
+import (
+	"context"
+
+	"github.com/spacerouter/spacerouter/admin/view"
+)
 
 // Backend is what the admin API shows and changes: the router implements
 // it. Package admin has already checked that the caller may see app (and
@@ -49,4 +53,13 @@ type Backend interface {
 	// Subscribe starts a live feed of app's router lines. The feed drops
 	// lines for a viewer that falls behind; it never makes a request wait.
 	Subscribe(app string) (view.Subscription, error)
+}
+
+// RoutersBackend is what a Backend of a shared space (SPEC.md section 14)
+// implements besides Backend: GET /api/routers. A Backend without it
+// serves a space from a file, and GET /api/routers answers 409.
+type RoutersBackend interface {
+	// Routers returns the status every router of the space wrote under
+	// routers/<id>, by id.
+	Routers(ctx context.Context) ([]view.Router, error)
 }

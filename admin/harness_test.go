@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -191,6 +192,14 @@ func newFakeBackend() *fakeBackend {
 	return b
 }
 
+// Routers implements RoutersBackend: two routers, one refusing a key.
+func (b *fakeBackend) Routers(context.Context) ([]view.Router, error) {
+	return []view.Router{
+		{ID: "edge-1", Revision: 42, Refused: []view.Refusal{}},
+		{ID: "edge-2", Revision: 41, Refused: []view.Refusal{{Key: "apps/bad", Problem: "domains[0]: not a host name"}}},
+	}, nil
+}
+
 func (b *fakeBackend) find(name string) int {
 	return slices.IndexFunc(b.apps, func(a view.App) bool { return a.Name == name })
 }
@@ -337,6 +346,8 @@ type envOptions struct {
 	issuer string        // default: the idp's
 	ttl    time.Duration // default 5m
 	tls    bool
+	// fileSpace: the backend has no Routers (a space from a file).
+	fileSpace bool
 }
 
 // newEnv starts an admin listener for p (nil: no provider; o.issuer then
@@ -360,7 +371,11 @@ func newEnv(t testing.TB, p *idp, o envOptions) *env {
 		RedirectURL: base + "/auth/callback", GroupsClaim: "groups", AuthzTTL: cmpOr(o.ttl, 5*time.Minute), Roles: testRoles}
 	core, logs := observer.New(zap.DebugLevel)
 	e.logs = logs
-	e.srv, err = New(Options{Auth: e.auth, TLS: o.tls, Backend: e.backend, Log: zap.New(core), Now: e.clock.Now, ProviderRetry: time.Nanosecond})
+	var backend Backend = e.backend
+	if o.fileSpace {
+		backend = struct{ Backend }{e.backend} // hides Routers
+	}
+	e.srv, err = New(Options{Auth: e.auth, TLS: o.tls, Backend: backend, Log: zap.New(core), Now: e.clock.Now, ProviderRetry: time.Nanosecond})
 	require.NoError(t, err)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })

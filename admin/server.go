@@ -216,6 +216,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 		{"GET /api/tls/connections", s.apiTLSConnections},
 		{"GET /api/tls/summary", s.apiTLSSummary},
 		{"GET /api/lines", s.apiLines},
+		{"GET /api/routers", s.apiRouters},
 	}
 	for _, a := range api {
 		handle(a.pattern, s.protect(a.h))

@@ -51,6 +51,13 @@ func ACMEOptions(a *config.ACME) acme.Options {
 	}
 }
 
+// acmeOptions are ACMEOptions with the router's shared storage, if any.
+func (r *Router) acmeOptions(a *config.ACME) acme.Options {
+	opts := ACMEOptions(a)
+	opts.Shared = r.acmeShared
+	return opts
+}
+
 // autoDomains returns the domains of cfg's tls: auto apps by app name.
 func autoDomains(cfg *config.Config) map[string][]string {
 	byApp := map[string][]string{}
@@ -89,7 +96,7 @@ func (r *Router) startACME(cfg *config.Config, addr net.Addr) error {
 // newACME makes a Manager for cfg's acme section answering on addr and
 // sets its domains; on an error nothing is left running.
 func (r *Router) newACME(cfg *config.Config, addr net.Addr) (*acme.Manager, error) {
-	opts := ACMEOptions(cfg.ACME)
+	opts := r.acmeOptions(cfg.ACME)
 	opts.ListenAddr = addr.String()
 	m, err := acme.New(opts, r.log.Named("acme"))
 	if err != nil {

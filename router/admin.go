@@ -17,7 +17,8 @@ import (
 	"github.com/spacerouter/spacerouter/logging"
 )
 
-// startAdmin serves listen.admin: /healthz (200 serving, 503 draining) and
+// startAdmin serves listen.admin: /healthz (200 serving, 503 draining or
+// waiting for a first config) and
 // /metrics (SPEC.md section 8). It stays up while the router drains.
 func (r *Router) startAdmin(addr string, gather prometheus.Gatherer) error {
 	var tlsCfg *tls.Config
@@ -48,6 +49,11 @@ func (r *Router) startAdmin(addr string, gather prometheus.Gatherer) error {
 		if r.draining.Load() {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintln(w, "draining")
+			return
+		}
+		if r.waiting.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "waiting for the first config")
 			return
 		}
 		fmt.Fprintln(w, "ok")
@@ -82,6 +88,10 @@ func (r *Router) startAdmin(addr string, gather prometheus.Gatherer) error {
 	r.log.Info("listening", zap.String(logging.KeyListener, "admin"), zap.String(logging.KeyAddr, ln.Addr().String()))
 	return nil
 }
+
+// SetReady ends (true) or starts (false) the wait of Options.Waiting:
+// while the router waits, /healthz answers 503.
+func (r *Router) SetReady(ready bool) { r.waiting.Store(!ready) }
 
 // SetAdminHandler makes wrap(base) the admin listener's handler, where
 // base serves /healthz and /metrics: package admin's API, sign-in and

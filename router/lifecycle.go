@@ -245,7 +245,7 @@ func (r *Router) certFindings(now time.Time) []CertFinding {
 		// Load, before Start makes the Manager: what acme.storage holds,
 		// as -check reads it.
 		var err error
-		if status, err = acme.StatusFromStorage(ACMEOptions(sp.cfg.ACME), autoDomains(sp.cfg), now); err != nil {
+		if status, err = acme.StatusFromStorage(r.acmeOptions(sp.cfg.ACME), autoDomains(sp.cfg), now); err != nil {
 			r.log.Warn("reading acme.storage for the expiry warnings", zap.Error(err))
 		}
 	}

@@ -71,6 +71,32 @@ func maintValue(on *bool) int32 {
 	return maintOff
 }
 
+// MaintenanceKeeper keeps the admin API's maintenance switches where
+// every router of a shared space sees them (SPEC.md sections 13 and 14:
+// maintenance/<app> in etcd). Every router's config then carries the
+// switch in apps[].maintenance, so the router keeps no override of its
+// own.
+type MaintenanceKeeper interface {
+	// KeepMaintenance records app's switch (nil: none, the app's own
+	// maintenance holds) and returns once this router's config reflects
+	// it, or with an error when it was not recorded.
+	KeepMaintenance(app string, on *bool) error
+}
+
+// keepOverrides sets up where the switches are kept: opts.Maintenance,
+// else cfg's state_dir, else memory.
+func (r *Router) keepOverrides(cfg *config.Config, opts Options) error {
+	r.waiting.Store(opts.Waiting)
+	if opts.Maintenance != nil {
+		r.keeper = opts.Maintenance
+		r.maint = &overrides{set: map[string]bool{}}
+		return nil
+	}
+	var err error
+	r.maint, err = loadOverrides(stateDirOf(cfg), r.m)
+	return err
+}
+
 // apply sets app's switch (nil removes it) and writes the set to the
 // state file. The switch is set only when it was kept.
 func (o *overrides) apply(m *metrics, app string, on *bool) error {
@@ -145,6 +171,9 @@ func (r *Router) SetMaintenance(app string, on *bool, who string) error {
 	if r.sp.Load().byName(app) == nil {
 		return fmt.Errorf("%w: %q", ErrUnknownApp, app)
 	}
+	if r.keeper != nil {
+		return r.keepShared(app, on, who)
+	}
 	if err := r.maint.apply(r.m, app, on); err != nil {
 		r.log.Error("maintenance switch not set", zap.String(logging.KeyApp, app), zap.Error(err))
 		return err
@@ -160,6 +189,21 @@ func (r *Router) SetMaintenance(app string, on *bool, who string) error {
 	// Debug: the admin API writes the change's one operational line
 	// (SPEC.md section 13), naming the person, role, app and action.
 	r.log.Debug("maintenance switch set", fields...)
+	return nil
+}
+
+// keepShared is SetMaintenance through the MaintenanceKeeper.
+func (r *Router) keepShared(app string, on *bool, who string) error {
+	if err := r.keeper.KeepMaintenance(app, on); err != nil {
+		r.log.Error("maintenance switch not set", zap.String(logging.KeyApp, app), zap.Error(err))
+		return err
+	}
+	state := "cleared (the app's own maintenance decides)"
+	if on != nil {
+		state = map[bool]string{true: "on", false: "off"}[*on]
+	}
+	r.log.Info("maintenance switch set", zap.String(logging.KeyApp, app), zap.String("maintenance", state),
+		zap.String("by", who), zap.String("kept", "in the store, for every router"))
 	return nil
 }
 

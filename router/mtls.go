@@ -258,10 +258,11 @@ func sameCA(a, b *config.SpaceCA) bool {
 	return true
 }
 
-// revocations returns the space CA's revoked serials now (nil: none).
+// revocations returns the space CA's revoked serials now, with those of a
+// shared space's clients/ keys (nil: none).
 func (r *Router) revocations() *spaceca.Revocations {
 	if ca := r.ca.Load(); ca != nil {
-		return ca.Revocations()
+		return r.withShared(ca.Revocations())
 	}
 	return nil
 }

@@ -36,6 +36,18 @@ type Options struct {
 	// the TLS connection view; nil means time.Now. Request timing uses the
 	// real clock.
 	Now func() time.Time
+	// Waiting starts the router not ready: /healthz answers 503 until
+	// SetReady(true) (a shared space before its first config, SPEC.md
+	// section 14).
+	Waiting bool
+	// Maintenance keeps the admin API's maintenance switches where every
+	// router of the space sees them (etcd); nil: under state_dir, else
+	// in memory. See SetMaintenance.
+	Maintenance MaintenanceKeeper
+	// ACMEStorage, when set, holds the ACME accounts, certificates and
+	// locks instead of acme.storage: the routers of a shared space order
+	// a domain once (store.ACMEStorage, SPEC.md section 14).
+	ACMEStorage acme.SharedStorage
 }
 
 // Router is one running space.
@@ -61,6 +73,10 @@ type Router struct {
 	// maint holds the maintenance switches of the admin API, kept under
 	// the space CA's state_dir when there is one.
 	maint *overrides
+	// keeper, when set, keeps the switches instead of maint (Options.Maintenance).
+	keeper MaintenanceKeeper
+	// waiting: /healthz answers 503 (Options.Waiting, SetReady).
+	waiting atomic.Bool
 	// acme is the certificate manager of the tls: auto apps (nil: no acme
 	// section, or not started yet); acmePrev the one a change of the acme
 	// section replaced, stopped, still serving from memory what the new
@@ -71,6 +87,11 @@ type Router struct {
 	// the running Manager was made for.
 	reloadMu sync.Mutex
 	acmeCfg  *config.ACME
+	// acmeShared is Options.ACMEStorage.
+	acmeShared acme.SharedStorage
+	// sharedRevoked and revUnion: see SetSharedRevocations.
+	sharedRevoked atomic.Pointer[spaceca.Revocations]
+	revUnion      atomic.Pointer[revocationSets]
 
 	// clockSet is true when Options.Now was given: client certificate
 	// verdicts then ask it instead of using the request's start.
@@ -140,6 +161,7 @@ func New(cfg *config.Config, opts Options) (*Router, error) {
 		r.now = time.Now
 	}
 	r.clockSet = opts.Now != nil
+	r.acmeShared = opts.ACMEStorage
 	r.certPoke = make(chan struct{}, 1)
 	r.lines.Store(opts.Lines)
 	r.stopCtx, r.stop = context.WithCancel(context.Background())
@@ -155,7 +177,7 @@ func New(cfg *config.Config, opts Options) (*Router, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r.maint, err = loadOverrides(stateDirOf(cfg), r.m); err != nil {
+	if err := r.keepOverrides(cfg, opts); err != nil {
 		return nil, err
 	}
 	if ca != nil {

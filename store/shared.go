@@ -67,9 +67,9 @@ func (s *Store) SetMaintenance(ctx context.Context, app string, on bool) (int64,
 }
 
 // ClearMaintenance deletes maintenance/<app>: the app's own maintenance
-// applies again.
-func (s *Store) ClearMaintenance(ctx context.Context, app string) error {
-	return s.delete(ctx, config.KeyMaintenance+app)
+// applies again. It returns the revision of the deletion.
+func (s *Store) ClearMaintenance(ctx context.Context, app string) (int64, error) {
+	return s.deleteRev(ctx, config.KeyMaintenance+app)
 }
 
 // PutClient writes clients/<app>/<id>, an issued client certificate in
@@ -99,12 +99,19 @@ func (s *Store) Clients(ctx context.Context, app string) (map[string]string, err
 
 // delete deletes one key.
 func (s *Store) delete(ctx context.Context, key string) error {
+	_, err := s.deleteRev(ctx, key)
+	return err
+}
+
+// deleteRev deletes one key and returns the revision after it.
+func (s *Store) deleteRev(ctx context.Context, key string) (int64, error) {
 	cctx, cancel := s.timeout(ctx)
 	defer cancel()
-	if _, err := s.cli.Delete(cctx, s.prefix+key); err != nil {
-		return fmt.Errorf("deleting %s%s: %w", s.prefix, key, err)
+	resp, err := s.cli.Delete(cctx, s.prefix+key)
+	if err != nil {
+		return 0, fmt.Errorf("deleting %s%s: %w", s.prefix, key, err)
 	}
-	return nil
+	return resp.Header.Revision, nil
 }
 
 // RefusedError is Import's error when the routers would refuse keys of

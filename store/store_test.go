@@ -199,7 +199,8 @@ func TestStoreSharedState(t *testing.T) {
 	_, err := r.s.SetMaintenance(ctx, "shop", true)
 	require.NoError(t, err)
 	r.waitSnap("shop in maintenance", func(s snap) bool { return s.cfg.App("shop").Maintenance })
-	require.NoError(t, r.s.ClearMaintenance(ctx, "shop"))
+	_, err = r.s.ClearMaintenance(ctx, "shop")
+	require.NoError(t, err)
 	r.waitSnap("shop out of maintenance", func(s snap) bool { return !s.cfg.App("shop").Maintenance })
 
 	_, err = r.s.PutClient(ctx, "shop", "c1", `{"serial":"01","revoked":false}`)

@@ -175,7 +175,11 @@ store:
 	r.waitSnap("shop web.1", hasApp("shop", "web.1"))
 	waitStatus(t, root, "edge-tls", rev)
 
-	// The router's user reaches no other prefix.
+	// The router's user reaches no other prefix. A context of its own:
+	// the setup's may have run out on a loaded machine (bcrypt under
+	// -race), which would fail the calls below for the wrong reason.
+	ctx, cancel2 := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel2()
 	s, err := New(local, Options{})
 	require.NoError(t, err)
 	defer s.Close()

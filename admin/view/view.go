@@ -320,3 +320,19 @@ func (e *Error) Unwrap() error { return e.Kind }
 func Errorf(kind error, format string, args ...any) *Error {
 	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...)}
 }
+
+// Router is one router of a shared space as GET /api/routers lists it:
+// its routers/<id> value (SPEC.md section 14).
+type Router struct {
+	ID string `json:"id"`
+	// Revision is the etcd revision of the config it serves.
+	Revision int64 `json:"revision"`
+	// Refused are the keys it does not apply, and why.
+	Refused []Refusal `json:"refused"`
+}
+
+// Refusal is one key a router refuses.
+type Refusal struct {
+	Key     string `json:"key"`
+	Problem string `json:"problem"`
+}

@@ -131,14 +131,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 			printConfigError(stderr, err)
 			return exitUsage
 		}
-		if cfg.Store != nil {
-			// Issue 14: package store reads etcd; the router does not
-			// take its configs yet. Serving the file's empty app list
-			// would drop every request in silence.
-			fmt.Fprintf(stderr, "spacerouter: %s: store: the router does not serve a space from etcd yet; "+
-				"spacerouter store import and get work with it\n", *configPath)
-			return exitUsage
-		}
 		return serve(cfg, *configPath, stderr, nil)
 	}
 }
@@ -242,12 +234,22 @@ func serve(cfg *config.Config, file string, stderr io.Writer, started func(*rout
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	r, err := router.New(cfg, router.Options{Logger: logger, Lines: lines, Registry: reg})
+	opts := router.Options{Logger: logger, Lines: lines, Registry: reg}
+	var sh *shared // with store: the space comes from etcd (SPEC.md section 14)
+	var r *router.Router
+	if cfg.Store != nil {
+		sh, err = newShared(cfg, opts)
+		if sh != nil {
+			r = sh.r
+		}
+	} else {
+		r, err = router.New(cfg, opts)
+	}
 	if err != nil {
 		logger.Error("building the router", zap.Error(err))
 		return exitFail
 	}
-	adm, err := startAdminAPI(r, cfg, logger)
+	adm, err := startAdminAPI(r, cfg, logger, sh)
 	if err != nil {
 		logger.Error("building the admin API", zap.Error(err))
 		return exitFail
@@ -269,12 +271,21 @@ func serve(cfg *config.Config, file string, stderr io.Writer, started func(*rout
 	if started != nil {
 		started(r)
 	}
+	if sh != nil {
+		sh.run()
+	}
 
 	running := cfg
 	for ctx.Err() == nil {
 		select {
 		case <-ctx.Done():
 		case <-hup:
+			if sh != nil {
+				reopen(rl)
+				logger.Info("SIGHUP: the router log is reopened; with store, the space's config comes from etcd " +
+					"and the file's listen, log and admin take effect at the next restart")
+				continue
+			}
 			if next := reload(r, rl, file, logger); next != nil {
 				reloadAdminAPI(adm, running, next, logger)
 				running = next
@@ -282,6 +293,10 @@ func serve(cfg *config.Config, file string, stderr io.Writer, started func(*rout
 		}
 	}
 	stopSignals() // a second signal kills at once
+	if sh != nil {
+		sh.stop() // no config changes while draining; routers/<id> goes now
+		running = sh.current()
+	}
 	// The drain limit is the one of the config running now, reloads included.
 	logger.Info("shutting down", zap.Duration(logging.KeyDuration, running.Timeouts.Shutdown))
 	sctx, cancel := context.WithTimeout(context.Background(), running.Timeouts.Shutdown)
@@ -376,12 +391,16 @@ func reopen(rl *routerLog) {
 // startAdminAPI puts the admin API, sign-in and dashboard of admin.auth
 // on the admin listener (SPEC.md section 13); nil without admin.auth,
 // when the listener serves /healthz and /metrics only.
-func startAdminAPI(r *router.Router, cfg *config.Config, logger *zap.Logger) (*admin.Server, error) {
+func startAdminAPI(r *router.Router, cfg *config.Config, logger *zap.Logger, sh *shared) (*admin.Server, error) {
 	if cfg.Admin == nil || cfg.Admin.Auth == nil {
 		return nil, nil
 	}
+	var backend admin.Backend = r.AdminBackend()
+	if sh != nil {
+		backend = sharedBackend{AdminBackend: r.AdminBackend(), st: sh.st}
+	}
 	srv, err := admin.New(admin.Options{Auth: cfg.Admin.Auth, TLS: cfg.Admin.TLS != nil,
-		Backend: r.AdminBackend(), Log: logger.Named("admin")})
+		Backend: backend, Log: logger.Named("admin")})
 	if err != nil {
 		return nil, err
 	}

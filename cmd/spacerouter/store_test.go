@@ -109,10 +109,6 @@ apps:
 	// -check of the router's file checks the keys: all good.
 	var stdout, stderr bytes.Buffer
 	require.Equal(t, exitOK, checkConfig(router, &stdout, &stderr), "stderr:\n%s", stderr.String())
-	// Serving it is refused until the router takes its config from etcd.
-	stderr.Reset()
-	assert.Equal(t, exitUsage, run([]string{"-config", router}, &stdout, &stderr))
-	assert.Contains(t, stderr.String(), "store: the router does not serve a space from etcd yet")
 
 	// A space whose certificate file the router cannot find from its own
 	// directory: nothing is written.
