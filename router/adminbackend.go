@@ -28,7 +28,7 @@ type AdminBackend struct {
 // it warns once that maintenance switches set through the API last until
 // a restart only: a switch's own log line is the API's audit line.
 func (r *Router) AdminBackend() *AdminBackend {
-	if !r.maint.persistent() {
+	if r.keeper == nil && !r.maint.persistent() {
 		r.log.Warn("maintenance switches set through the admin API are kept in memory until a restart: set space_ca.state_dir to keep them",
 			zap.String(logging.KeyKey, "space_ca.state_dir"))
 	}

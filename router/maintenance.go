@@ -171,30 +171,18 @@ func (r *Router) SetMaintenance(app string, on *bool, who string) error {
 	if r.sp.Load().byName(app) == nil {
 		return fmt.Errorf("%w: %q", ErrUnknownApp, app)
 	}
-	if r.keeper != nil {
-		return r.keepShared(app, on, who)
+	var err error
+	kept := "in memory until restart: set space_ca.state_dir to keep it"
+	switch {
+	case r.keeper != nil:
+		err, kept = r.keeper.KeepMaintenance(app, on), "in the store, for every router"
+	default:
+		err = r.maint.apply(r.m, app, on)
+		if r.maint.persistent() {
+			kept = "in state_dir"
+		}
 	}
-	if err := r.maint.apply(r.m, app, on); err != nil {
-		r.log.Error("maintenance switch not set", zap.String(logging.KeyApp, app), zap.Error(err))
-		return err
-	}
-	state := "cleared (the config file decides)"
-	if on != nil {
-		state = map[bool]string{true: "on", false: "off"}[*on]
-	}
-	fields := []zap.Field{zap.String(logging.KeyApp, app), zap.String("maintenance", state), zap.String("by", who)}
-	if !r.maint.persistent() {
-		fields = append(fields, zap.String("kept", "in memory until restart: set space_ca.state_dir to keep it"))
-	}
-	// Debug: the admin API writes the change's one operational line
-	// (SPEC.md section 13), naming the person, role, app and action.
-	r.log.Debug("maintenance switch set", fields...)
-	return nil
-}
-
-// keepShared is SetMaintenance through the MaintenanceKeeper.
-func (r *Router) keepShared(app string, on *bool, who string) error {
-	if err := r.keeper.KeepMaintenance(app, on); err != nil {
+	if err != nil {
 		r.log.Error("maintenance switch not set", zap.String(logging.KeyApp, app), zap.Error(err))
 		return err
 	}
@@ -202,8 +190,10 @@ func (r *Router) keepShared(app string, on *bool, who string) error {
 	if on != nil {
 		state = map[bool]string{true: "on", false: "off"}[*on]
 	}
-	r.log.Info("maintenance switch set", zap.String(logging.KeyApp, app), zap.String("maintenance", state),
-		zap.String("by", who), zap.String("kept", "in the store, for every router"))
+	// Debug: the admin API writes the change's one operational line
+	// (SPEC.md section 13), naming the person, role, app and action.
+	r.log.Debug("maintenance switch set", zap.String(logging.KeyApp, app), zap.String("maintenance", state),
+		zap.String("by", who), zap.String("kept", kept))
 	return nil
 }
 
