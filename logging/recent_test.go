@@ -86,17 +86,31 @@ func TestRecentNil(t *testing.T) {
 	assert.False(t, open)
 }
 
+// BenchmarkRecentAdd is a router line's cost in the app's ring with 0 or
+// 10 live readers: "viewers" readers take each line as it comes (every
+// send hands a line to a waiting goroutine: the worst case), "behind"
+// readers read nothing (every send finds the buffer full and drops: a
+// stream under load, which drains its buffer only every 100 ms).
 func BenchmarkRecentAdd(b *testing.B) {
 	line := []byte(strings.Repeat("x", 300) + "\n")
-	for _, viewers := range []int{0, 10} {
-		b.Run(strconv.Itoa(viewers)+"viewers", func(b *testing.B) {
+	for _, c := range []struct {
+		viewers int
+		behind  bool
+	}{{0, false}, {10, false}, {10, true}} {
+		name := strconv.Itoa(c.viewers) + "viewers"
+		if c.behind {
+			name = strconv.Itoa(c.viewers) + "behind"
+		}
+		b.Run(name, func(b *testing.B) {
 			r := NewRecent(RecentLines)
-			for range viewers {
+			for range c.viewers {
 				s := r.Subscribe()
-				go func() {
-					for range s.Lines() {
-					}
-				}()
+				if !c.behind {
+					go func() {
+						for range s.Lines() {
+						}
+					}()
+				}
 				defer s.Close()
 			}
 			b.ReportAllocs()

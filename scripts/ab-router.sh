@@ -9,14 +9,16 @@
 #   scripts/ab-router.sh OLD_BINARY NEW_BINARY            # two builds
 #   CONNS=1 ROUNDS=5 scripts/ab-router.sh BINARY nginx    # against nginx
 #   MODE=h2 SYSCALLS=1 scripts/ab-router.sh OLD NEW       # HTTP/2, with system calls
+#   MODE=handshake scripts/ab-router.sh OLD NEW            # a TLS handshake per request
 #   RATE=8000 scripts/ab-router.sh direct BINARY nginx    # open loop: latency at a fixed rate
 #
 # A candidate is a router binary, the word nginx, or (with RATE) the word
 # direct: the backend itself. With RATE set, spacebench sends RATE requests
 # a second over 64 connections (latency from the intended send time) in
 # place of wrk's closed loop. Knobs: MODE (http: plain HTTP/1.1 with wrk;
-# https: HTTP/1.1 over TLS 1.3 with wrk; h2: HTTP/2 over TLS with h2load,
-# STREAMS (10) per connection), CONNS (32), DURATION (4 s), ROUNDS (3),
+# https: HTTP/1.1 over TLS 1.3 with wrk; handshake: the same with
+# `Connection: close`, a full handshake per request, like peerbench's
+# tls-handshake; h2: HTTP/2 over TLS with h2load, STREAMS (10) per connection), CONNS (32), DURATION (4 s), ROUNDS (3),
 # LOG (file: router lines and nginx's access log to a file, one line per
 # request; off: to /dev/null and access_log off), SYSCALLS=1 (a second,
 # separate run per candidate and round counts system calls per request
@@ -28,10 +30,10 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 conns="${CONNS:-32}" dur="${DURATION:-4}" rounds="${ROUNDS:-3}" logmode="${LOG:-file}"
 mode="${MODE:-http}" streams="${STREAMS:-10}" syscalls="${SYSCALLS:-}"
-[[ $# -ge 1 ]] || { sed -n '2,27p' "$0" >&2; exit 2; }
+[[ $# -ge 1 ]] || { sed -n '2,28p' "$0" >&2; exit 2; }
 case "$mode" in
-http | https | h2) ;;
-*) echo "ab-router: MODE is http, https or h2" >&2; exit 2 ;;
+http | https | handshake | h2) ;;
+*) echo "ab-router: MODE is http, https, handshake or h2" >&2; exit 2 ;;
 esac
 [[ "$mode" == h2 ]] && { command -v h2load >/dev/null || { echo "ab-router: h2load is not installed" >&2; exit 1; }; }
 if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
@@ -150,7 +152,7 @@ l = d["latency_ms"]
 print(d["requests"], round(d["rps"]), "%.3fms" % l["p50"], "%.3fms" % l["p99"], "p99.9=%.3fms" % l["p999"], "errors=%d" % d["error_count"])'
 		return
 	fi
-	taskset -c 0 wrk -t1 -c"$conns" -d"$dur" --latency -H 'Host: localhost' "$1" | awk '
+	taskset -c 0 wrk -t1 -c"$conns" -d"$dur" --latency -H 'Host: localhost' "${close[@]}" "$1" | awk '
 		/requests in/ {n = $1} /Requests\/sec/ {r = $2} $1 == "50%" {p50 = $2} $1 == "99%" {p99 = $2}
 		/Non-2xx/ {bad = $NF} END {print n, r, p50, p99, bad ? "non-2xx=" bad : ""}'
 }
@@ -196,8 +198,10 @@ print("syscalls/req=%.2f writes/req=%.2f reads/req=%.2f client-writes/req=%.2f" 
 }
 
 url="http://127.0.0.1:$proxy_port/"
+close=()
 case "$mode" in
 https | h2) url="https://localhost:$tls_port/" ;;
+handshake) url="https://localhost:$tls_port/" close=(-H 'Connection: close') ;;
 esac
 ready="http://127.0.0.1:$proxy_port/"
 printf '%-28s %5s %10s %10s %9s %9s %s\n' candidate conns req/s us_cpu/req p50 p99 more
@@ -224,7 +228,7 @@ for round in $(seq "$rounds"); do
 		if [[ "$mode" == h2 ]]; then
 			taskset -c 0 h2load -t1 -c"$conns" -m"$streams" -D1 "$url" >/dev/null 2>&1
 		else
-			taskset -c 0 wrk -t1 -c"$conns" -d1 -H 'Host: localhost' "$url" >/dev/null
+			taskset -c 0 wrk -t1 -c"$conns" -d1 -H 'Host: localhost' "${close[@]}" "$url" >/dev/null
 		fi
 		tree=("$p" $(pgrep -P "$p" || true))
 		before=$(cpu_ms "${tree[@]}")
