@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -95,29 +96,65 @@ func (st *sessionStore) drop(sess *session) {
 type pendingLogin struct {
 	nonce, verifier, next string
 	started               time.Time
+	client                string // the address it came from
 }
+
+// maxPendingPerClient bounds the sign-ins in progress from one address: a
+// flood of /auth/login from one host makes room among its own, never by
+// dropping other people's.
+const maxPendingPerClient = 32
 
 // pendingStore holds the sign-ins in progress by their state.
 type pendingStore struct {
-	// mu guards m.
-	mu sync.Mutex
-	m  map[string]*pendingLogin
+	// mu guards m and perClient.
+	mu        sync.Mutex
+	m         map[string]*pendingLogin
+	perClient map[string]int
 }
 
 func (ps *pendingStore) add(state string, p *pendingLogin) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
+	if ps.perClient == nil {
+		ps.perClient = map[string]int{}
+	}
+	if ps.perClient[p.client] >= maxPendingPerClient {
+		ps.dropOldest(func(q *pendingLogin) bool { return q.client == p.client })
+	}
 	if len(ps.m) >= maxEntries {
 		for k, q := range ps.m {
 			if p.started.Sub(q.started) >= loginLifetime {
-				delete(ps.m, k)
+				ps.deleteLocked(k, q)
 			}
 		}
 		if len(ps.m) >= maxEntries {
-			clear(ps.m)
+			ps.dropOldest(func(*pendingLogin) bool { return true })
 		}
 	}
 	ps.m[state] = p
+	ps.perClient[p.client]++
+}
+
+// dropOldest removes the oldest sign-in that match selects; ps.mu is held.
+func (ps *pendingStore) dropOldest(match func(*pendingLogin) bool) {
+	var oldest string
+	var op *pendingLogin
+	for k, q := range ps.m {
+		if match(q) && (op == nil || q.started.Before(op.started)) {
+			oldest, op = k, q
+		}
+	}
+	if op != nil {
+		ps.deleteLocked(oldest, op)
+	}
+}
+
+// deleteLocked removes the sign-in of state; ps.mu is held.
+func (ps *pendingStore) deleteLocked(state string, p *pendingLogin) {
+	delete(ps.m, state)
+	if ps.perClient[p.client]--; ps.perClient[p.client] <= 0 {
+		delete(ps.perClient, p.client)
+	}
 }
 
 // take removes and returns the sign-in of state: a state is used once.
@@ -125,8 +162,11 @@ func (ps *pendingStore) take(state string, now time.Time) *pendingLogin {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	p := ps.m[state]
-	delete(ps.m, state)
-	if p == nil || now.Sub(p.started) >= loginLifetime {
+	if p == nil {
+		return nil
+	}
+	ps.deleteLocked(state, p)
+	if now.Sub(p.started) >= loginLifetime {
 		return nil
 	}
 	return p
@@ -204,7 +244,9 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	state, nonce, verifier := randomToken(), randomToken(), oauth2.GenerateVerifier()
-	s.pending.add(state, &pendingLogin{nonce: nonce, verifier: verifier, next: safeNext(r.URL.Query().Get("next")), started: s.now()})
+	client, _, _ := net.SplitHostPort(r.RemoteAddr)
+	s.pending.add(state, &pendingLogin{nonce: nonce, verifier: verifier, next: safeNext(r.URL.Query().Get("next")),
+		started: s.now(), client: client})
 	s.setCookie(w, s.login, state, int(loginLifetime/time.Second))
 	http.Redirect(w, r, oc.AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)), http.StatusFound)
 }
