@@ -63,7 +63,7 @@ func TestViewersReadStreamsAndPoll(t *testing.T) {
 	srv := fakeAdmin(t, &polls)
 	v, err := StartViewers(context.Background(), ViewersConfig{Admin: srv.URL, Token: "good", App: "shop", N: 3, Poll: 20 * time.Millisecond})
 	require.NoError(t, err)
-	assert.Equal(t, int64(3), polls.Load(), "each viewer loads the page's data once at the start")
+	assert.GreaterOrEqual(t, polls.Load(), int64(3), "each viewer loads the page's data once at the start (and polls every 20 ms after)")
 	require.Eventually(t, func() bool { return v.Events() >= 30 && v.Polls() >= 6 }, 5*time.Second, 5*time.Millisecond)
 	assert.Greater(t, v.Bytes(), v.Events()*int64(len("data: at=info line=0\n")))
 	assert.NoError(t, v.Err())

@@ -143,7 +143,7 @@ func TestModesH2RapidReset(t *testing.T) {
 		burst(c, n, "rr")
 		require.True(t, c.waitFor(rqIOTimeout, func() bool { return c.goaway != nil || c.readErr != nil }), "no GOAWAY after %d reset streams", n)
 		g := c.goAway()
-		require.NotNil(t, g, "the connection ended without GOAWAY: %v", c.readErr)
+		require.NotNil(t, g, "the connection ended without GOAWAY: %v", c.readError())
 		assert.Equal(t, http2.ErrCodeEnhanceYourCalm, g.ErrCode, "GOAWAY code after %d rapid resets", n)
 		abuse := mr.testRouter.m.h2Abuse.WithLabelValues("rapid_reset")
 		require.Eventually(t, func() bool { return mCounter(t, abuse) == 1 }, rqIOTimeout, time.Millisecond,
@@ -189,7 +189,7 @@ func TestModesH2Drain(t *testing.T) {
 	}()
 	require.True(t, c.waitFor(rqIOTimeout, func() bool { return c.goaway != nil || c.readErr != nil }), "no GOAWAY at drain")
 	g := c.goAway()
-	require.NotNil(t, g, "the connection ended without GOAWAY: %v", c.readErr)
+	require.NotNil(t, g, "the connection ended without GOAWAY: %v", c.readError())
 	assert.Equal(t, http2.ErrCodeNo, g.ErrCode, "a drain's GOAWAY is NO_ERROR")
 	assert.Equal(t, lastID, g.LastStreamID, "GOAWAY names the last stream the client opened")
 

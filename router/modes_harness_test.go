@@ -897,14 +897,16 @@ func (st *mh2Stream) trySendBody(p []byte, end bool) error {
 		c.mu.Lock()
 		switch {
 		case !ok:
+			sw, cw := st.sendWin, c.connWin
 			c.mu.Unlock()
-			return fmt.Errorf("no flow-control window within %s (stream %d window, connection %d)", rqIOTimeout, st.sendWin, c.connWin)
+			return fmt.Errorf("no flow-control window within %s (stream %d window, connection %d)", rqIOTimeout, sw, cw)
 		case st.rst != nil:
 			c.mu.Unlock()
 			return fmt.Errorf("stream reset (%v)", *st.rst)
 		case c.readErr != nil || c.closed:
+			err := c.readErr
 			c.mu.Unlock()
-			return fmt.Errorf("connection ended: %v", c.readErr)
+			return fmt.Errorf("connection ended: %v", err)
 		}
 		st.sendWin -= n
 		c.connWin -= n
@@ -1086,4 +1088,12 @@ func (c *mh2Client) goAway() *http2.GoAwayFrame {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.goaway
+}
+
+// readError returns the error that ended the read loop, nil while it
+// runs.
+func (c *mh2Client) readError() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.readErr
 }
