@@ -17,8 +17,10 @@ import (
 )
 
 // orderTimeout bounds one order from Pebble (a few hundred milliseconds
-// when all goes well, more under -race on two cores).
-const orderTimeout = 30 * time.Second
+// when all goes well, more under -race on two cores; generous, so that
+// on a loaded machine a validation that timed out can be retried after
+// certmagic's first backoff).
+const orderTimeout = 90 * time.Second
 
 // TestObtain: a real order from Pebble for two domains of an app through
 // the router's listener (TLS-ALPN-01), served to a verify-full client;
