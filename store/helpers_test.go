@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -15,98 +14,33 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/spacerouter/spacerouter/config"
+	"github.com/spacerouter/spacerouter/internal/etcdtest"
 )
 
 // waitLimit bounds every wait of these tests for something that should
 // happen within a few hundred milliseconds.
 const waitLimit = 15 * time.Second
 
-// freeAddr returns a loopback address whose port was free a moment ago,
-// for an etcd that must come back on the same port after a restart.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
-}
+// freeAddr returns a loopback address whose port was free a moment ago.
+func freeAddr(t testing.TB) string { return etcdtest.FreeAddr(t) }
 
-// testEtcd is an embedded single-member etcd on loopback ports, with
-// short ticks so that leases end within a second or two.
-type testEtcd struct {
-	t                 testing.TB
-	dir, client, peer string
-	e                 *embed.Etcd
-	mu                sync.Mutex
-}
+// testEtcd is a real etcd the test may stop and start again.
+type testEtcd struct{ *etcdtest.Member }
 
 // startEtcd starts an etcd with its data under a new temporary directory.
-func startEtcd(t testing.TB) *testEtcd {
-	t.Helper()
-	te := &testEtcd{t: t, dir: t.TempDir(), client: freeAddr(t), peer: freeAddr(t)}
-	te.start()
-	t.Cleanup(te.stop)
-	return te
-}
+func startEtcd(t testing.TB) *testEtcd { return &testEtcd{etcdtest.Start(t)} }
 
-// start starts (or restarts) the member on its ports and data directory.
-func (te *testEtcd) start() {
-	te.t.Helper()
-	cfg := embed.NewConfig()
-	cfg.Name = "test"
-	cfg.Dir = te.dir
-	cu, err := url.Parse("http://" + te.client)
-	require.NoError(te.t, err)
-	pu, err := url.Parse("http://" + te.peer)
-	require.NoError(te.t, err)
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
-	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-	cfg.TickMs, cfg.ElectionMs = 10, 100
-	cfg.UnsafeNoFsync = true
-	e, err := embed.StartEtcd(cfg)
-	require.NoError(te.t, err, "starting etcd on %s", te.client)
-	select {
-	case <-e.Server.ReadyNotify():
-	case <-time.After(waitLimit):
-		e.Close()
-		te.t.Fatalf("etcd on %s not ready within %s", te.client, waitLimit)
-	}
-	te.mu.Lock()
-	te.e = e
-	te.mu.Unlock()
-}
-
-// stop stops the member; its data stays for a restart.
-func (te *testEtcd) stop() {
-	te.mu.Lock()
-	e := te.e
-	te.e = nil
-	te.mu.Unlock()
-	if e != nil {
-		e.Close()
-	}
-}
-
-// endpoint is the member's client URL.
-func (te *testEtcd) endpoint() string { return "http://" + te.client }
+func (te *testEtcd) start()           { te.Restart() }
+func (te *testEtcd) stop()            { te.Stop() }
+func (te *testEtcd) endpoint() string { return te.Endpoint() }
 
 // newClient is a client of the test itself, to write keys as an operator
 // or a dyno manager would.
-func newClient(t testing.TB, endpoint string) *clientv3.Client {
-	t.Helper()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
-	require.NoError(t, err)
-	t.Cleanup(func() { cli.Close() })
-	return cli
-}
+func newClient(t testing.TB, endpoint string) *clientv3.Client { return etcdtest.Client(t, endpoint) }
 
 // prefix is the store prefix of the tests' space.
 const prefix = "/spacerouter/test/"
@@ -268,22 +202,12 @@ func hasApp(name string, dynos ...string) func(snap) bool {
 
 // put writes key (under the prefix) with value.
 func put(t *testing.T, cli *clientv3.Client, key, value string, opts ...clientv3.OpOption) int64 {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
-	resp, err := cli.Put(ctx, prefix+key, value, opts...)
-	require.NoError(t, err, "putting %s", key)
-	return resp.Header.Revision
+	return etcdtest.Put(t, cli, prefix+key, value, opts...)
 }
 
 // del deletes key (under the prefix).
 func del(t *testing.T, cli *clientv3.Client, key string) int64 {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
-	resp, err := cli.Delete(ctx, prefix+key)
-	require.NoError(t, err, "deleting %s", key)
-	return resp.Header.Revision
+	return etcdtest.Delete(t, cli, prefix+key)
 }
 
 // proxy is a loopback TCP proxy to etcd that the test can cut, as a

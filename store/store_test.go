@@ -258,7 +258,7 @@ func TestStoreCompaction(t *testing.T) {
 	t.Parallel()
 	te := startEtcd(t)
 	cli := newClient(t, te.endpoint())
-	px := startProxy(t, te.client)
+	px := startProxy(t, te.ClientAddr())
 	put(t, cli, "apps/shop", "domains: [shop.example.com]")
 	r := runStore(t, localConfig(t, t.TempDir(), px.endpoint(), ""), Options{})
 	r.waitSnap("shop", hasApp("shop"))

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -17,11 +16,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/spacerouter/spacerouter/config"
+	"github.com/spacerouter/spacerouter/internal/etcdtest"
 	"github.com/spacerouter/spacerouter/router"
 )
 
@@ -32,94 +31,27 @@ const sharedPrefix = "/spacerouter/test/"
 // milliseconds.
 const sharedWait = 15 * time.Second
 
-// etcdMember is an embedded single-member etcd on fixed loopback ports,
-// which a test may stop and start again (its data stays), with short
-// ticks so that leases end within a second or two.
-type etcdMember struct {
-	t                 testing.TB
-	dir, client, peer string
-	mu                sync.Mutex
-	e                 *embed.Etcd
-}
+// etcdMember is a real etcd the test may stop and start again.
+type etcdMember struct{ *etcdtest.Member }
 
-func startMember(t testing.TB) *etcdMember {
-	t.Helper()
-	m := &etcdMember{t: t, dir: t.TempDir(), client: unusedAddrTB(t), peer: unusedAddrTB(t)}
-	m.start()
-	t.Cleanup(m.stop)
-	return m
-}
+func startMember(t testing.TB) *etcdMember { return &etcdMember{etcdtest.Start(t)} }
 
-func unusedAddrTB(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func unusedAddrTB(t testing.TB) string { return etcdtest.FreeAddr(t) }
 
-func (m *etcdMember) start() {
-	m.t.Helper()
-	cfg := embed.NewConfig()
-	cfg.Name, cfg.Dir = "test", m.dir
-	cu, pu := url.URL{Scheme: "http", Host: m.client}, url.URL{Scheme: "http", Host: m.peer}
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
-	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-	cfg.TickMs, cfg.ElectionMs = 10, 100
-	cfg.UnsafeNoFsync = true
-	e, err := embed.StartEtcd(cfg)
-	require.NoError(m.t, err, "starting etcd on %s", m.client)
-	select {
-	case <-e.Server.ReadyNotify():
-	case <-time.After(sharedWait):
-		e.Close()
-		m.t.Fatalf("etcd on %s not ready within %s", m.client, sharedWait)
-	}
-	m.mu.Lock()
-	m.e = e
-	m.mu.Unlock()
-}
-
-func (m *etcdMember) stop() {
-	m.mu.Lock()
-	e := m.e
-	m.e = nil
-	m.mu.Unlock()
-	if e != nil {
-		e.Close()
-	}
-}
-
-func (m *etcdMember) endpoint() string { return "http://" + m.client }
+func (m *etcdMember) start()           { m.Restart() }
+func (m *etcdMember) stop()            { m.Stop() }
+func (m *etcdMember) endpoint() string { return m.Endpoint() }
 
 // etcdClient is the test's own client, writing keys as an operator or a
 // dyno manager would.
-func etcdClient(t testing.TB, endpoint string) *clientv3.Client {
-	t.Helper()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
-	require.NoError(t, err)
-	t.Cleanup(func() { cli.Close() })
-	return cli
-}
+func etcdClient(t testing.TB, endpoint string) *clientv3.Client { return etcdtest.Client(t, endpoint) }
 
 func etcdPut(t testing.TB, cli *clientv3.Client, key, value string, opts ...clientv3.OpOption) int64 {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), sharedWait)
-	defer cancel()
-	resp, err := cli.Put(ctx, sharedPrefix+key, value, opts...)
-	require.NoError(t, err, "putting %s", key)
-	return resp.Header.Revision
+	return etcdtest.Put(t, cli, sharedPrefix+key, value, opts...)
 }
 
 func etcdDel(t testing.TB, cli *clientv3.Client, key string) int64 {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), sharedWait)
-	defer cancel()
-	resp, err := cli.Delete(ctx, sharedPrefix+key)
-	require.NoError(t, err, "deleting %s", key)
-	return resp.Header.Revision
+	return etcdtest.Delete(t, cli, sharedPrefix+key)
 }
 
 // testDyno is a dyno answering its name, counting the connections it
