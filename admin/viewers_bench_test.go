@@ -131,46 +131,13 @@ apps:
 	return r.HTTPAddr().String(), "http://" + r.AdminAddr().String(), p.sign(tb, p.claims(time.Now(), "bench", "ops"))
 }
 
-// startFixedDyno answers every request head on each connection with 200
-// and a 64-byte body, without allocating per request (the benchmark sends
-// no bodies), and returns its address.
+// startFixedDyno starts the bench package's synthetic dyno: 200 and a
+// 64-byte body for every request, as the router's own benchmarks use.
 func startFixedDyno(tb testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	d, err := bench.StartDyno(bench.DynoConfig{BodySize: 64})
 	require.NoError(tb, err)
-	tb.Cleanup(func() { ln.Close() })
-	resp := append([]byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 64\r\n\r\n"), bytes.Repeat([]byte("x"), 64)...)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 16384)
-				have := 0
-				for {
-					n, err := c.Read(buf[have:])
-					if err != nil {
-						return
-					}
-					have += n
-					for {
-						i := bytes.Index(buf[:have], []byte("\r\n\r\n"))
-						if i < 0 {
-							break
-						}
-						copy(buf, buf[i+4:have])
-						have -= i + 4
-						if _, err := c.Write(resp); err != nil {
-							return
-						}
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	tb.Cleanup(func() { d.Close() })
+	return d.Addr()
 }
 
 // readFixedResponse reads one whole response with a Content-Length of 64
