@@ -111,12 +111,20 @@ func (s *Shared) InForce() []KV {
 // directory of the config file. Keys under clients/ are passed through
 // (Shared.Clients); routers/ and acme/ are not config and are skipped.
 func BuildShared(local *Config, kvs []KV, prev *Shared) *Shared {
+	return BuildSharedWith(local, kvs, prev, LoadOptions{})
+}
+
+// BuildSharedWith is BuildShared with the checks of the values relaxed
+// as opts says, as LoadWith relaxes them for a file: `spacerouter ca
+// init` of a space in a store builds it with SkipSpaceCAFiles.
+func BuildSharedWith(local *Config, kvs []KV, prev *Shared, opts LoadOptions) *Shared {
 	if prev == nil {
 		prev = &Shared{}
 	}
 	b := &builder{
 		local: local,
 		dir:   filepath.Dir(local.File),
+		opts:  opts,
 		prev:  prev,
 		out: &Shared{
 			local:   local,
@@ -141,6 +149,7 @@ func BuildShared(local *Config, kvs []KV, prev *Shared) *Shared {
 type builder struct {
 	local   *Config
 	dir     string
+	opts    LoadOptions
 	prev    *Shared
 	out     *Shared
 	warns   []Problem
@@ -202,6 +211,7 @@ func (b *builder) decoder(key string) *decoder {
 	return &decoder{
 		file:     keyFile(key),
 		dir:      b.dir,
+		opts:     b.opts,
 		appNames: map[string]string{},
 		domains:  map[string]owner{},
 	}

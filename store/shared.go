@@ -173,6 +173,18 @@ func (s *Store) Import(ctx context.Context, from string) ([]config.KV, int64, er
 // Check validates every key of the store as the routers do (-check with
 // store): it reads them at one revision and returns the keys refused.
 func (s *Store) Check(ctx context.Context) ([]config.Refusal, int64, error) {
+	sh, rev, err := s.Shared(ctx, config.LoadOptions{})
+	if err != nil {
+		return nil, 0, err
+	}
+	return sh.Refused, rev, nil
+}
+
+// Shared reads every key of the store at one revision and builds the
+// space from them as the routers do (config.BuildSharedWith with opts),
+// for the commands that work on the space without serving it (-check,
+// spacerouter ca). It returns the build and the revision read.
+func (s *Store) Shared(ctx context.Context, opts config.LoadOptions) (*config.Shared, int64, error) {
 	kvs, rev, err := s.readAll(ctx)
 	if err != nil {
 		return nil, 0, err
@@ -181,5 +193,5 @@ func (s *Store) Check(ctx context.Context) ([]config.Refusal, int64, error) {
 	for _, kv := range kvs {
 		list = append(list, kv)
 	}
-	return config.BuildShared(s.local, list, nil).Refused, rev, nil
+	return config.BuildSharedWith(s.local, list, nil, opts), rev, nil
 }

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/spacerouter/spacerouter/config"
 	"github.com/spacerouter/spacerouter/router"
 	"github.com/spacerouter/spacerouter/spaceca"
+	"github.com/spacerouter/spacerouter/store"
 )
 
 // caUsage is the help of the ca subcommand (SPEC.md section 11.3).
@@ -30,7 +33,11 @@ const caUsage = `Usage:
   spacerouter ca revoke -config FILE -id ID             revoke a client certificate; a running router refuses it
                                                         within 2 seconds
 
-Exit codes: 0 done, 1 the operation failed, 2 bad usage or config.
+With store in FILE (SPEC.md section 14), space_ca and the apps are those of the keys space and
+apps/<app> in etcd, and issue and revoke also write clients/<app>/<id>, so every router of the
+space sees the certificate and refuses it once revoked.
+
+Exit codes: 0 done, 1 the operation failed (or etcd did not answer), 2 bad usage or config.
 `
 
 // caLoader loads the config file for the ca subcommand; forInit is true
@@ -51,6 +58,15 @@ type caCommand struct {
 	stdout, stderr io.Writer
 	fs             *flag.FlagSet
 	configPath     *string
+
+	// Set by loadConfig when the config file has store: the space (its
+	// space_ca and apps) is read from etcd, and issue and revoke record
+	// the certificate under clients/<app>/<id> for every router.
+	st     *store.Store
+	shared *config.Shared
+	where  string // where the space is: the file, or etcd and its key space
+	// etcdDown is set when etcd did not answer: exit code 1, not 2.
+	etcdDown bool
 }
 
 // runCA is spacerouter ca SUBCOMMAND [flags]; it returns the exit code.
@@ -66,7 +82,8 @@ func runCA(args []string, stdout, stderr io.Writer, load caLoader) int {
 	c.fs = flag.NewFlagSet("spacerouter ca "+c.sub, flag.ContinueOnError)
 	c.fs.SetOutput(stderr)
 	c.fs.Usage = func() { fmt.Fprint(stderr, caUsage) }
-	c.configPath = c.fs.String("config", "", "the space's config `FILE`, with space_ca")
+	c.configPath = c.fs.String("config", "", "the space's config `FILE`, with space_ca (or with store: the space in etcd)")
+	defer c.close()
 	switch c.sub {
 	case "init":
 		return c.init(args[1:], load)
@@ -109,18 +126,111 @@ func (c *caCommand) fail(format string, args ...any) {
 }
 
 // loadConfig loads the config and its space_ca; nil after an error
-// printed.
+// printed. A config file with store names a space kept in etcd (SPEC.md
+// section 14): its space_ca and apps are those of the keys space and
+// apps/<app>, read at one revision and checked as the routers and -check
+// do.
 func (c *caCommand) loadConfig(load caLoader) *config.Config {
 	cfg, err := load(*c.configPath, c.sub == "init")
 	if err != nil {
 		printConfigError(c.stderr, err)
 		return nil
 	}
+	c.where = *c.configPath
+	if cfg.Store != nil {
+		if cfg = c.loadShared(cfg); cfg == nil {
+			return nil
+		}
+	}
 	if cfg.SpaceCA == nil {
+		if c.st != nil {
+			c.fail("%s has no space_ca: add space_ca with cert, key and state_dir to it (spacerouter store get -config %s space)",
+				c.where, *c.configPath)
+			return nil
+		}
 		c.fail("%s has no space_ca: add space_ca with cert, key and state_dir (docs/config.md)", *c.configPath)
 		return nil
 	}
 	return cfg
+}
+
+// loadShared reads the space of local, a config with store, from etcd;
+// nil after an error printed. It keeps the store open for issue and
+// revoke.
+func (c *caCommand) loadShared(local *config.Config) *config.Config {
+	e := local.Store.Etcd
+	c.where = "key space in etcd (" + strings.Join(e.Endpoints, ", ") + ", prefix " + e.Prefix + ")"
+	st, err := store.New(local, store.Options{})
+	if err != nil {
+		c.fail("%s: store: %v", *c.configPath, err)
+		return nil
+	}
+	c.st = st
+	sh, _, err := st.Shared(context.Background(), config.LoadOptions{SkipSpaceCAFiles: c.sub == "init"})
+	if err != nil {
+		c.fail("etcd at %s did not answer within store.etcd.dial_timeout (%s): %v; %s keeps its space CA and apps in etcd "+
+			"(keys space and apps/<app>): start etcd, or fix store.etcd.endpoints in %s",
+			strings.Join(e.Endpoints, ", "), e.DialTimeout, err, *c.configPath, *c.configPath)
+		c.etcdDown = true
+		return nil
+	}
+	c.shared = sh
+	for _, r := range sh.Refused {
+		if r.Key == config.KeySpace || strings.HasPrefix(r.Key, config.KeyApps) {
+			fmt.Fprintf(c.stderr, "warning: refused by the routers, left out here: %s\n", r)
+		}
+	}
+	return sh.Config
+}
+
+// loadExit is the exit code after loadConfig or open failed: 1 when
+// etcd did not answer (as spacerouter store), else 2 (a bad config).
+func (c *caCommand) loadExit() int {
+	if c.etcdDown {
+		return exitFail
+	}
+	return exitUsage
+}
+
+// close closes the store of a shared space.
+func (c *caCommand) close() {
+	if c.st != nil {
+		c.st.Close()
+	}
+}
+
+// record writes cl under clients/<app>/<id> when the space is shared, as
+// the admin API does; false after an error printed.
+func (c *caCommand) record(cl spaceca.Client) bool {
+	if c.st == nil {
+		return true
+	}
+	if err := recordClient(c.st, cl); err != nil {
+		c.fail("%v", err)
+		return false
+	}
+	return true
+}
+
+// sharedRecords are the records under clients/ of a shared space (none
+// for a file's), by id, those of app only unless app is "". A record
+// that does not parse is skipped with a warning.
+func (c *caCommand) sharedRecords(app string) map[string]spaceca.Client {
+	out := map[string]spaceca.Client{}
+	if c.shared == nil {
+		return out
+	}
+	for key, v := range c.shared.Clients {
+		cl, err := spaceca.UnmarshalClient(v)
+		if err != nil {
+			fmt.Fprintf(c.stderr, "warning: etcd key %s%s skipped: not a client certificate record: %v\n", config.KeyClients, key, err)
+			continue
+		}
+		if app == "" || cl.App == app {
+			out[cl.ID] = cl
+		}
+	}
+	return out
 }
 
 // open loads the config and opens its CA, printing the CA's warnings; nil
@@ -155,7 +265,7 @@ func (c *caCommand) app(cfg *config.Config, name string) *config.App {
 		}
 		names = append(names, cfg.Apps[i].Name)
 	}
-	c.fail("unknown app %q: %s has apps %s", name, *c.configPath, strings.Join(names, ", "))
+	c.fail("unknown app %q: %s has apps %s", name, c.where, strings.Join(names, ", "))
 	return nil
 }
 
@@ -165,7 +275,7 @@ func (c *caCommand) init(args []string, load caLoader) int {
 	}
 	cfg := c.loadConfig(load)
 	if cfg == nil {
-		return exitUsage
+		return c.loadExit()
 	}
 	cert, err := spaceca.Init(cfg.SpaceCA.Cert, cfg.SpaceCA.Key, cfg.Space)
 	if err != nil {
@@ -191,11 +301,14 @@ func (c *caCommand) issue(args []string, load caLoader) int {
 	}
 	cfg, ca := c.open(load)
 	if ca == nil || c.app(cfg, *app) == nil {
-		return exitUsage
+		return c.loadExit()
 	}
 	cl, err := ca.Issue(*app, *name)
 	if err != nil {
 		c.fail("%v", err)
+		return exitFail
+	}
+	if !c.record(cl) {
 		return exitFail
 	}
 	if full := cl.Created.AddDate(0, spaceca.ValidMonths, 0); cl.NotAfter.Before(full) {
@@ -214,18 +327,54 @@ func (c *caCommand) list(args []string, load caLoader) int {
 	}
 	cfg, ca := c.open(load)
 	if ca == nil || (*app != "" && c.app(cfg, *app) == nil) {
-		return exitUsage
+		return c.loadExit()
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tAPP\tNAME\tCREATED\tNOT_AFTER\tSTATUS")
-	for _, cl := range ca.List(*app) {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", cl.ID, cl.App, cl.Name, stamp(cl.Created), stamp(cl.NotAfter), cl.Status)
+	if c.st == nil {
+		fmt.Fprintln(tw, "ID\tAPP\tNAME\tCREATED\tNOT_AFTER\tSTATUS")
+		for _, cl := range ca.List(*app) {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", cl.ID, cl.App, cl.Name, stamp(cl.Created), stamp(cl.NotAfter), cl.Status)
+		}
+	} else {
+		c.listShared(tw, ca, *app)
 	}
 	if err := tw.Flush(); err != nil {
 		c.fail("%v", err)
 		return exitFail
 	}
 	return exitOK
+}
+
+// listShared writes the rows of ca list in a shared space: the
+// certificates of the state_dir, then those recorded under clients/ by
+// other routers' space CA state_dirs; WHERE says where the status comes
+// from: a certificate revoked in etcd (by another router or its admin
+// API) is revoked everywhere, whatever this state_dir says.
+func (c *caCommand) listShared(w io.Writer, ca *spaceca.CA, app string) {
+	recs := c.sharedRecords(app)
+	row := func(cl spaceca.Client, status spaceca.Status, where string) {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cl.ID, cl.App, cl.Name, stamp(cl.Created), stamp(cl.NotAfter), status, where)
+	}
+	fmt.Fprintln(w, "ID\tAPP\tNAME\tCREATED\tNOT_AFTER\tSTATUS\tWHERE")
+	for _, cl := range ca.List(app) {
+		rec, ok := recs[cl.ID]
+		delete(recs, cl.ID)
+		if ok && cl.Status != spaceca.StatusRevoked && !rec.RevokedAt.IsZero() {
+			row(cl, spaceca.StatusRevoked, "etcd")
+			continue
+		}
+		row(cl, cl.Status, "state_dir")
+	}
+	ids := make([]string, 0, len(recs))
+	for id := range recs {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	now := time.Now()
+	for _, id := range ids {
+		rec := recs[id]
+		row(rec, rec.StatusAt(now), "etcd")
+	}
 }
 
 func (c *caCommand) download(args []string, load caLoader) int {
@@ -237,7 +386,7 @@ func (c *caCommand) download(args []string, load caLoader) int {
 	}
 	cfg, ca := c.open(load)
 	if ca == nil {
-		return exitUsage
+		return c.loadExit()
 	}
 	cl, err := ca.Get(*id)
 	if err != nil {
@@ -290,15 +439,29 @@ func (c *caCommand) revoke(args []string, load caLoader) int {
 	}
 	_, ca := c.open(load)
 	if ca == nil {
-		return exitUsage
+		return c.loadExit()
 	}
 	cl, changed, err := ca.Revoke(*id)
 	if _, ok := errors.AsType[*spaceca.UnknownIDError](err); ok {
-		c.fail("%v", err)
-		return exitUsage
+		// Issued from another router's state_dir: its record in etcd is
+		// what the routers refuse it by.
+		rec, found := c.sharedRecords("")[*id]
+		if !found {
+			c.fail("%v", err)
+			return exitUsage
+		}
+		cl, changed, err = rec, rec.RevokedAt.IsZero(), nil
+		if changed {
+			cl.RevokedAt = time.Now().UTC().Truncate(time.Second)
+		}
 	}
 	if err != nil {
 		c.fail("%v", err)
+		return exitFail
+	}
+	// Recorded even when it was revoked already: a record an earlier
+	// revoke could not write is written now.
+	if !c.record(cl) {
 		return exitFail
 	}
 	if !changed {

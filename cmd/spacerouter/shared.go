@@ -207,15 +207,24 @@ func (b sharedBackend) publish(v view.Client) error {
 	if !ok {
 		return fmt.Errorf("client certificate %s: serial %q is not hex", v.ID, v.Serial)
 	}
-	val, err := spaceca.MarshalClient(spaceca.Client{ID: v.ID, App: v.App, Name: v.Name, Serial: serial,
+	return recordClient(b.st, spaceca.Client{ID: v.ID, App: v.App, Name: v.Name, Serial: serial,
 		Created: v.Created, NotAfter: v.NotAfter, SuccessorOf: v.SuccessorOf, RevokedAt: v.RevokedAt})
+}
+
+// recordClient writes c, issued or revoked in this space CA's state_dir,
+// under clients/<app>/<id> of st, so every router of the space knows it
+// (and refuses it once revoked) from its next applied change: the admin
+// API's issue and revoke and spacerouter ca issue and revoke write the
+// same record.
+func recordClient(st *store.Store, c spaceca.Client) error {
+	val, err := spaceca.MarshalClient(c)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), keepWait)
 	defer cancel()
-	if _, err := b.st.PutClient(ctx, v.App, v.ID, val); err != nil {
-		return fmt.Errorf("client certificate %s done on this router, not recorded for the others: %w", v.ID, err)
+	if _, err := st.PutClient(ctx, c.App, c.ID, val); err != nil {
+		return fmt.Errorf("client certificate %s done in this space CA's state_dir, not recorded in etcd for the other routers: %w", c.ID, err)
 	}
 	return nil
 }
