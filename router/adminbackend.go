@@ -161,23 +161,41 @@ func (b *AdminBackend) client(ca *spaceca.CA, app, id string) (spaceca.Client, e
 	return c, nil
 }
 
-// DownloadClient implements admin.Backend.
+// DownloadClient implements admin.Backend. A certificate the space CA's
+// state_dir does not hold is served from its record in the shared
+// space's clients/ (SetSharedClients): one issued by another router.
 func (b *AdminBackend) DownloadClient(app, id string) ([]view.File, error) {
 	ca, err := b.spaceCA(app)
 	if err != nil {
 		return nil, err
 	}
+	var rec *spaceca.Record
 	if _, err := b.client(ca, app, id); err != nil {
-		return nil, err
+		r, ok, rerr := b.r.sharedClient(app, id)
+		if !ok {
+			return nil, err
+		}
+		if rerr != nil {
+			return nil, view.Errorf(view.ErrConflict, "%v", rerr)
+		}
+		rec = &r
 	}
 	roots, err := b.servedRoots(app)
 	if err != nil {
 		return nil, err
 	}
-	files, err := ca.Files(id, roots)
+	var files []spaceca.File
+	if rec == nil {
+		files, err = ca.Files(id, roots)
+	} else {
+		files, err = ca.RecordFiles(rec, roots)
+	}
 	if err != nil {
 		if se, ok := errors.AsType[*spaceca.StatusError](err); ok {
 			return nil, view.Errorf(view.ErrConflict, "client certificate %s is %s", id, se.Status)
+		}
+		if rec != nil {
+			return nil, view.Errorf(view.ErrConflict, "%v", err)
 		}
 		return nil, err
 	}
@@ -187,6 +205,9 @@ func (b *AdminBackend) DownloadClient(app, id string) ([]view.File, error) {
 	}
 	return out, nil
 }
+
+// SpaceCA returns the space CA, nil without one.
+func (b *AdminBackend) SpaceCA() *spaceca.CA { return b.r.ca.Load() }
 
 // servedRoots returns the roots of the chains app serves: root.crt of a
 // download, with which a client verifies the router (SPEC.md 11.3): the

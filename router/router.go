@@ -92,6 +92,7 @@ type Router struct {
 	// sharedRevoked and revUnion: see SetSharedRevocations.
 	sharedRevoked atomic.Pointer[spaceca.Revocations]
 	revUnion      atomic.Pointer[revocationSets]
+	sharedClients atomic.Pointer[map[string]string] // see SetSharedClients
 
 	// clockSet is true when Options.Now was given: client certificate
 	// verdicts then ask it instead of using the request's start.

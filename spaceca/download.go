@@ -37,8 +37,8 @@ func (ca *CA) Download(id, dir, prefix string, roots []*x509.Certificate) error 
 	if err := statusError(&c); err != nil {
 		return err
 	}
-	if strings.ContainsAny(prefix, `/\`) || prefix == "." || prefix == ".." {
-		return fmt.Errorf("prefix %q: a file name prefix, without '/'", prefix)
+	if err := checkPrefix(prefix); err != nil {
+		return err
 	}
 	if len(roots) == 0 {
 		return fmt.Errorf("no root for %s%s: the app %s serves no certificate chain", prefix, FileRootCA, c.App)
@@ -47,6 +47,18 @@ func (ca *CA) Download(id, dir, prefix string, roots []*x509.Certificate) error 
 	if err != nil {
 		return err
 	}
+	return ca.write(dir, prefix, out)
+}
+
+func checkPrefix(prefix string) error {
+	if strings.ContainsAny(prefix, `/\`) || prefix == "." || prefix == ".." {
+		return fmt.Errorf("prefix %q: a file name prefix, without '/'", prefix)
+	}
+	return nil
+}
+
+// write writes out into dir, each name after prefix, all or none.
+func (ca *CA) write(dir, prefix string, out []outFile) error {
 	for i := range out {
 		out[i].path = filepath.Join(dir, prefix+out[i].path)
 		if err := refuseExisting(out[i].path); err != nil {
@@ -67,6 +79,56 @@ func (ca *CA) Download(id, dir, prefix string, roots []*x509.Certificate) error 
 	return nil
 }
 
+// DownloadRecord writes the files of r, the record of a certificate this
+// CA's state_dir does not hold (issued by another router of a shared
+// space, SPEC.md section 14), as Download does. It refuses as Download
+// does, and a record without the certificate and key, or whose
+// certificate the space CA did not sign.
+func (ca *CA) DownloadRecord(r *Record, dir, prefix string, roots []*x509.Certificate) error {
+	if err := checkPrefix(prefix); err != nil {
+		return err
+	}
+	out, err := ca.recordFiles(r, roots)
+	if err != nil {
+		return err
+	}
+	return ca.write(dir, prefix, out)
+}
+
+// RecordFiles returns the four files of r in memory, as Files does for
+// a certificate of the state_dir, refusing as DownloadRecord does.
+func (ca *CA) RecordFiles(r *Record, roots []*x509.Certificate) ([]File, error) {
+	out, err := ca.recordFiles(r, roots)
+	if err != nil {
+		return nil, err
+	}
+	return toFiles(out), nil
+}
+
+func (ca *CA) recordFiles(r *Record, roots []*x509.Certificate) ([]outFile, error) {
+	c := r.Client
+	c.Status = c.StatusAt(ca.now())
+	if err := statusError(&c); err != nil {
+		return nil, err
+	}
+	if len(roots) == 0 {
+		return nil, fmt.Errorf("no root for %s: the app %s serves no certificate chain", FileRootCA, c.App)
+	}
+	if r.CertPEM == nil {
+		return nil, fmt.Errorf("client certificate %s: its record in etcd holds no certificate and key (written before they were shared): download it where it was issued, or issue a new one", c.ID)
+	}
+	leaf, err := r.leaf()
+	if err != nil {
+		return nil, fmt.Errorf("client certificate %s: its record in etcd is refused: %w", c.ID, err)
+	}
+	if chain := ca.issuerChain(c.Issuer); len(chain) > 0 {
+		if err := leaf.CheckSignatureFrom(chain[0]); err != nil {
+			return nil, fmt.Errorf("client certificate %s: its record in etcd is refused: the certificate is not signed by the CA of its issuer %s: %w", c.ID, c.Issuer, err)
+		}
+	}
+	return ca.buildFiles(&c, r.CertPEM, r.KeyPEM, "the key of its record", roots)
+}
+
 // File is one file of a client certificate's download.
 type File struct {
 	Name string // FileCert, FileKey, FilePKCS8 or FileRootCA
@@ -84,11 +146,15 @@ func (ca *CA) Files(id string, roots []*x509.Certificate) ([]File, error) {
 	if err != nil {
 		return nil, err
 	}
+	return toFiles(out), nil
+}
+
+func toFiles(out []outFile) []File {
 	files := make([]File, len(out))
 	for i, f := range out {
 		files[i] = File{Name: f.path, Mode: f.mode, Data: f.data}
 	}
-	return files, nil
+	return files
 }
 
 // StatusError refuses a certificate whose status forbids the operation:
@@ -142,10 +208,6 @@ type outFile struct {
 
 // downloadFiles reads c's certificate and key and returns the four files.
 func (ca *CA) downloadFiles(c *Client, roots []*x509.Certificate) ([]outFile, error) {
-	chain := ca.issuerChain(c.Issuer)
-	if chain == nil {
-		return nil, fmt.Errorf("client certificate %s was issued by a CA that is no longer configured (SHA-256 %s)", c.ID, c.Issuer)
-	}
 	dir := filepath.Join(ca.clientsDir(), c.ID)
 	certPEM, err := os.ReadFile(filepath.Join(dir, FileCert))
 	if err != nil {
@@ -156,13 +218,25 @@ func (ca *CA) downloadFiles(c *Client, roots []*x509.Certificate) ([]outFile, er
 	if err != nil {
 		return nil, fmt.Errorf("reading the client key: %w", err)
 	}
+	return ca.buildFiles(c, certPEM, keyPEM, keyPath, roots)
+}
+
+// buildFiles returns the four files of c from its certificate and key,
+// PEM (keyFrom names where the key came from, for errors): the one
+// build of a download, from the state_dir or from a shared record.
+func (ca *CA) buildFiles(c *Client, certPEM, keyPEM []byte, keyFrom string, roots []*x509.Certificate) ([]outFile, error) {
+	chain := ca.issuerChain(c.Issuer)
+	if chain == nil {
+		return nil, fmt.Errorf("client certificate %s was issued by a CA that is no longer configured (SHA-256 %s)", c.ID, c.Issuer)
+	}
 	block, _ := pem.Decode(keyPEM)
 	if block == nil || block.Type != "PRIVATE KEY" {
-		return nil, fmt.Errorf("%s: no PEM PRIVATE KEY block", keyPath)
+		return nil, fmt.Errorf("%s: no PEM PRIVATE KEY block", keyFrom)
 	}
 	if _, err := x509.ParsePKCS8PrivateKey(block.Bytes); err != nil {
-		return nil, fmt.Errorf("%s: %w", keyPath, err)
+		return nil, fmt.Errorf("%s: %w", keyFrom, err)
 	}
+	certPEM = certPEM[:len(certPEM):len(certPEM)] // appends copy: the caller's slice stays
 	for _, ca := range chain {
 		certPEM = append(certPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})...)
 	}

@@ -199,13 +199,14 @@ func (c *caCommand) close() {
 	}
 }
 
-// record writes cl under clients/<app>/<id> when the space is shared, as
-// the admin API does; false after an error printed.
-func (c *caCommand) record(cl spaceca.Client) bool {
+// record writes cl, issued or revoked in ca's state_dir, under
+// clients/<app>/<id> when the space is shared, as the admin API does;
+// false after an error printed.
+func (c *caCommand) record(ca *spaceca.CA, cl spaceca.Client) bool {
 	if c.st == nil {
 		return true
 	}
-	if err := recordClient(c.st, cl); err != nil {
+	if err := recordClient(c.st, ca, cl); err != nil {
 		c.fail("%v", err)
 		return false
 	}
@@ -231,6 +232,29 @@ func (c *caCommand) sharedRecords(app string) map[string]spaceca.Client {
 		}
 	}
 	return out
+}
+
+// sharedRecord is the record of certificate id under clients/ of a
+// shared space, with its certificate and key; false when there is none,
+// an error naming the key when it is refused.
+func (c *caCommand) sharedRecord(id string) (spaceca.Record, bool, error) {
+	if c.shared == nil {
+		return spaceca.Record{}, false, nil
+	}
+	for key, v := range c.shared.Clients {
+		if !strings.HasSuffix(key, "/"+id) {
+			continue
+		}
+		rec, err := spaceca.UnmarshalRecord(v)
+		if err == nil && (rec.ID != id || key != rec.App+"/"+id) {
+			err = fmt.Errorf("it is the record of certificate %s of app %s", rec.ID, rec.App)
+		}
+		if err != nil {
+			return spaceca.Record{}, true, fmt.Errorf("client certificate %s: its record %s%s in etcd is refused: %w", id, config.KeyClients, key, err)
+		}
+		return rec, true, nil
+	}
+	return spaceca.Record{}, false, nil
 }
 
 // open loads the config and opens its CA, printing the CA's warnings; nil
@@ -308,7 +332,7 @@ func (c *caCommand) issue(args []string, load caLoader) int {
 		c.fail("%v", err)
 		return exitFail
 	}
-	if !c.record(cl) {
+	if !c.record(ca, cl) {
 		return exitFail
 	}
 	if full := cl.Created.AddDate(0, spaceca.ValidMonths, 0); cl.NotAfter.Before(full) {
@@ -389,6 +413,18 @@ func (c *caCommand) download(args []string, load caLoader) int {
 		return c.loadExit()
 	}
 	cl, err := ca.Get(*id)
+	var rec *spaceca.Record
+	if _, ok := errors.AsType[*spaceca.UnknownIDError](err); ok && c.st != nil {
+		// Issued from another router's state_dir: its record in etcd
+		// holds the certificate and key.
+		if r, found, rerr := c.sharedRecord(*id); found {
+			if rerr != nil {
+				c.fail("%v", rerr)
+				return exitFail
+			}
+			cl, rec, err = r.Client, &r, nil
+		}
+	}
 	if err != nil {
 		c.fail("%v", err)
 		return exitUsage
@@ -420,7 +456,12 @@ func (c *caCommand) download(args []string, load caLoader) int {
 			return exitFail
 		}
 	}
-	if err := ca.Download(*id, *dir, *prefix, roots); err != nil {
+	if rec != nil {
+		err = ca.DownloadRecord(rec, *dir, *prefix, roots)
+	} else {
+		err = ca.Download(*id, *dir, *prefix, roots)
+	}
+	if err != nil {
 		c.fail("%v", err)
 		return exitFail
 	}
@@ -461,7 +502,7 @@ func (c *caCommand) revoke(args []string, load caLoader) int {
 	}
 	// Recorded even when it was revoked already: a record an earlier
 	// revoke could not write is written now.
-	if !c.record(cl) {
+	if !c.record(ca, cl) {
 		return exitFail
 	}
 	if !changed {

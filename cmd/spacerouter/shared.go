@@ -4,8 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/big"
-	"sort"
+		"sort"
 	"sync"
 	"time"
 
@@ -99,6 +98,7 @@ func (sh *shared) apply(cfg *config.Config, a store.Applied) {
 		sh.r.SetReady(true)
 	}
 	sh.r.SetSharedRevocations(sh.revocations(a))
+	sh.r.SetSharedClients(a.Clients)
 	sh.mu.Lock()
 	if err == nil {
 		sh.cfg = cfg
@@ -201,23 +201,32 @@ func (b sharedBackend) RevokeClient(app, id string) (view.Client, error) {
 	return v, b.publish(v)
 }
 
-// publish writes v under clients/<app>/<id>.
+// publish writes v, just issued or revoked on this router's space CA,
+// under clients/<app>/<id>.
 func (b sharedBackend) publish(v view.Client) error {
-	serial, ok := new(big.Int).SetString(v.Serial, 16)
-	if !ok {
-		return fmt.Errorf("client certificate %s: serial %q is not hex", v.ID, v.Serial)
+	ca := b.SpaceCA()
+	if ca == nil {
+		return fmt.Errorf("client certificate %s: the space CA is gone, not recorded in etcd for the other routers", v.ID)
 	}
-	return recordClient(b.st, spaceca.Client{ID: v.ID, App: v.App, Name: v.Name, Serial: serial,
-		Created: v.Created, NotAfter: v.NotAfter, SuccessorOf: v.SuccessorOf, RevokedAt: v.RevokedAt})
+	c, err := ca.Get(v.ID)
+	if err != nil {
+		return fmt.Errorf("client certificate %s done in this space CA's state_dir, not recorded in etcd for the other routers: %w", v.ID, err)
+	}
+	return recordClient(b.st, ca, c)
 }
 
-// recordClient writes c, issued or revoked in this space CA's state_dir,
-// under clients/<app>/<id> of st, so every router of the space knows it
-// (and refuses it once revoked) from its next applied change: the admin
-// API's issue and revoke and spacerouter ca issue and revoke write the
-// same record.
-func recordClient(st *store.Store, c spaceca.Client) error {
-	val, err := spaceca.MarshalClient(c)
+// recordClient writes c, issued or revoked in ca's state_dir, under
+// clients/<app>/<id> of st, so every router of the space knows it (and
+// refuses it once revoked) from its next applied change, and can hand
+// out its download: the record holds the certificate and key when ca's
+// state_dir has them. The admin API's issue and revoke and spacerouter
+// ca issue and revoke write the same record.
+func recordClient(st *store.Store, ca *spaceca.CA, c spaceca.Client) error {
+	rec, err := ca.Record(c)
+	if err != nil {
+		return fmt.Errorf("client certificate %s done in this space CA's state_dir, not recorded in etcd for the other routers: %w", c.ID, err)
+	}
+	val, err := spaceca.MarshalRecord(rec)
 	if err != nil {
 		return err
 	}
