@@ -223,7 +223,20 @@ func (c *conn) waitRequest() {
 		}
 		return
 	}
-	n, err := c.cr.Read(c.first[:])
+	var n int
+	var err error
+	if tv := c.tv; tv != nil {
+		// Parked at a shallow depth (tlswait.go).
+		tv.probe = true
+		n, err = c.cr.Read(c.first[:])
+		tv.probe = false
+		if err == errNoWait {
+			tv.waitReadable()
+			n, err = c.cr.Read(c.first[:])
+		}
+	} else {
+		n, err = c.cr.Read(c.first[:])
+	}
 	c.br.Attach(headBufPool.Get().(*[clientReadBuf]byte)[:], c.first[:n], err)
 }
 

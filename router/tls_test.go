@@ -418,3 +418,84 @@ func TestReloadRereadsCertificates(t *testing.T) {
 	after := serial()
 	assert.NotEqual(t, before, after, "the renewed certificate is served after the reload")
 }
+
+// bufConn holds what crypto/tls writes, while hold is set, until flush
+// sends it in one write (or two, split at a byte offset).
+type bufConn struct {
+	net.Conn
+	hold bool
+	buf  []byte
+}
+
+func (b *bufConn) Write(p []byte) (int, error) {
+	if !b.hold {
+		return b.Conn.Write(p)
+	}
+	b.buf = append(b.buf, p...)
+	return len(p), nil
+}
+
+func (b *bufConn) flush(t *testing.T, split int) {
+	t.Helper()
+	out := b.buf
+	b.buf = nil
+	if split > 0 {
+		_, err := b.Conn.Write(out[:split])
+		require.NoError(t, err)
+		time.Sleep(20 * time.Millisecond) // the router waits with a part record
+		out = out[split:]
+	}
+	_, err := b.Conn.Write(out)
+	require.NoError(t, err)
+}
+
+// TestTLSIdleWaitRecords: an idle TLS connection waits on the socket, at a
+// shallow depth, only when crypto/tls holds no complete record
+// (tlswait.go): pipelined requests whose records arrived in one segment
+// are all answered, and so is a request whose record arrives in two
+// parts, split in its header or in its body.
+func TestTLSIdleWaitRecords(t *testing.T) {
+	p := newTestPKI(t)
+	shop, blog := echoHeadDyno(t), okDyno(t, "blog")
+	tr := startRouter(t, tlsSpace(t, p, shop.addr(), blog.addr(), ""))
+	raw, err := net.Dial("tcp", tr.HTTPSAddr().String())
+	require.NoError(t, err)
+	defer raw.Close()
+	bc := &bufConn{Conn: raw}
+	conn := tls.Client(bc, &tls.Config{RootCAs: p.pool, ServerName: "shop.test", NextProtos: []string{"http/1.1"}})
+	require.NoError(t, conn.Handshake())
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(conn)
+	answer := func(path string) {
+		t.Helper()
+		resp, err := http.ReadResponse(br, nil)
+		require.NoError(t, err, path)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, 200, resp.StatusCode, path)
+		assert.Contains(t, string(body), "GET "+path+" HTTP/1.1\r\n")
+	}
+	bc.hold = true
+	// Three requests, a record each, in one write: the router reads the
+	// first with the others complete in crypto/tls's buffer.
+	for _, path := range []string{"/a", "/b", "/c"} {
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: shop.test\r\n\r\n", path)
+	}
+	bc.flush(t, 0)
+	for _, path := range []string{"/a", "/b", "/c"} {
+		answer(path)
+	}
+	// One record, sent in two parts: split in the record header, then in
+	// the body.
+	for i, split := range []int{3, 20} {
+		path := fmt.Sprintf("/split%d", i)
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: shop.test\r\n\r\n", path)
+		bc.flush(t, split)
+		answer(path)
+	}
+	// The end of the connection ends the wait.
+	bc.hold = false
+	require.NoError(t, conn.CloseWrite())
+	_, err = br.ReadByte()
+	assert.Equal(t, io.EOF, err, "the router closes after the client's close_notify")
+}

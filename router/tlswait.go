@@ -1,0 +1,77 @@
+package router
+
+import (
+	"net"
+	"syscall"
+	"unsafe"
+)
+
+// The idle wait of a TLS connection (issue 10: idle TLS memory). A
+// goroutine parked inside tls.Conn.Read uses more than 1 KiB of stack, so
+// the garbage collector never halves the 4 KiB stack the request path
+// grew, and each idle connection keeps it. So an idle HTTP/1 TLS
+// connection waits for the next request's first byte at a shallow depth
+// instead: a probe read through crypto/tls that cannot touch the socket
+// (tlsConn.Read refuses it with errNoWait), which returns what crypto/tls
+// holds already (decrypted bytes, a complete record, an alert); if it
+// holds none, the goroutine waits for the socket to be readable through
+// the runtime poller (waitReadable), then reads through crypto/tls as
+// before. Parked there, the goroutine uses under 1 KiB of stack, and the
+// collector gives back half of it.
+
+// errNoWait is what a probe read gets where it would read the socket.
+// crypto/tls keeps an error for later reads unless it is a temporary
+// net.Error, and leaves what it read of an incomplete record in place.
+var errNoWait error = noWaitError{}
+
+type noWaitError struct{}
+
+func (noWaitError) Error() string   { return "router: probe read would wait" }
+func (noWaitError) Timeout() bool   { return true }
+func (noWaitError) Temporary() bool { return true }
+
+// Read reads the TCP connection, or refuses with errNoWait during a probe.
+func (tc *tlsConn) Read(p []byte) (int, error) {
+	if tc.probe {
+		return 0, errNoWait
+	}
+	return tc.Conn.Read(p)
+}
+
+// setupWait readies waitReadable; without it (not a TCP connection)
+// waitReadable returns at once.
+func (tc *tlsConn) setupWait() {
+	if sc, ok := tc.Conn.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			tc.rc, tc.readable = rc, tc.peek
+		}
+	}
+}
+
+// waitReadable waits until the socket has a byte to read, an end or an
+// error, or the read deadline passed: then a read of the socket does not
+// wait (or only for the rest of a record already on its way).
+func (tc *tlsConn) waitReadable() {
+	if tc.rc == nil {
+		return
+	}
+	tc.woken = false
+	tc.rc.Read(tc.readable) // an error (deadline, close) is the next read's
+}
+
+// peek is waitReadable's callback: false while the socket has nothing to
+// read (the poller parks the goroutine), true once it has. Called again
+// after the poller woke it, it returns true without a system call: a
+// spurious wake only means the read that follows waits in crypto/tls.
+func (tc *tlsConn) peek(fd uintptr) bool {
+	if tc.woken {
+		return true
+	}
+	tc.woken = true
+	var b [1]byte
+	_, _, e := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1,
+		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+	return e != syscall.EAGAIN && e != syscall.EWOULDBLOCK
+}
+
+var _ net.Error = noWaitError{}
