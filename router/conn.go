@@ -102,6 +102,9 @@ func (r *connReader) Read(p []byte) (int, error) {
 		r.c.rdl.extend(r.c.c, r.last, r.timeout)
 	}
 	n, err := r.c.c.Read(p)
+	if tv := r.c.tv; tv != nil {
+		tv.drained = n < len(p)
+	}
 	if n > 0 && r.mode <= readActive {
 		r.last = time.Now()
 		if r.mode == readIdle {
@@ -227,9 +230,12 @@ func (c *conn) waitRequest() {
 	var err error
 	if tv := c.tv; tv != nil {
 		// Parked at a shallow depth (tlswait.go).
-		tv.probe = true
-		n, err = c.cr.Read(c.first[:])
-		tv.probe = false
+		err = errNoWait
+		if tv.mustProbe() {
+			tv.probe = true
+			n, err = c.cr.Read(c.first[:])
+			tv.probe = false
+		}
 		if err == errNoWait {
 			tv.waitReadable()
 			n, err = c.cr.Read(c.first[:])

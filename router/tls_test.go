@@ -452,8 +452,9 @@ func (b *bufConn) flush(t *testing.T, split int) {
 // TestTLSIdleWaitRecords: an idle TLS connection waits on the socket, at a
 // shallow depth, only when crypto/tls holds no complete record
 // (tlswait.go): pipelined requests whose records arrived in one segment
-// are all answered, and so is a request whose record arrives in two
-// parts, split in its header or in its body.
+// are all answered, as are two requests in one record larger than the
+// router's read buffer, and a request whose record arrives in two parts,
+// split in its header or in its body.
 func TestTLSIdleWaitRecords(t *testing.T) {
 	p := newTestPKI(t)
 	shop, blog := echoHeadDyno(t), okDyno(t, "blog")
@@ -485,6 +486,17 @@ func TestTLSIdleWaitRecords(t *testing.T) {
 	for _, path := range []string{"/a", "/b", "/c"} {
 		answer(path)
 	}
+	// Two requests in one record larger than the router's read buffer:
+	// the second's bytes are still in crypto/tls when the first is done.
+	body := strings.Repeat("x", 3000)
+	fmt.Fprintf(conn, "POST /big HTTP/1.1\r\nHost: shop.test\r\nContent-Length: %d\r\n\r\n%sGET /d HTTP/1.1\r\nHost: shop.test\r\n\r\n", len(body), body)
+	bc.flush(t, 0)
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Contains(t, string(got), body)
+	answer("/d")
 	// One record, sent in two parts: split in the record header, then in
 	// the body.
 	for i, split := range []int{3, 20} {

@@ -57,6 +57,11 @@ type tlsConn struct {
 	// only.
 	probe    bool
 	woken    bool
+	drained  bool    // the last read through crypto/tls emptied its decrypted bytes
+	extra    bool    // the last socket read completed more than one record
+	hdr      [5]byte // the current record's header, hlen bytes of it so far
+	hlen     int
+	left     int // bytes of the current record's body still to come
 	rc       syscall.RawConn
 	readable func(fd uintptr) bool
 }

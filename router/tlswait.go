@@ -31,11 +31,51 @@ func (noWaitError) Timeout() bool   { return true }
 func (noWaitError) Temporary() bool { return true }
 
 // Read reads the TCP connection, or refuses with errNoWait during a probe.
+// It follows the record framing of what it reads: crypto/tls reads the
+// socket only when it holds no complete record (it takes records in
+// order, and reads while the one it needs is incomplete), so when a read
+// completes at most one record, crypto/tls holds no complete record once
+// it took that one.
 func (tc *tlsConn) Read(p []byte) (int, error) {
 	if tc.probe {
 		return 0, errNoWait
 	}
-	return tc.Conn.Read(p)
+	n, err := tc.Conn.Read(p)
+	tc.extra = tc.frame(p[:n]) > 1
+	return n, err
+}
+
+// frame follows the record framing over b, the next bytes read, and
+// returns how many records they complete.
+func (tc *tlsConn) frame(b []byte) (done int) {
+	for len(b) > 0 {
+		if tc.hlen < len(tc.hdr) {
+			k := copy(tc.hdr[tc.hlen:], b)
+			tc.hlen += k
+			b = b[k:]
+			if tc.hlen < len(tc.hdr) {
+				break
+			}
+			tc.left = int(tc.hdr[3])<<8 | int(tc.hdr[4])
+		}
+		k := min(tc.left, len(b))
+		tc.left -= k
+		b = b[k:]
+		if tc.left == 0 {
+			tc.hlen = 0
+			done++
+		}
+	}
+	return done
+}
+
+// mustProbe reports whether crypto/tls may hold what the next read
+// returns without reading the socket: decrypted bytes (the last read
+// through it filled its buffer), or a complete record (its last socket
+// read completed more than one). Else the idle wait goes to the socket
+// at once, without the probe (which costs crypto/tls an allocation).
+func (tc *tlsConn) mustProbe() bool {
+	return !tc.drained || tc.extra
 }
 
 // setupWait readies waitReadable; without it (not a TCP connection)
@@ -44,6 +84,7 @@ func (tc *tlsConn) setupWait() {
 	if sc, ok := tc.Conn.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			tc.rc, tc.readable = rc, tc.peek
+			tc.drained = true // the handshake leaves no decrypted bytes
 		}
 	}
 }
