@@ -3,6 +3,7 @@ package router
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -19,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -510,4 +512,63 @@ func TestTLSIdleWaitRecords(t *testing.T) {
 	require.NoError(t, conn.CloseWrite())
 	_, err = br.ReadByte()
 	assert.Equal(t, io.EOF, err, "the router closes after the client's close_notify")
+}
+
+// TestTLSIdleHop: an idle TLS connection waits on a fresh goroutine once
+// idle for idleHopAfter (a 2 KiB stack, tlswait.go), then serves its next
+// request as before; the hop keeps the keep-alive window (the connection
+// ends when it runs out, counted from the last request, not from the
+// hop), and the drain still closes a hopped connection at once.
+func TestTLSIdleHop(t *testing.T) {
+	defer func(d time.Duration) { idleHopAfter = d }(idleHopAfter)
+	idleHopAfter = 200 * time.Millisecond
+	p := newTestPKI(t)
+	shop, blog := echoHeadDyno(t), okDyno(t, "blog")
+	tr := startRouter(t, "timeouts: {keepalive: 600ms}\n"+tlsSpace(t, p, shop.addr(), blog.addr(), ""))
+	dial := func() (*tls.Conn, *bufio.Reader) {
+		conn, err := tls.Dial("tcp", tr.HTTPSAddr().String(), &tls.Config{RootCAs: p.pool, ServerName: "shop.test", NextProtos: []string{"http/1.1"}})
+		require.NoError(t, err)
+		t.Cleanup(func() { conn.Close() })
+		return conn, bufio.NewReader(conn)
+	}
+	get := func(conn *tls.Conn, br *bufio.Reader, path string) {
+		t.Helper()
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: shop.test\r\n\r\n", path)
+		resp, err := http.ReadResponse(br, nil)
+		require.NoError(t, err, path)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, 200, resp.StatusCode, path)
+		assert.Contains(t, string(body), "GET "+path+" HTTP/1.1\r\n")
+	}
+	hopped := func() int {
+		buf := make([]byte, 1<<20)
+		return strings.Count(string(buf[:runtime.Stack(buf, true)]), "router.(*conn).resume(")
+	}
+	conn, br := dial()
+	get(conn, br, "/a")
+	require.Eventually(t, func() bool { return hopped() == 1 }, 5*time.Second, 5*time.Millisecond,
+		"the idle connection waits on a goroutine of its own")
+	get(conn, br, "/b")
+	// The keep-alive window after /b: the hop does not extend it.
+	start := time.Now()
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err := br.ReadByte()
+	idle := time.Since(start)
+	assert.Equal(t, io.EOF, err)
+	assert.True(t, idle >= 550*time.Millisecond && idle < 780*time.Millisecond,
+		"keepalive: 600ms: the connection ended after %v idle", idle)
+
+	// The drain closes a hopped connection at once, not when its
+	// keep-alive window ends.
+	conn2, br2 := dial()
+	get(conn2, br2, "/c")
+	require.Eventually(t, func() bool { return hopped() == 1 }, 5*time.Second, 5*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start = time.Now()
+	require.NoError(t, tr.Shutdown(ctx))
+	assert.Less(t, time.Since(start), 300*time.Millisecond, "the drain waited for the keep-alive window")
+	_, err = br2.ReadByte()
+	assert.Equal(t, io.EOF, err)
 }
