@@ -3,6 +3,7 @@ package router
 import (
 	crand "crypto/rand"
 	"errors"
+	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -62,6 +63,11 @@ type conn struct {
 	// first is where an idle TLS connection reads the first byte of its
 	// next request, with no read buffer of its own (see waitRequest).
 	first [1]byte
+	// The idle hop (tlswait.go): idleUntil is when the idle wait ends;
+	// hopNow asks serve to go on on a fresh goroutine, which sets resumed.
+	idleUntil       time.Time
+	hopNow, resumed bool
+	gauge           prometheus.Gauge // decremented when the connection ends; nil: none
 
 	// minor is the HTTP/1 minor version answers use: the request's, or
 	// what a refused request line showed (1 unless it said HTTP/1.0).
@@ -102,6 +108,9 @@ func (r *connReader) Read(p []byte) (int, error) {
 		r.c.rdl.extend(r.c.c, r.last, r.timeout)
 	}
 	n, err := r.c.c.Read(p)
+	if tv := r.c.tv; tv != nil {
+		tv.drained = n < len(p)
+	}
 	if n > 0 && r.mode <= readActive {
 		r.last = time.Now()
 		if r.mode == readIdle {
@@ -223,7 +232,26 @@ func (c *conn) waitRequest() {
 		}
 		return
 	}
-	n, err := c.cr.Read(c.first[:])
+	var n int
+	var err error
+	if tv := c.tv; tv != nil {
+		// Parked at a shallow depth (tlswait.go).
+		err = errNoWait
+		if tv.mustProbe() {
+			tv.probe = true
+			n, err = c.cr.Read(c.first[:])
+			tv.probe = false
+		}
+		if err == errNoWait {
+			if werr := tv.waitReadable(); !c.resumed && errors.Is(werr, os.ErrDeadlineExceeded) && c.hopIdle() {
+				return
+			}
+			n, err = c.cr.Read(c.first[:])
+		}
+		c.resumed = false
+	} else {
+		n, err = c.cr.Read(c.first[:])
+	}
 	c.br.Attach(headBufPool.Get().(*[clientReadBuf]byte)[:], c.first[:n], err)
 }
 
@@ -353,9 +381,23 @@ func (c *conn) close() {
 }
 
 func (c *conn) serve() {
-	defer c.rt.untrack(c)
-	defer c.close()
+	hopped := false
+	defer func() {
+		if hopped {
+			return
+		}
+		c.rt.untrack(c)
+		c.close()
+		if c.gauge != nil {
+			c.gauge.Dec()
+		}
+	}()
 	for c.serveOne() {
+		if c.hopNow {
+			c.hopNow, hopped = false, true
+			go c.resume()
+			return
+		}
 	}
 }
 
@@ -369,12 +411,18 @@ func (c *conn) serveOne() (keep bool) {
 		c.cr.mode, c.cr.last = readActive, now
 	} else {
 		c.cr.mode = readIdle
-		c.rdl.extend(c.c, now, to.Keepalive)
+		if !c.resumed { // a resumed connection keeps its idle deadline
+			c.idleUntil = now.Add(to.Keepalive)
+			c.rdl.extend(c.c, now, c.idleWindow(to.Keepalive))
+		}
 	}
 	// The shortest client window of the space: once Host names an app,
 	// that app's window applies (see headIdle).
 	c.cr.timeout = sp.minClient
 	c.waitRequest()
+	if c.hopNow {
+		return true
+	}
 	c.takeState()
 	err := c.br.ReadRequest(&c.req, &sp.reqLim)
 	for err != nil && errors.Is(err, os.ErrDeadlineExceeded) {

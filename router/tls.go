@@ -169,7 +169,7 @@ func (r *Router) serveTLSConn(c net.Conn, li *listenerInfo, slot *connSlot) {
 func (c *conn) serveTLS() {
 	g := c.rt.m.clientConns.WithLabelValues("https", "http1")
 	g.Inc()
-	defer g.Dec()
+	c.gauge = g // decremented when the connection ends: it may hop goroutines
 	c.serve()
 }
 

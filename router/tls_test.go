@@ -3,6 +3,7 @@ package router
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -19,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -417,4 +419,156 @@ func TestReloadRereadsCertificates(t *testing.T) {
 	require.NoError(t, tr.Reload(cfg))
 	after := serial()
 	assert.NotEqual(t, before, after, "the renewed certificate is served after the reload")
+}
+
+// bufConn holds what crypto/tls writes, while hold is set, until flush
+// sends it in one write (or two, split at a byte offset).
+type bufConn struct {
+	net.Conn
+	hold bool
+	buf  []byte
+}
+
+func (b *bufConn) Write(p []byte) (int, error) {
+	if !b.hold {
+		return b.Conn.Write(p)
+	}
+	b.buf = append(b.buf, p...)
+	return len(p), nil
+}
+
+func (b *bufConn) flush(t *testing.T, split int) {
+	t.Helper()
+	out := b.buf
+	b.buf = nil
+	if split > 0 {
+		_, err := b.Conn.Write(out[:split])
+		require.NoError(t, err)
+		time.Sleep(20 * time.Millisecond) // the router waits with a part record
+		out = out[split:]
+	}
+	_, err := b.Conn.Write(out)
+	require.NoError(t, err)
+}
+
+// TestTLSIdleWaitRecords: an idle TLS connection waits on the socket, at a
+// shallow depth, only when crypto/tls holds no complete record
+// (tlswait.go): pipelined requests whose records arrived in one segment
+// are all answered, as are two requests in one record larger than the
+// router's read buffer, and a request whose record arrives in two parts,
+// split in its header or in its body.
+func TestTLSIdleWaitRecords(t *testing.T) {
+	p := newTestPKI(t)
+	shop, blog := echoHeadDyno(t), okDyno(t, "blog")
+	tr := startRouter(t, tlsSpace(t, p, shop.addr(), blog.addr(), ""))
+	raw, err := net.Dial("tcp", tr.HTTPSAddr().String())
+	require.NoError(t, err)
+	defer raw.Close()
+	bc := &bufConn{Conn: raw}
+	conn := tls.Client(bc, &tls.Config{RootCAs: p.pool, ServerName: "shop.test", NextProtos: []string{"http/1.1"}})
+	require.NoError(t, conn.Handshake())
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(conn)
+	answer := func(path string) {
+		t.Helper()
+		resp, err := http.ReadResponse(br, nil)
+		require.NoError(t, err, path)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, 200, resp.StatusCode, path)
+		assert.Contains(t, string(body), "GET "+path+" HTTP/1.1\r\n")
+	}
+	bc.hold = true
+	// Three requests, a record each, in one write: the router reads the
+	// first with the others complete in crypto/tls's buffer.
+	for _, path := range []string{"/a", "/b", "/c"} {
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: shop.test\r\n\r\n", path)
+	}
+	bc.flush(t, 0)
+	for _, path := range []string{"/a", "/b", "/c"} {
+		answer(path)
+	}
+	// Two requests in one record larger than the router's read buffer:
+	// the second's bytes are still in crypto/tls when the first is done.
+	body := strings.Repeat("x", 3000)
+	fmt.Fprintf(conn, "POST /big HTTP/1.1\r\nHost: shop.test\r\nContent-Length: %d\r\n\r\n%sGET /d HTTP/1.1\r\nHost: shop.test\r\n\r\n", len(body), body)
+	bc.flush(t, 0)
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Contains(t, string(got), body)
+	answer("/d")
+	// One record, sent in two parts: split in the record header, then in
+	// the body.
+	for i, split := range []int{3, 20} {
+		path := fmt.Sprintf("/split%d", i)
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: shop.test\r\n\r\n", path)
+		bc.flush(t, split)
+		answer(path)
+	}
+	// The end of the connection ends the wait.
+	bc.hold = false
+	require.NoError(t, conn.CloseWrite())
+	_, err = br.ReadByte()
+	assert.Equal(t, io.EOF, err, "the router closes after the client's close_notify")
+}
+
+// TestTLSIdleHop: an idle TLS connection waits on a fresh goroutine once
+// idle for idleHopAfter (a 2 KiB stack, tlswait.go), then serves its next
+// request as before; the hop keeps the keep-alive window (the connection
+// ends when it runs out, counted from the last request, not from the
+// hop), and the drain still closes a hopped connection at once.
+func TestTLSIdleHop(t *testing.T) {
+	defer func(d time.Duration) { idleHopAfter = d }(idleHopAfter)
+	idleHopAfter = 200 * time.Millisecond
+	p := newTestPKI(t)
+	shop, blog := echoHeadDyno(t), okDyno(t, "blog")
+	tr := startRouter(t, "timeouts: {keepalive: 600ms}\n"+tlsSpace(t, p, shop.addr(), blog.addr(), ""))
+	dial := func() (*tls.Conn, *bufio.Reader) {
+		conn, err := tls.Dial("tcp", tr.HTTPSAddr().String(), &tls.Config{RootCAs: p.pool, ServerName: "shop.test", NextProtos: []string{"http/1.1"}})
+		require.NoError(t, err)
+		t.Cleanup(func() { conn.Close() })
+		return conn, bufio.NewReader(conn)
+	}
+	get := func(conn *tls.Conn, br *bufio.Reader, path string) {
+		t.Helper()
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: shop.test\r\n\r\n", path)
+		resp, err := http.ReadResponse(br, nil)
+		require.NoError(t, err, path)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, 200, resp.StatusCode, path)
+		assert.Contains(t, string(body), "GET "+path+" HTTP/1.1\r\n")
+	}
+	hopped := func() int {
+		buf := make([]byte, 1<<20)
+		return strings.Count(string(buf[:runtime.Stack(buf, true)]), "router.(*conn).resume(")
+	}
+	conn, br := dial()
+	get(conn, br, "/a")
+	require.Eventually(t, func() bool { return hopped() == 1 }, 5*time.Second, 5*time.Millisecond,
+		"the idle connection waits on a goroutine of its own")
+	get(conn, br, "/b")
+	// The keep-alive window after /b: the hop does not extend it.
+	start := time.Now()
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err := br.ReadByte()
+	idle := time.Since(start)
+	assert.Equal(t, io.EOF, err)
+	assert.True(t, idle >= 550*time.Millisecond && idle < 780*time.Millisecond,
+		"keepalive: 600ms: the connection ended after %v idle", idle)
+
+	// The drain closes a hopped connection at once, not when its
+	// keep-alive window ends.
+	conn2, br2 := dial()
+	get(conn2, br2, "/c")
+	require.Eventually(t, func() bool { return hopped() == 1 }, 5*time.Second, 5*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start = time.Now()
+	require.NoError(t, tr.Shutdown(ctx))
+	assert.Less(t, time.Since(start), 300*time.Millisecond, "the drain waited for the keep-alive window")
+	_, err = br2.ReadByte()
+	assert.Equal(t, io.EOF, err)
 }

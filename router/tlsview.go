@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/spacerouter/spacerouter/logging"
@@ -51,6 +52,18 @@ type tlsConn struct {
 
 	// requests counts the requests read on the connection.
 	requests atomic.Uint64
+
+	// The idle wait (tlswait.go), used by the connection's goroutine
+	// only.
+	probe    bool
+	woken    bool
+	drained  bool    // the last read through crypto/tls emptied its decrypted bytes
+	extra    bool    // the last socket read completed more than one record
+	hdr      [5]byte // the current record's header, hlen bytes of it so far
+	hlen     int
+	left     int // bytes of the current record's body still to come
+	rc       syscall.RawConn
+	readable func(fd uintptr) bool
 }
 
 // onServed is tlsconfig's OnServed: it records the served chain on the
@@ -72,6 +85,7 @@ func (tc *tlsConn) handshook(st *tls.ConnectionState, app string, pc *peerCert, 
 	tc.app, tc.sni, tc.pc, tc.opened = app, st.ServerName, pc, now
 	tc.alpn, tc.resumed = st.NegotiatedProtocol, st.DidResume
 	tc.version, tc.suite = st.Version, st.CipherSuite
+	tc.setupWait()
 }
 
 // counted counts one request on the connection; tc may be nil (plain
