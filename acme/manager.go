@@ -236,6 +236,7 @@ func New(opts Options, log *zap.Logger) (*Manager, error) {
 		domains:  make(map[string]*domain),
 	}
 	m.gate = newGatedStorage(m.storage)
+	m.gate.noEmail = opts.Email == ""
 	cmLog := quiet(log.Named("certmagic"))
 	m.cache = certmagic.NewCache(certmagic.CacheOptions{
 		GetConfigForCert:   m.configFor,

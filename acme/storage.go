@@ -2,6 +2,8 @@ package acme
 
 import (
 	"context"
+	"path"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,6 +42,14 @@ func storageName(st certmagic.Storage, key string) string {
 // itself.
 type gatedStorage struct {
 	SharedStorage
+
+	// noEmail hides the account list from certmagic when acme.email is
+	// not set: it would otherwise take the name of the account directory
+	// of an earlier start without email ("default") for an email, and
+	// register mailto:default, which CAs refuse (invalidContact), from
+	// then on for every Manager of the process. Hidden, certmagic loads
+	// the account it keeps for no email.
+	noEmail bool
 
 	// mu guards closed, busy, held and idle.
 	mu     sync.Mutex
@@ -129,9 +139,18 @@ func (g *gatedStorage) Exists(ctx context.Context, key string) bool {
 }
 
 func (g *gatedStorage) List(ctx context.Context, prefix string, recursive bool) ([]string, error) {
+	if g.noEmail && isAccountList(prefix) {
+		return nil, nil
+	}
 	g.enter(false)
 	defer g.leave()
 	return g.SharedStorage.List(ctx, prefix, recursive)
+}
+
+// isAccountList reports certmagic's listing of the ACME accounts of a CA
+// (acme/<CA>/users), which it reads to guess an email when none is set.
+func isAccountList(prefix string) bool {
+	return path.Base(prefix) == "users" && strings.HasPrefix(prefix, "acme/")
 }
 
 func (g *gatedStorage) Stat(ctx context.Context, key string) (certmagic.KeyInfo, error) {
