@@ -99,7 +99,12 @@ func benchRoundTrips(b *testing.B, addr string) {
 	// The response is fixed in size; learn it from the first one.
 	_, err = c.Write(req)
 	require.NoError(b, err)
-	respLen := readResponse(b, c, buf)
+	keepAliveLoop(b, c, req, readResponse(b, c, buf), buf)
+}
+
+// keepAliveLoop times b.N keep-alive exchanges of req on c, each reading
+// a response of respLen bytes into buf.
+func keepAliveLoop(b *testing.B, c net.Conn, req []byte, respLen int, buf []byte) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {

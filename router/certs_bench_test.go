@@ -29,21 +29,7 @@ func BenchmarkHTTPSKeepAlive(b *testing.B) {
 	buf := make([]byte, 4096)
 	_, err = c.Write(benchReq)
 	require.NoError(b, err)
-	respLen := readResponse(b, c, buf)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		if _, err := c.Write(benchReq); err != nil {
-			b.Fatal(err)
-		}
-		for got := 0; got < respLen; {
-			n, err := c.Read(buf[got:])
-			if err != nil {
-				b.Fatal(err)
-			}
-			got += n
-		}
-	}
+	keepAliveLoop(b, c, benchReq, readResponse(b, c, buf), buf)
 }
 
 // BenchmarkTLSHandshake measures one connection per op: a full TLS 1.3
